@@ -1,0 +1,41 @@
+# Two entry points: `make demo` (install, index the sample corpus, query it) and
+# `make test` (install with test extras, run the suite). Both build .venv themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+BIN    := $(VENV)/bin
+# Nothing is ever downloaded from the Hugging Face hub at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# The CPU build of torch goes in first and alone, so no dependency can pull a CUDA build.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install --quiet "torch==2.13.0"
+	$(PIP) install --quiet -e .
+	$(PIP) check
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[test]"
+	$(PIP) check
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/searchctl index data/sample --index .searchctl-demo
+	$(BIN)/searchctl query "book reader for Mac" --index .searchctl-demo -k 5
+	$(BIN)/searchctl query "how do I keep my houseplants alive" --index .searchctl-demo -k 3
+	$(BIN)/searchctl info --index .searchctl-demo
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .searchctl-demo .pytest_cache

@@ -1,0 +1,393 @@
+"""build_index(): folders and files in, an up-to-date index out.
+
+The run walks the sources, and for each file decides from the stored size, mtime and
+content hash whether it changed; for a changed file it compares each document (each
+record of a JSONL file) by hash, so only new or changed documents are chunked and
+embedded. Files that disappeared from under the indexed roots are removed.
+
+Commit protocol. Work is flushed in batches of about ``FLUSH_CHUNKS`` chunks: embed the
+batch, then write its documents, chunks and vectors in one SQLite transaction that also
+bumps the generation. A file's row gets its content hash only in the transaction that
+commits its last document, so a crash mid-file makes the next run look at it again, and
+the per-document hashes let that run skip what was already committed. The FAISS file for
+the final generation is written after the last commit (temporary file, fsync, rename);
+if the run dies before that, the next open rebuilds it from index.db. A crash therefore
+loses at most the batch being embedded, never the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from searchcore.config import Config
+from searchcore.embedder import Embedder
+from searchcore.errors import UsageError
+from searchcore.search import index_model
+from searchcore.store import Store
+from searchcore.vectors import VectorIndex, load_current, remove_stale_files, vectors_path
+
+from .chunker import Chunk, chunk_text
+from .readers import Document, Skip, read_document
+from .sources import walk
+
+__all__ = ["build_index", "IndexSummary", "FLUSH_CHUNKS"]
+
+FLUSH_CHUNKS = 512
+# Tokens kept free below the model's limit: re-tokenising a chunk on its own can differ
+# by a token or two from its share of the whole document's tokenisation.
+_TOKEN_MARGIN = 4
+_MAX_TITLE_TOKENS = 64
+
+
+@dataclass
+class IndexSummary:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    files: int = 0
+    chunks_embedded: int = 0
+    documents: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    generation: int = 0
+    model: str = ""
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    @property
+    def docs_per_second(self) -> float:
+        return (self.added + self.updated) / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        skipped = sum(self.skipped.values())
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items(), key=lambda kv: -kv[1]))
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged, "
+            f"{skipped} skipped{f' ({reasons})' if reasons else ''}; "
+            f"{self.chunks_embedded} chunks embedded, {self.documents} documents / {self.chunks} chunks in index; "
+            f"{self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s"
+        )
+
+    def to_dict(self) -> dict:
+        out = dict(self.__dict__)
+        out["docs_per_second"] = round(self.docs_per_second, 2)
+        return out
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class _FileState:
+    path: str
+    kind: str
+    file_id: int | None = None
+    claimed: bool = False  # its row is marked unfinished in the current write
+
+
+@dataclass
+class _DocItem:
+    file: _FileState
+    doc: Document
+    hash: str
+    chunks: list[Chunk]
+    texts: list[str]
+
+
+@dataclass
+class _FileDone:
+    file: _FileState
+    hash: str
+    size: int
+    mtime_ns: int
+    removed_doc_ids: list[int]
+
+
+@dataclass
+class _Touch:
+    file_id: int
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class _Drop:
+    file_id: int
+
+
+class _Run:
+    def __init__(self, config: Config, store: Store, embedder: Embedder, summary: IndexSummary, progress: bool):
+        self.config = config
+        self.store = store
+        self.embedder = embedder
+        self.summary = summary
+        self.progress = progress
+        self.pending: list[object] = []
+        self.pending_chunks = 0
+        self.chunk_bar: tqdm | None = None
+        self.settings = f"{config.chunk_tokens or 'auto'}:{config.chunk_overlap}"
+        self.rechunk = store.get_meta("chunking") not in (None, self.settings)
+
+    # -- chunking -------------------------------------------------------------------
+
+    def _chunk(self, doc: Document, markdown: bool) -> tuple[list[Chunk], list[str]]:
+        embedder = self.embedder
+        budget = embedder.max_tokens - embedder.special_tokens - _TOKEN_MARGIN
+        size = min(self.config.chunk_tokens or budget, budget)
+        title = doc.title
+        if title:
+            spans = embedder.token_spans(title)
+            if len(spans) > _MAX_TITLE_TOKENS:
+                title = title[: int(spans[_MAX_TITLE_TOKENS - 1][1])]
+            size -= min(len(spans), _MAX_TITLE_TOKENS) + 1
+        size = max(8, size)
+        spans = embedder.token_spans(doc.text)
+        for _ in range(4):
+            overlap = min(self.config.chunk_overlap, size // 2)
+            chunks = chunk_text(doc.text, spans, size, overlap, markdown=markdown)
+            texts = [f"{title}\n{c.text}" if title else c.text for c in chunks]
+            worst = max(self.embedder.count_tokens(texts), default=0) - embedder.max_tokens
+            if worst <= 0:
+                break
+            size = max(8, size - worst - 2)  # rare: tokenisation differed at a cut
+        return chunks, texts
+
+    # -- the walk -------------------------------------------------------------------
+
+    def index_file(self, path: Path, known: dict[str, dict]) -> None:
+        key = str(path)
+        row = known.get(key)
+        try:
+            st = path.stat()
+        except OSError:
+            self.summary.skip("unreadable")
+            return
+        if row and row["hash"] and not self.rechunk and row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns:
+            self.summary.unchanged += row["documents"]
+            return
+        try:
+            data = path.read_bytes()
+        except OSError:
+            self.summary.skip("unreadable")
+            return
+        digest = _digest(data)
+        if row and row["hash"] == digest and not self.rechunk:
+            self.summary.unchanged += row["documents"]
+            self._queue(_Touch(row["id"], st.st_size, st.st_mtime_ns), 0)
+            return
+        try:
+            kind, docs = read_document(path, data)
+        except Skip as skip:
+            self.summary.skip(str(skip))
+            if row:  # the file used to be indexable; its old text no longer describes it
+                self.summary.removed += row["documents"]
+                self._queue(_Drop(row["id"]), 0)
+            return
+        state = _FileState(key, kind, row["id"] if row else None)
+        existing = self.store.documents_of(row["id"]) if row else {}
+        for doc in docs:
+            doc_hash = _digest(
+                json.dumps([doc.title, doc.text, doc.metadata, self.settings], sort_keys=True, default=str).encode()
+            )
+            old = existing.pop(doc.key, None)
+            if old is not None and old[1] == doc_hash:
+                self.summary.unchanged += 1
+                continue
+            chunks, texts = self._chunk(doc, markdown=kind == "markdown")
+            if old is None:
+                self.summary.added += 1
+            else:
+                self.summary.updated += 1
+            self._queue(_DocItem(state, doc, doc_hash, chunks, texts), len(chunks))
+        self.summary.removed += len(existing)
+        removed_ids = [doc_id for doc_id, _ in existing.values()]
+        self._queue(_FileDone(state, digest, st.st_size, st.st_mtime_ns, removed_ids), 0)
+
+    def drop_files(self, file_rows: list[dict]) -> None:
+        for row in file_rows:
+            self.summary.removed += row["documents"]
+            self._queue(_Drop(row["id"]), 0)
+
+    # -- batching and commits ---------------------------------------------------------
+
+    def _queue(self, item: object, chunks: int) -> None:
+        self.pending.append(item)
+        self.pending_chunks += chunks
+        if self.pending_chunks >= FLUSH_CHUNKS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        items, self.pending, self.pending_chunks = self.pending, [], 0
+        texts = [t for item in items if isinstance(item, _DocItem) for t in item.texts]
+        vectors = np.zeros((0, 0), dtype=np.float32)
+        if texts:
+            if self.chunk_bar is None:
+                self.chunk_bar = tqdm(desc="chunks", unit="chunk", disable=not self.progress, leave=False)
+            vectors = self.embedder.embed(texts, self.config.batch_size, progress=self.chunk_bar.update)
+            self.summary.chunks_embedded += len(texts)
+        changed = False
+        offset = 0
+        store = self.store
+        with store.write():
+            for item in items:
+                if isinstance(item, _DocItem):
+                    file_id = self._file_id(item.file)
+                    n = len(item.texts)
+                    doc = item.doc
+                    store.put_document(
+                        file_id,
+                        doc.key,
+                        title=doc.title,
+                        hash=item.hash,
+                        metadata=doc.metadata,
+                        chunks=item.chunks,
+                        vectors=vectors[offset : offset + n].reshape(n, -1),
+                    )
+                    offset += n
+                    changed = True
+                elif isinstance(item, _FileDone):
+                    file_id = self._file_id(item.file)
+                    if item.removed_doc_ids:
+                        store.delete_documents(item.removed_doc_ids)
+                        changed = True
+                    store.finish_file(
+                        file_id, kind=item.file.kind, hash=item.hash, size=item.size, mtime_ns=item.mtime_ns
+                    )
+                elif isinstance(item, _Touch):
+                    store.touch_file(item.file_id, size=item.size, mtime_ns=item.mtime_ns)
+                elif isinstance(item, _Drop):
+                    store.delete_file(item.file_id)
+                    changed = True
+            if texts and store.get_meta("dim") is None:
+                store.set_meta(dim=str(vectors.shape[1]), model_revision=self.embedder.revision, normalized="l2")
+            if changed:
+                store.set_meta(chunking=self.settings)
+                self.summary.generation = store.bump_generation()
+
+    def _file_id(self, state: _FileState) -> int:
+        if not state.claimed:
+            state.file_id = self.store.ensure_file(state.path, state.kind)
+            state.claimed = True
+        return state.file_id
+
+
+def _known_files(store: Store) -> dict[str, dict]:
+    rows = store.db.query(
+        "SELECT files.*, (SELECT count(*) FROM documents WHERE documents.file_id = files.id) AS documents FROM files"
+    )
+    return {row["path"]: row for row in rows}
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def _update_vectors(store: Store, index_dir: Path, start: tuple[int, int, int]) -> None:
+    """Write the FAISS file for the committed generation, from the previous one plus
+    this run's changes when that file is sound, else from everything in index.db."""
+    start_generation, start_count, start_max_id = start
+    generation = store.generation
+    previous = vectors_path(index_dir, start_generation)
+    meta = store.meta()
+    if previous.exists() and meta.get("dim"):
+        try:
+            index = VectorIndex.load(previous, meta.get("faiss_factory", "IDMap,Flat"))
+        except Exception:
+            index = None
+        if index is not None and index.ntotal == start_count:
+            with store.snapshot():
+                live = {r[0] for r in store.db.execute("SELECT chunk_id FROM vectors WHERE chunk_id <= ?", [start_max_id])}
+                added = store.db.execute(
+                    "SELECT chunk_id, vector FROM vectors WHERE chunk_id > ? ORDER BY chunk_id", [start_max_id]
+                ).fetchall()
+                count = store.counts()["vectors"]
+            old_ids = _faiss_ids(index)
+            gone = np.array([i for i in old_ids.tolist() if i not in live], dtype=np.int64)
+            index.remove(gone)
+            if added:
+                ids = np.array([r[0] for r in added], dtype=np.int64)
+                vecs = np.frombuffer(b"".join(r[1] for r in added), dtype=np.float32).reshape(len(added), -1)
+                index.add(ids, vecs)
+            if index.ntotal == count:
+                index.save(vectors_path(index_dir, generation))
+                remove_stale_files(index_dir, generation)
+                return
+    load_current(store, index_dir)
+    remove_stale_files(index_dir, generation)
+
+
+def _faiss_ids(index: VectorIndex) -> np.ndarray:
+    import faiss
+
+    return faiss.vector_to_array(index.index.id_map) if hasattr(index.index, "id_map") else np.zeros(0, np.int64)
+
+
+def build_index(
+    config: Config,
+    paths: list[Path] | Path,
+    *,
+    embedder: Embedder | None = None,
+    progress: bool = False,
+) -> IndexSummary:
+    """Bring the index at ``config.index_dir`` up to date with ``paths``; returns the run's figures."""
+    started = time.perf_counter()
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not paths:
+        raise UsageError("nothing to index; give a folder or a file")
+    for path in paths:
+        if not Path(path).exists():
+            raise UsageError(f"no such file or folder: {path}")
+    store = Store.open(config.index_dir, create=True)
+    try:
+        model = index_model(store, config.model or (embedder.name if embedder else None))
+        embedder = embedder if embedder is not None else Embedder(model)
+        if store.get_meta("model") is None:
+            with store.write():
+                store.set_meta(model=model, faiss_factory=config.faiss_factory)
+        summary = IndexSummary(model=model)
+        with store.snapshot():
+            start = (
+                store.generation,
+                store.counts()["vectors"],
+                int(store.db.execute("SELECT coalesce(max(chunk_id), 0) FROM vectors").fetchone()[0]),
+            )
+        known = _known_files(store)
+        run = _Run(config, store, embedder, summary, progress)
+        roots = [os.path.abspath(p) for p in paths]
+        seen: set[str] = set()
+        files: list[Path] = []
+        for root in roots:
+            found = walk(Path(root), config.index_dir)
+            for reason, n in found.skipped.items():
+                summary.skip(reason, n)
+            files.extend(f for f in found.files if str(f) not in seen and not seen.add(str(f)))
+        summary.files = len(files)
+        for path in tqdm(files, desc="files", unit="file", disable=not progress, leave=False):
+            run.index_file(path, known)
+        run.drop_files([row for p, row in known.items() if p not in seen and _under(p, roots)])
+        run.flush()
+        if run.chunk_bar is not None:
+            run.chunk_bar.close()
+        if store.generation != start[0]:
+            _update_vectors(store, Path(config.index_dir), start)
+        counts = store.counts()
+        summary.documents, summary.chunks = counts["documents"], counts["chunks"]
+        summary.generation = store.generation
+    finally:
+        store.close()
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,44 @@
+"""Settings shared by indexing and search, in one frozen dataclass passed explicitly.
+
+Nothing deeper in the library reads the environment: the CLI (or a caller) builds a
+``Config`` once and hands it down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+
+__all__ = ["Config", "DEFAULT_INDEX_DIR", "DEFAULT_FAISS_FACTORY"]
+
+DEFAULT_INDEX_DIR = Path(".searchctl")
+# IDMap over an exact inner-product index: ids are chunk primary keys, and inner
+# product on L2-normalised vectors is cosine similarity.
+DEFAULT_FAISS_FACTORY = "IDMap,Flat"
+
+
+@dataclass(frozen=True)
+class Config:
+    index_dir: Path = DEFAULT_INDEX_DIR
+    # None: the model the index was built with, or the default model for a new index.
+    model: str | None = None
+    # Chunk size in the model's own tokens; None: as large as the model accepts.
+    chunk_tokens: int | None = None
+    chunk_overlap: int = 32
+    batch_size: int = 32
+    faiss_factory: str = DEFAULT_FAISS_FACTORY
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens is not None and self.chunk_tokens < 8:
+            raise UsageError(f"chunk size must be at least 8 tokens, not {self.chunk_tokens}")
+        if self.chunk_overlap < 0:
+            raise UsageError(f"chunk overlap must be 0 or more, not {self.chunk_overlap}")
+        if self.chunk_tokens is not None and self.chunk_overlap >= self.chunk_tokens:
+            raise UsageError(
+                f"chunk overlap ({self.chunk_overlap}) must be smaller than the chunk size "
+                f"({self.chunk_tokens}); lower --chunk-overlap"
+            )
+        if self.batch_size < 1:
+            raise UsageError(f"batch size must be at least 1, not {self.batch_size}")

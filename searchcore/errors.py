@@ -1,0 +1,63 @@
+"""The exceptions searchctl raises.
+
+Every message is one line that names the problem and, where there is one, the fix.
+The CLI prints it after ``error:`` and exits with ``exit_code``; nothing else is shown.
+
+    SearchctlError              base class; exit code 1
+    ├── UsageError              bad input from the caller; exit code 2
+    ├── IndexNotFoundError      no index in the given folder
+    ├── ModelMismatchError      a model other than the one the index was built with
+    ├── ModelNotFoundError      a model name or path that cannot be loaded offline
+    └── IndexFormatError        an index.db this version cannot read
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SearchctlError",
+    "UsageError",
+    "IndexNotFoundError",
+    "ModelMismatchError",
+    "ModelNotFoundError",
+    "IndexFormatError",
+]
+
+
+class SearchctlError(Exception):
+    """Base class; ``str(error)`` is the whole message."""
+
+    exit_code = 1
+
+
+class UsageError(SearchctlError):
+    """The caller asked for something impossible (bad path, bad option value)."""
+
+    exit_code = 2
+
+
+class IndexNotFoundError(SearchctlError):
+    def __init__(self, index_dir: object):
+        super().__init__(f"no index at {index_dir}; run `searchctl index DIR` first")
+
+
+class ModelMismatchError(SearchctlError):
+    def __init__(self, index_model: str, requested: str):
+        self.index_model = index_model
+        self.requested = requested
+        super().__init__(
+            f"the index was built with model {index_model!r}, not {requested!r}; "
+            f"query without --model, or build a new index (--index DIR) with {requested!r}"
+        )
+
+
+class ModelNotFoundError(SearchctlError):
+    def __init__(self, model: str, reason: str = ""):
+        detail = f" ({reason})" if reason else ""
+        super().__init__(
+            f"model {model!r} not found: it is neither a local sentence-transformers folder nor "
+            f"in the local Hugging Face cache, and nothing is downloaded at run time{detail}"
+        )
+
+
+class IndexFormatError(SearchctlError):
+    """index.db is from a newer searchctl, or is not a searchctl index at all."""

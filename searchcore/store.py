@@ -1,0 +1,351 @@
+"""index.db: the SQLite file that is the source of truth of an index.
+
+Tables: ``files`` (one row per source file: path, kind, content hash, size, mtime),
+``documents`` (one per file, or one per record of a JSON/JSONL file), ``chunks`` (text,
+character and line span), ``vectors`` (one float32 BLOB per chunk) and ``meta``
+(model, dimension, FAISS factory string, generation, schema version).
+
+Trade-offs: the connection runs in autocommit mode and every write goes through
+``Store.write()``, an explicit ``BEGIN IMMEDIATE`` ... ``COMMIT``, because a batch of
+documents, chunks and vectors must land together or not at all; sqlite-utils' helpers
+commit on their own, so they are used only for reads and schema inspection. Ids use
+AUTOINCREMENT so that a deleted chunk's id is never reused: an older FAISS file can then
+never point at somebody else's text. WAL mode lets readers go on while a writer commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from .errors import IndexFormatError, IndexNotFoundError
+
+__all__ = ["Store", "ChunkRecord", "MIGRATIONS", "DB_NAME"]
+
+DB_NAME = "index.db"
+
+# Migration N (1-based) brings the schema from version N-1 to N. Never edit a shipped
+# migration: append a new one.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            path TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            hash TEXT NOT NULL,          -- '' until every document of the file is committed
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            indexed_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE documents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,           -- record id inside a JSON/JSONL file, '' for a whole file
+            title TEXT,
+            hash TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (file_id, key)
+        )""",
+        """CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            char_start INTEGER NOT NULL,
+            char_end INTEGER NOT NULL,
+            line_start INTEGER NOT NULL,
+            line_end INTEGER NOT NULL,
+            text TEXT NOT NULL
+        )""",
+        "CREATE INDEX chunks_doc ON chunks (doc_id)",
+        """CREATE TABLE vectors (
+            chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            vector BLOB NOT NULL
+        )""",
+    ),
+]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    chunk_id: int
+    doc_id: int
+    path: str
+    key: str
+    title: str | None
+    text: str
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+    metadata: dict = field(default_factory=dict)
+
+
+class Store:
+    """One open index.db. Not thread-safe: give each thread its own Store."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise IndexFormatError(f"{self.path} is not a searchctl index ({exc}); remove it or pick another --index") from exc
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.migrate()
+
+    @classmethod
+    def open(cls, index_dir: Path, *, create: bool = False) -> "Store":
+        index_dir = Path(index_dir)
+        db_path = index_dir / DB_NAME
+        if not db_path.exists():
+            if not create:
+                raise IndexNotFoundError(index_dir)
+            index_dir.mkdir(parents=True, exist_ok=True)
+        return cls(db_path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions -------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One atomic write transaction; rolled back on any exception."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Several reads that see one committed state."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    # -- schema -------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        if "meta" not in self.db.table_names():
+            return 0
+        return int(self.get_meta("schema_version") or 0)
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns how many ran. Safe to call any number of times."""
+        try:
+            current = self.schema_version
+        except sqlite3.DatabaseError as exc:
+            raise IndexFormatError(f"{self.path} is not a searchctl index ({exc}); remove it or pick another --index") from exc
+        if current > len(MIGRATIONS):
+            raise IndexFormatError(
+                f"{self.path} has schema v{current} but this searchctl reads up to v{len(MIGRATIONS)}; "
+                "upgrade searchctl"
+            )
+        ran = 0
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            with self.write():
+                # Re-read inside the lock: another process may have migrated meanwhile.
+                if self.schema_version >= version:
+                    continue
+                for statement in MIGRATIONS[version - 1]:
+                    self.conn.execute(statement)
+                self._set_meta("schema_version", str(version))
+                if version == 1:
+                    self._set_meta("generation", "0")
+                    self._set_meta("created_at", _now())
+            ran += 1
+        return ran
+
+    # -- meta -----------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def set_meta(self, **values: object) -> None:
+        """Inside ``write()``."""
+        for key, value in values.items():
+            self._set_meta(key, value if isinstance(value, str) else json.dumps(value))
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def bump_generation(self) -> int:
+        """Inside ``write()``: mark the committed state as new."""
+        generation = self.generation + 1
+        self._set_meta("generation", str(generation))
+        self._set_meta("updated_at", _now())
+        return generation
+
+    # -- files and documents --------------------------------------------------------
+
+    def file_row(self, path: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM files WHERE path = ?", [path]))
+        return rows[0] if rows else None
+
+    def file_paths(self) -> list[str]:
+        return [row[0] for row in self.conn.execute("SELECT path FROM files ORDER BY path")]
+
+    def ensure_file(self, path: str, kind: str) -> int:
+        """Inside ``write()``: the file's id, creating a row marked unfinished (hash '')."""
+        row = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        if row:
+            self.conn.execute("UPDATE files SET hash = '', kind = ? WHERE id = ?", (kind, row[0]))
+            return int(row[0])
+        cur = self.conn.execute(
+            "INSERT INTO files (path, kind, hash, size, mtime_ns, indexed_at) VALUES (?, ?, '', 0, 0, ?)",
+            (path, kind, _now()),
+        )
+        return int(cur.lastrowid)
+
+    def finish_file(self, file_id: int, *, kind: str, hash: str, size: int, mtime_ns: int) -> None:
+        """Inside ``write()``: every document of the file is committed."""
+        self.conn.execute(
+            "UPDATE files SET kind = ?, hash = ?, size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
+            (kind, hash, size, mtime_ns, _now(), file_id),
+        )
+
+    def touch_file(self, file_id: int, *, size: int, mtime_ns: int) -> None:
+        """Inside ``write()``: same content, new timestamp."""
+        self.conn.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id))
+
+    def documents_of(self, file_id: int) -> dict[str, tuple[int, str]]:
+        rows = self.conn.execute("SELECT key, id, hash FROM documents WHERE file_id = ?", (file_id,))
+        return {key: (doc_id, doc_hash) for key, doc_id, doc_hash in rows}
+
+    def _chunk_ids(self, where: str, params: Sequence[object]) -> list[int]:
+        sql = f"SELECT chunks.id FROM chunks JOIN documents ON documents.id = chunks.doc_id WHERE {where}"
+        return [row[0] for row in self.conn.execute(sql, params)]
+
+    def delete_file(self, file_id: int) -> list[int]:
+        """Inside ``write()``: drop a file and everything under it; returns the chunk ids removed."""
+        removed = self._chunk_ids("documents.file_id = ?", (file_id,))
+        self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        return removed
+
+    def delete_documents(self, doc_ids: Iterable[int]) -> list[int]:
+        """Inside ``write()``."""
+        removed: list[int] = []
+        for doc_id in doc_ids:
+            removed += self._chunk_ids("documents.id = ?", (doc_id,))
+            self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        return removed
+
+    def put_document(
+        self,
+        file_id: int,
+        key: str,
+        *,
+        title: str | None,
+        hash: str,
+        metadata: dict,
+        chunks: Sequence[object],
+        vectors: np.ndarray,
+    ) -> tuple[list[int], list[int]]:
+        """Inside ``write()``: insert or replace one document with its chunks and vectors.
+
+        ``chunks`` are objects with text, char_start, char_end, line_start, line_end.
+        Returns (chunk ids removed, chunk ids added).
+        """
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        row = self.conn.execute("SELECT id FROM documents WHERE file_id = ? AND key = ?", (file_id, key)).fetchone()
+        removed: list[int] = []
+        meta_json = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
+        if row:
+            doc_id = int(row[0])
+            removed = self._chunk_ids("documents.id = ?", (doc_id,))
+            self.conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+            self.conn.execute(
+                "UPDATE documents SET title = ?, hash = ?, metadata = ? WHERE id = ?", (title, hash, meta_json, doc_id)
+            )
+        else:
+            cur = self.conn.execute(
+                "INSERT INTO documents (file_id, key, title, hash, metadata) VALUES (?, ?, ?, ?, ?)",
+                (file_id, key, title, hash, meta_json),
+            )
+            doc_id = int(cur.lastrowid)
+        added: list[int] = []
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors)):
+            cur = self.conn.execute(
+                "INSERT INTO chunks (doc_id, ordinal, char_start, char_end, line_start, line_end, text) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, ordinal, chunk.char_start, chunk.char_end, chunk.line_start, chunk.line_end, chunk.text),
+            )
+            chunk_id = int(cur.lastrowid)
+            self.conn.execute("INSERT INTO vectors (chunk_id, vector) VALUES (?, ?)", (chunk_id, vector.tobytes()))
+            added.append(chunk_id)
+        return removed, added
+
+    # -- reads for search -------------------------------------------------------------
+
+    def chunk_records(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        sql = (
+            "SELECT chunks.id, documents.id, files.path, documents.key, documents.title, chunks.text, "
+            "chunks.char_start, chunks.char_end, chunks.line_start, chunks.line_end, documents.metadata "
+            "FROM chunks JOIN documents ON documents.id = chunks.doc_id JOIN files ON files.id = documents.file_id "
+            f"WHERE chunks.id IN ({marks})"
+        )
+        out = {}
+        for row in self.conn.execute(sql, [int(i) for i in chunk_ids]):
+            out[row[0]] = ChunkRecord(*row[:10], metadata=json.loads(row[10]))
+        return out
+
+    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64, vectors float32 (n, dim)) for every chunk, in id order."""
+        rows = self.conn.execute("SELECT chunk_id, vector FROM vectors ORDER BY chunk_id").fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.zeros((0, dim), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        if matrix.shape[1] != dim:
+            raise IndexFormatError(f"{self.path} holds {matrix.shape[1]}-d vectors but meta says {dim}; run `searchctl index` with a new --index")
+        return ids, matrix
+
+    def counts(self) -> dict[str, int]:
+        return {
+            table: int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            for table in ("files", "documents", "chunks", "vectors")
+        }

@@ -1,0 +1,149 @@
+"""The FAISS side of an index: a derived, rebuildable cache of the vectors in index.db.
+
+The FAISS factory string is the whole index configuration ("IDMap,Flat": exact search;
+"IDMap,HNSW32" or "IVF...,PQ..." later are a rebuild, not a re-embed). Vectors are
+L2-normalised, so inner product is cosine similarity. FAISS ids are chunk primary keys.
+
+Files are written whole to a temporary name, fsynced, renamed over the target and the
+folder fsynced, so a reader sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .config import DEFAULT_FAISS_FACTORY
+
+__all__ = ["VectorIndex", "vectors_path", "fsync_dir", "load_current", "remove_stale_files"]
+
+
+def vectors_path(index_dir: Path, generation: int) -> Path:
+    return Path(index_dir) / f"vectors-{generation}.faiss"
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class VectorIndex:
+    def __init__(self, index, factory: str = DEFAULT_FAISS_FACTORY):
+        self.index = index
+        self.factory = factory
+
+    @classmethod
+    def empty(cls, dim: int, factory: str = DEFAULT_FAISS_FACTORY) -> "VectorIndex":
+        import faiss
+
+        return cls(faiss.index_factory(int(dim), factory, faiss.METRIC_INNER_PRODUCT), factory)
+
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, factory: str = DEFAULT_FAISS_FACTORY) -> "VectorIndex":
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        made = cls.empty(vectors.shape[1], factory)
+        if not made.index.is_trained and len(vectors):
+            made.index.train(vectors)
+        made.add(ids, vectors)
+        return made
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self.index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64)
+            )
+
+    def remove(self, ids: np.ndarray) -> int:
+        import faiss
+
+        if not len(ids):
+            return 0
+        return int(self.index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each (n, k'); k' = min(k, ntotal). Missing slots have id -1."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        k = min(int(k), self.ntotal)
+        if k <= 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        return self.index.search(queries, k)
+
+    def save(self, path: Path) -> None:
+        import faiss
+
+        path = Path(path)
+        data = faiss.serialize_index(self.index)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(memoryview(data))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+
+    @classmethod
+    def load(cls, path: Path, factory: str = DEFAULT_FAISS_FACTORY) -> "VectorIndex":
+        import faiss
+
+        data = np.fromfile(path, dtype=np.uint8)
+        return cls(faiss.deserialize_index(data), factory)
+
+
+def load_current(store, index_dir: Path) -> tuple[VectorIndex | None, bool]:
+    """The FAISS index for the store's committed generation, and whether it was rebuilt.
+
+    A missing file, or one whose size disagrees with index.db (a crash between the
+    SQLite commit and the FAISS rename, a file copied from elsewhere), is rebuilt from
+    the stored vectors: nothing is re-embedded. Returns (None, False) for an index that
+    holds no vectors yet.
+    """
+    with store.snapshot():
+        meta = store.meta()
+        generation = int(meta.get("generation", 0))
+        dim = int(meta["dim"]) if meta.get("dim") else None
+        count = store.counts()["vectors"]
+        factory = meta.get("faiss_factory", DEFAULT_FAISS_FACTORY)
+        if dim is None:
+            return None, False
+        path = vectors_path(index_dir, generation)
+        if path.exists():
+            try:
+                loaded = VectorIndex.load(path, factory)
+            except Exception:  # unreadable or truncated: rebuild below
+                loaded = None
+            if loaded is not None and loaded.ntotal == count and loaded.dim == dim:
+                return loaded, False
+        ids, matrix = store.all_vectors(dim)
+    rebuilt = VectorIndex.build(ids, matrix, factory)
+    try:
+        rebuilt.save(path)
+    except OSError:
+        pass  # a read-only index folder still answers queries from memory
+    return rebuilt, True
+
+
+def remove_stale_files(index_dir: Path, keep_generation: int) -> None:
+    """Delete FAISS files of older generations (newer ones belong to a concurrent writer)."""
+    for path in Path(index_dir).glob("vectors-*.faiss"):
+        try:
+            generation = int(path.stem.split("-", 1)[1])
+        except ValueError:
+            continue
+        if generation < keep_generation:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""searchctl: the command-line shell over searchcore and indexer."""

@@ -1,0 +1,212 @@
+"""The ``searchctl`` command line: each command parses, makes one library call, renders.
+
+Errors are one line on stderr (``error: ...``): exit 2 for a usage mistake, 1 for a
+runtime failure, never a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from searchcore.config import DEFAULT_INDEX_DIR, Config
+from searchcore.errors import SearchctlError
+
+# Set before anything imports huggingface_hub: no hub call may ever leave the machine.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class _Group(click.Group):
+    """Turns every failure into one line and the right exit code."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = 0
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            code = 2
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            code = exc.exit_code
+        except SearchctlError as exc:
+            click.echo(f"error: {exc}", err=True)
+            code = exc.exit_code
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("aborted", err=True)
+            code = 130
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _index_option(func):
+    return click.option(
+        "--index",
+        "index_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=DEFAULT_INDEX_DIR,
+        envvar="SEARCHCTL_INDEX",
+        show_default=True,
+        help="Index folder (or set SEARCHCTL_INDEX).",
+    )(func)
+
+
+def _model_option(func):
+    return click.option(
+        "--model",
+        metavar="NAME_OR_PATH",
+        default=None,
+        help="Sentence-transformers model: a local folder, or a name already in the Hugging Face cache. "
+        "Default: the index's own model; all-MiniLM-L6-v2 for a new index.",
+    )(func)
+
+
+def _display_path(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _snippet(text: str, width: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="searchctl")
+def cli() -> None:
+    """Semantic search over your own folders of documents.
+
+    Index a folder once (re-runs embed only what changed), then query it by meaning.
+    Everything runs offline; the index lives in ./.searchctl unless --index says otherwise.
+    """
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="PATH...")
+@_index_option
+@_model_option
+@click.option("--chunk-size", type=int, default=None, metavar="TOKENS",
+              help="Largest chunk in the model's tokens. Default: as large as the model takes (256 for the default).")
+@click.option("--chunk-overlap", type=int, default=32, show_default=True, metavar="TOKENS",
+              help="Tokens shared by consecutive chunks of one section.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Texts per forward pass of the model.")
+@click.option("--progress/--no-progress", default=None, help="Progress bars on stderr. Default: when stderr is a terminal.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
+def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, progress, as_json):
+    """Index folders or files (text, Markdown, HTML, PDF, JSON/JSONL records).
+
+    Re-running embeds only new or changed files and removes what was deleted; a run with
+    nothing changed never loads the model. Prints one summary line.
+    """
+    from indexer.build import build_index
+
+    for path in paths:
+        if not path.exists():
+            raise click.UsageError(f"no such file or folder: {path}")
+    config = Config(index_dir=index_dir, model=model, chunk_tokens=chunk_size,
+                    chunk_overlap=chunk_overlap, batch_size=batch_size)
+    show = sys.stderr.isatty() if progress is None else progress
+    summary = build_index(config, list(paths), progress=show)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        click.echo(f"indexed {', '.join(str(p) for p in paths)} into {index_dir}: {summary.line()}")
+
+
+@cli.command("query")
+@click.argument("text")
+@_index_option
+@_model_option
+@click.option("-k", "k", type=click.IntRange(min=1, max=10_000), default=10, show_default=True, help="Number of hits.")
+@click.option("--per-doc", is_flag=True, help="Keep only the best chunk of each document.")
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+def query_cmd(text, index_dir, model, k, per_doc, as_json):
+    """Search the index by meaning: rank, cosine score, path:lines and a snippet per hit."""
+    from searchcore.search import Searcher
+
+    if not text.strip():
+        raise click.UsageError("the query is empty; give some words to search for")
+    with Searcher(Config(index_dir=index_dir, model=model)) as searcher:
+        hits = searcher.search(text, k, per_doc=per_doc)
+    if as_json:
+        payload = {"query": text, "k": k, "hits": [dict(rank=n, **h.to_dict()) for n, h in enumerate(hits, 1)]}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no hits (the index is empty)")
+        return
+    for rank, hit in enumerate(hits, 1):
+        where = f"{_display_path(hit.path)}{'#' + hit.key if hit.key else ''}:{hit.lines[0]}-{hit.lines[1]}"
+        title = f"  {hit.title}" if hit.title else ""
+        click.echo(f"{rank:>3}. {hit.score:.4f}  {where}{title}")
+        click.echo(f"     {_snippet(hit.text)}")
+
+
+@cli.command("info")
+@_index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def info_cmd(index_dir, as_json):
+    """Show the index: path, model, dimension, documents, chunks, index type, sizes on disk."""
+    from searchcore.store import Store
+
+    with Store.open(index_dir) as store:
+        meta, counts = store.meta(), store.counts()
+    files = sorted(p for p in Path(index_dir).iterdir() if p.is_file())
+    sizes = {p.name: p.stat().st_size for p in files}
+    info = {
+        "index": str(Path(index_dir).resolve()),
+        "model": meta.get("model"),
+        "model_revision": meta.get("model_revision"),
+        "dimension": int(meta["dim"]) if meta.get("dim") else None,
+        "files": counts["files"],
+        "documents": counts["documents"],
+        "chunks": counts["chunks"],
+        "index_type": meta.get("faiss_factory"),
+        "generation": int(meta.get("generation", 0)),
+        "schema_version": int(meta.get("schema_version", 0)),
+        "chunking": meta.get("chunking"),
+        "updated_at": meta.get("updated_at"),
+        "sizes": sizes,
+        "total_bytes": sum(sizes.values()),
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    rows = [
+        ("index", info["index"]),
+        ("model", f"{info['model']} (revision {info['model_revision'] or '-'})"),
+        ("dimension", info["dimension"] or "-"),
+        ("documents", f"{info['documents']:,} in {info['files']:,} files"),
+        ("chunks", f"{info['chunks']:,}"),
+        ("index type", f"{info['index_type']} (inner product on L2-normalised vectors)"),
+        ("generation", info["generation"]),
+        ("schema", f"v{info['schema_version']}"),
+        ("updated", info["updated_at"] or "-"),
+        ("on disk", ", ".join(f"{name} {_human(size)}" for name, size in sizes.items()) + f"; total {_human(info['total_bytes'])}"),
+    ]
+    for label, value in rows:
+        click.echo(f"{label:<11} {value}")
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+def main() -> None:
+    cli(prog_name="searchctl")
