@@ -30,8 +30,9 @@ install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/searchctl index data/sample --index .searchctl-demo
-	$(BIN)/searchctl query "book reader for Mac" --index .searchctl-demo -k 5
-	$(BIN)/searchctl query "how do I keep my houseplants alive" --index .searchctl-demo -k 3
+	$(BIN)/searchctl query "book reader for Mac" --index .searchctl-demo -k 3 --per-doc
+	$(BIN)/searchctl query "what to do when a pan of cooking oil catches fire" --index .searchctl-demo -k 3 --per-doc
+	$(BIN)/searchctl query "can I send my order back and get my money" --index .searchctl-demo -k 3 --per-doc
 	$(BIN)/searchctl info --index .searchctl-demo
 
 test: $(VENV)/.installed-test

@@ -71,7 +71,7 @@ class IndexSummary:
 
     def line(self) -> str:
         skipped = sum(self.skipped.values())
-        reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items(), key=lambda kv: -kv[1]))
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
         return (
             f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged, "
             f"{skipped} skipped{f' ({reasons})' if reasons else ''}; "
@@ -255,7 +255,7 @@ class _Run:
                         hash=item.hash,
                         metadata=doc.metadata,
                         chunks=item.chunks,
-                        vectors=vectors[offset : offset + n].reshape(n, -1),
+                        vectors=vectors[offset : offset + n],
                     )
                     offset += n
                     changed = True

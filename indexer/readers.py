@@ -81,15 +81,14 @@ def decode_text(data: bytes) -> str:
     if b"\x00" in data[:8192]:
         raise Skip("binary")
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        pass
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError as exc:
-        raise Skip("undecodable (not UTF-8, UTF-16 or cp1252)") from exc
-    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\t\n\r\f")
-    if controls > len(text[:8192]) * 0.01:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise Skip("undecodable (not UTF-8, UTF-16 or cp1252)") from exc
+    head = text[:8192]
+    if sum(1 for ch in head if ord(ch) < 32 and ch not in "\t\n\r\f") > len(head) * 0.01:
         raise Skip("binary")
     return text
 

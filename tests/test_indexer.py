@@ -1,0 +1,199 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+import indexer.build as build_module
+from conftest import HashingEmbedder, write
+from indexer.build import build_index
+from searchcore.config import Config
+from searchcore.errors import ModelMismatchError, UsageError
+from searchcore.search import Searcher
+from searchcore.store import Store
+from searchcore.vectors import vectors_path
+
+
+def search(index_dir, query, k=3, **kw):
+    with Searcher(Config(index_dir=index_dir), embedder=HashingEmbedder()) as s:
+        return s.search(query, k, **kw)
+
+
+@pytest.fixture
+def docs(tmp_path):
+    root = tmp_path / "docs"
+    write(root, "cats.md", "# Cats\n\nCats purr and chase mice around the barn.\n")
+    write(root, "boats.txt", "Sailing boats need wind, a keel and a good sail.\n")
+    write(root, "sub/bread.txt", "Sourdough bread rises slowly with wild yeast.\n")
+    return root
+
+
+def test_build_then_search_finds_the_right_file(docs, index_dir, hashing):
+    summary = build_index(Config(index_dir=index_dir), docs, embedder=hashing)
+    assert (summary.added, summary.files, summary.chunks_embedded, summary.documents) == (3, 3, 3, 3)
+    assert summary.generation == 1
+    assert vectors_path(index_dir, 1).exists()
+    [hit] = search(index_dir, "wild yeast sourdough", k=1)
+    assert hit.path == str(docs / "sub" / "bread.txt")
+    assert hit.lines == (1, 1)
+    assert 0 < hit.score <= 1.0001
+
+
+def test_incremental_add_change_delete(docs, index_dir, hashing):
+    config = Config(index_dir=index_dir)
+    build_index(config, docs, embedder=hashing)
+    write(docs, "new.txt", "Volcanoes erupt lava and ash.\n")
+    write(docs, "boats.txt", "Motor boats need fuel and an engine.\n")
+    (docs / "cats.md").unlink()
+    again = HashingEmbedder()
+    summary = build_index(config, docs, embedder=again)
+    assert (summary.added, summary.updated, summary.removed, summary.unchanged) == (1, 1, 1, 1)
+    assert sorted(again.embedded) == ["Motor boats need fuel and an engine.", "Volcanoes erupt lava and ash."]
+    assert summary.documents == 3 and summary.generation == 2
+    assert search(index_dir, "cats purr mice", k=3)[0].path != str(docs / "cats.md")
+    assert search(index_dir, "volcanoes lava", k=1)[0].path == str(docs / "new.txt")
+    # The previous generation's FAISS file is gone, the new one is there.
+    assert not vectors_path(index_dir, 1).exists() and vectors_path(index_dir, 2).exists()
+
+
+def test_unchanged_rerun_never_loads_the_model(docs, index_dir, hashing):
+    build_index(Config(index_dir=index_dir), docs, embedder=hashing)
+    untouched = HashingEmbedder()
+    summary = build_index(Config(index_dir=index_dir), docs, embedder=untouched)
+    assert untouched.loads == 0
+    assert (summary.unchanged, summary.chunks_embedded, summary.generation) == (3, 0, 1)
+
+
+def test_touched_file_with_same_content_is_not_re_embedded(docs, index_dir, hashing):
+    build_index(Config(index_dir=index_dir), docs, embedder=hashing)
+    path = docs / "boats.txt"
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    again = HashingEmbedder()
+    summary = build_index(Config(index_dir=index_dir), docs, embedder=again)
+    assert again.loads == 0 and summary.unchanged == 3
+    with Store.open(index_dir) as store:
+        assert store.file_row(str(path))["mtime_ns"] == path.stat().st_mtime_ns
+
+
+def test_jsonl_records_are_documents_with_title_and_metadata(tmp_path, index_dir, hashing):
+    records = [
+        {"_id": "d1", "title": "Mars", "text": "The red planet has two moons.", "year": 2020},
+        {"id": 7, "title": "Venus", "text": "Venus is hotter than Mercury."},
+        {"_id": "d3", "text": "A record without a title about comets."},
+    ]
+    path = write(tmp_path, "corpus.jsonl", "\n".join(json.dumps(r) for r in records) + "\n")
+    summary = build_index(Config(index_dir=index_dir), path, embedder=hashing)
+    assert summary.added == 3
+    assert "Mars\nThe red planet has two moons." in hashing.embedded
+    [hit] = search(index_dir, "planet moons", k=1)
+    assert (hit.key, hit.title, hit.metadata, hit.source) == ("d1", "Mars", {"year": 2020}, f"{path}#d1")
+    # Change one record, drop another: only the changed one is embedded again.
+    records[1]["text"] = "Venus spins backwards."
+    write(tmp_path, "corpus.jsonl", "\n".join(json.dumps(r) for r in records[:2]) + "\n")
+    again = HashingEmbedder()
+    summary = build_index(Config(index_dir=index_dir), path, embedder=again)
+    assert (summary.added, summary.updated, summary.removed, summary.unchanged) == (0, 1, 1, 1)
+    assert again.embedded == ["Venus\nVenus spins backwards."]
+
+
+def test_stale_or_missing_faiss_file_is_rebuilt_without_embedding(docs, index_dir, hashing):
+    build_index(Config(index_dir=index_dir), docs, embedder=hashing)
+    stale = vectors_path(index_dir, 1).read_bytes()
+    write(docs, "extra.txt", "Extra words about wind and sails.\n")
+    build_index(Config(index_dir=index_dir), docs, embedder=HashingEmbedder())
+    expected = [(h.chunk_id, round(h.score, 6)) for h in search(index_dir, "boats wind sail")]
+    assert len(expected) == 3
+    current = vectors_path(index_dir, 2)
+    # A crash between the SQLite commit and the FAISS rename leaves no file, or an old one.
+    for damage in ("missing", "stale", "garbage"):
+        if damage == "missing":
+            current.unlink()
+        elif damage == "stale":
+            current.write_bytes(stale)
+        else:
+            current.write_bytes(b"\x00" * 100)
+        query_embedder = HashingEmbedder()
+        with Searcher(Config(index_dir=index_dir), embedder=query_embedder) as searcher:
+            assert searcher.rebuilt, damage
+            assert searcher.vectors.ntotal == 4
+            got = [(h.chunk_id, round(h.score, 6)) for h in searcher.search("boats wind sail", 3)]
+        assert got == expected, damage
+        assert query_embedder.embedded == ["boats wind sail"]  # only the query was embedded
+        assert current.exists()
+    with Searcher(Config(index_dir=index_dir), embedder=HashingEmbedder()) as searcher:
+        assert not searcher.rebuilt
+
+
+def test_crash_mid_run_loses_only_the_batch_in_flight(tmp_path, index_dir, monkeypatch):
+    root = tmp_path / "many"
+    for i in range(40):
+        write(root, f"f{i:02}.txt", f"Document {i} talks about topic{i} and word{i % 7}.\n")
+    monkeypatch.setattr(build_module, "FLUSH_CHUNKS", 8)
+
+    class Crashing(HashingEmbedder):
+        def embed(self, texts, batch_size=32, progress=None):
+            if len(self.embedded) >= 16:
+                raise KeyboardInterrupt  # stands in for a kill in the middle of embedding
+            return super().embed(texts, batch_size, progress)
+
+    with pytest.raises(KeyboardInterrupt):
+        build_index(Config(index_dir=index_dir), root, embedder=Crashing())
+    with Store.open(index_dir) as store:
+        assert store.counts()["documents"] == 16  # two whole batches were committed
+    resumed = HashingEmbedder()
+    summary = build_index(Config(index_dir=index_dir), root, embedder=resumed)
+    assert len(resumed.embedded) == 24 and summary.unchanged == 16
+    # Exactly what a clean build gives.
+    clean_dir = tmp_path / "clean"
+    build_index(Config(index_dir=clean_dir), root, embedder=HashingEmbedder())
+    with Store.open(index_dir) as a, Store.open(clean_dir) as b:
+        ta = sorted(r[0] for r in a.conn.execute("SELECT text FROM chunks"))
+        tb = sorted(r[0] for r in b.conn.execute("SELECT text FROM chunks"))
+        assert ta == tb
+    got = [(h.path, round(h.score, 5)) for h in search(index_dir, "topic3 word3", k=10)]
+    want = [(h.path, round(h.score, 5)) for h in search(clean_dir, "topic3 word3", k=10)]
+    assert got == want
+
+
+def test_another_model_is_refused_naming_both(docs, index_dir, hashing):
+    build_index(Config(index_dir=index_dir), docs, embedder=hashing)
+    with pytest.raises(ModelMismatchError, match="'test/hashing', not 'other/model'"):
+        build_index(Config(index_dir=index_dir, model="other/model"), docs, embedder=HashingEmbedder())
+    with pytest.raises(ModelMismatchError):
+        Searcher(Config(index_dir=index_dir, model="other/model"))
+
+
+def test_empty_folder_makes_an_empty_index(tmp_path, index_dir, hashing):
+    (tmp_path / "empty").mkdir()
+    summary = build_index(Config(index_dir=index_dir), tmp_path / "empty", embedder=hashing)
+    assert (summary.documents, summary.chunks, summary.added) == (0, 0, 0)
+    assert search(index_dir, "anything") == []
+    assert hashing.loads == 0
+
+
+def test_missing_path_is_a_usage_error(tmp_path, index_dir, hashing):
+    with pytest.raises(UsageError, match="no such file or folder"):
+        build_index(Config(index_dir=index_dir), tmp_path / "nope", embedder=hashing)
+
+
+def test_changing_chunk_settings_rechunks_everything(tmp_path, index_dir):
+    long = " ".join(f"word{i}" for i in range(60))
+    path = write(tmp_path, "d/long.txt", long)
+    first = build_index(Config(index_dir=index_dir, chunk_tokens=30, chunk_overlap=0), path.parent,
+                        embedder=HashingEmbedder(max_tokens=64))
+    second = build_index(Config(index_dir=index_dir, chunk_tokens=20, chunk_overlap=0), path.parent,
+                         embedder=HashingEmbedder(max_tokens=64))
+    assert first.chunks == 2 and second.updated == 1 and second.chunks == 3
+
+
+def test_per_doc_keeps_the_best_chunk_of_each_document(tmp_path, index_dir):
+    text = "\n\n".join(f"apple banana section {i} " + " ".join(f"w{i}x{j}" for j in range(12)) for i in range(6))
+    write(tmp_path, "d/long.txt", text)
+    write(tmp_path, "d/other.txt", "apple banana cherry")
+    build_index(Config(index_dir=index_dir, chunk_tokens=20, chunk_overlap=0), tmp_path / "d",
+                embedder=HashingEmbedder(max_tokens=40))
+    all_hits = search(index_dir, "apple banana", k=10)
+    assert len({h.doc_id for h in all_hits}) == 2 and len(all_hits) == 7
+    per_doc = search(index_dir, "apple banana", k=10, per_doc=True)
+    assert len(per_doc) == 2 and len({h.doc_id for h in per_doc}) == 2
+    assert np.all(np.diff([h.score for h in per_doc]) <= 0)
