@@ -310,7 +310,9 @@ def _update_vectors(store: Store, index_dir: Path, start: tuple[int, int, int]) 
             index = None
         if index is not None and index.ntotal == start_count:
             with store.snapshot():
-                live = {r[0] for r in store.db.execute("SELECT chunk_id FROM vectors WHERE chunk_id <= ?", [start_max_id])}
+                live = {
+                    r[0] for r in store.db.execute("SELECT chunk_id FROM vectors WHERE chunk_id <= ?", [start_max_id])
+                }
                 added = store.db.execute(
                     "SELECT chunk_id, vector FROM vectors WHERE chunk_id > ? ORDER BY chunk_id", [start_max_id]
                 ).fetchall()

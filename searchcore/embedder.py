@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -217,5 +216,3 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"Embedder({self.name!r})"
-
-

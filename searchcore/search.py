@@ -70,7 +70,7 @@ class Searcher:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Searcher":
+    def __enter__(self) -> Searcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -118,4 +118,3 @@ class Searcher:
             if fetch >= self.vectors.ntotal:
                 return hits
             fetch *= 4
-

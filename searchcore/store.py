@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +75,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,15 @@ class Store:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
-            raise IndexFormatError(f"{self.path} is not a searchctl index ({exc}); remove it or pick another --index") from exc
+            raise IndexFormatError(
+                f"{self.path} is not a searchctl index ({exc}); remove it or pick another --index"
+            ) from exc
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self.migrate()
 
     @classmethod
-    def open(cls, index_dir: Path, *, create: bool = False) -> "Store":
+    def open(cls, index_dir: Path, *, create: bool = False) -> Store:
         index_dir = Path(index_dir)
         db_path = index_dir / DB_NAME
         if not db_path.exists():
@@ -122,7 +124,7 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -163,7 +165,9 @@ class Store:
         try:
             current = self.schema_version
         except sqlite3.DatabaseError as exc:
-            raise IndexFormatError(f"{self.path} is not a searchctl index ({exc}); remove it or pick another --index") from exc
+            raise IndexFormatError(
+                f"{self.path} is not a searchctl index ({exc}); remove it or pick another --index"
+            ) from exc
         if current > len(MIGRATIONS):
             raise IndexFormatError(
                 f"{self.path} has schema v{current} but this searchctl reads up to v{len(MIGRATIONS)}; "
@@ -341,7 +345,10 @@ class Store:
             return ids, np.zeros((0, dim), dtype=np.float32)
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         if matrix.shape[1] != dim:
-            raise IndexFormatError(f"{self.path} holds {matrix.shape[1]}-d vectors but meta says {dim}; run `searchctl index` with a new --index")
+            raise IndexFormatError(
+                f"{self.path} holds {matrix.shape[1]}-d vectors but its meta says {dim}; "
+                "build a new index with `searchctl index DIR --index NEW`"
+            )
         return ids, matrix
 
     def counts(self) -> dict[str, int]:

@@ -38,13 +38,13 @@ class VectorIndex:
         self.factory = factory
 
     @classmethod
-    def empty(cls, dim: int, factory: str = DEFAULT_FAISS_FACTORY) -> "VectorIndex":
+    def empty(cls, dim: int, factory: str = DEFAULT_FAISS_FACTORY) -> VectorIndex:
         import faiss
 
         return cls(faiss.index_factory(int(dim), factory, faiss.METRIC_INNER_PRODUCT), factory)
 
     @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray, factory: str = DEFAULT_FAISS_FACTORY) -> "VectorIndex":
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, factory: str = DEFAULT_FAISS_FACTORY) -> VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         made = cls.empty(vectors.shape[1], factory)
         if not made.index.is_trained and len(vectors):
@@ -98,7 +98,7 @@ class VectorIndex:
         fsync_dir(path.parent)
 
     @classmethod
-    def load(cls, path: Path, factory: str = DEFAULT_FAISS_FACTORY) -> "VectorIndex":
+    def load(cls, path: Path, factory: str = DEFAULT_FAISS_FACTORY) -> VectorIndex:
         import faiss
 
         data = np.fromfile(path, dtype=np.uint8)

@@ -41,6 +41,10 @@ class _Group(click.Group):
         except SearchctlError as exc:
             click.echo(f"error: {exc}", err=True)
             code = exc.exit_code
+        except OSError as exc:  # disk full, permissions, a folder where a file should be...
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            code = 1
         except (click.Abort, KeyboardInterrupt):
             click.echo("aborted", err=True)
             code = 130
@@ -97,12 +101,25 @@ def cli() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="PATH...")
 @_index_option
 @_model_option
-@click.option("--chunk-size", type=int, default=None, metavar="TOKENS",
-              help="Largest chunk in the model's tokens. Default: as large as the model takes (256 for the default).")
-@click.option("--chunk-overlap", type=int, default=32, show_default=True, metavar="TOKENS",
-              help="Tokens shared by consecutive chunks of one section.")
+@click.option(
+    "--chunk-size",
+    type=int,
+    default=None,
+    metavar="TOKENS",
+    help="Largest chunk in the model's tokens. Default: as large as the model takes (256 for the default).",
+)
+@click.option(
+    "--chunk-overlap",
+    type=int,
+    default=32,
+    show_default=True,
+    metavar="TOKENS",
+    help="Tokens shared by consecutive chunks of one section.",
+)
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Texts per forward pass of the model.")
-@click.option("--progress/--no-progress", default=None, help="Progress bars on stderr. Default: when stderr is a terminal.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bars on stderr. Default: when stderr is a terminal."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, progress, as_json):
     """Index folders or files (text, Markdown, HTML, PDF, JSON/JSONL records).
@@ -115,8 +132,9 @@ def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, pr
     for path in paths:
         if not path.exists():
             raise click.UsageError(f"no such file or folder: {path}")
-    config = Config(index_dir=index_dir, model=model, chunk_tokens=chunk_size,
-                    chunk_overlap=chunk_overlap, batch_size=batch_size)
+    config = Config(
+        index_dir=index_dir, model=model, chunk_tokens=chunk_size, chunk_overlap=chunk_overlap, batch_size=batch_size
+    )
     show = sys.stderr.isatty() if progress is None else progress
     summary = build_index(config, list(paths), progress=show)
     if as_json:
@@ -194,7 +212,11 @@ def info_cmd(index_dir, as_json):
         ("generation", info["generation"]),
         ("schema", f"v{info['schema_version']}"),
         ("updated", info["updated_at"] or "-"),
-        ("on disk", ", ".join(f"{name} {_human(size)}" for name, size in sizes.items()) + f"; total {_human(info['total_bytes'])}"),
+        (
+            "on disk",
+            ", ".join(f"{name} {_human(size)}" for name, size in sizes.items())
+            + f"; total {_human(info['total_bytes'])}",
+        ),
     ]
     for label, value in rows:
         click.echo(f"{label:<11} {value}")

@@ -179,10 +179,16 @@ def test_missing_path_is_a_usage_error(tmp_path, index_dir, hashing):
 def test_changing_chunk_settings_rechunks_everything(tmp_path, index_dir):
     long = " ".join(f"word{i}" for i in range(60))
     path = write(tmp_path, "d/long.txt", long)
-    first = build_index(Config(index_dir=index_dir, chunk_tokens=30, chunk_overlap=0), path.parent,
-                        embedder=HashingEmbedder(max_tokens=64))
-    second = build_index(Config(index_dir=index_dir, chunk_tokens=20, chunk_overlap=0), path.parent,
-                         embedder=HashingEmbedder(max_tokens=64))
+    first = build_index(
+        Config(index_dir=index_dir, chunk_tokens=30, chunk_overlap=0),
+        path.parent,
+        embedder=HashingEmbedder(max_tokens=64),
+    )
+    second = build_index(
+        Config(index_dir=index_dir, chunk_tokens=20, chunk_overlap=0),
+        path.parent,
+        embedder=HashingEmbedder(max_tokens=64),
+    )
     assert first.chunks == 2 and second.updated == 1 and second.chunks == 3
 
 
@@ -190,8 +196,11 @@ def test_per_doc_keeps_the_best_chunk_of_each_document(tmp_path, index_dir):
     text = "\n\n".join(f"apple banana section {i} " + " ".join(f"w{i}x{j}" for j in range(12)) for i in range(6))
     write(tmp_path, "d/long.txt", text)
     write(tmp_path, "d/other.txt", "apple banana cherry")
-    build_index(Config(index_dir=index_dir, chunk_tokens=20, chunk_overlap=0), tmp_path / "d",
-                embedder=HashingEmbedder(max_tokens=40))
+    build_index(
+        Config(index_dir=index_dir, chunk_tokens=20, chunk_overlap=0),
+        tmp_path / "d",
+        embedder=HashingEmbedder(max_tokens=40),
+    )
     all_hits = search(index_dir, "apple banana", k=10)
     assert len({h.doc_id for h in all_hits}) == 2 and len(all_hits) == 7
     per_doc = search(index_dir, "apple banana", k=10, per_doc=True)

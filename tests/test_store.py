@@ -23,8 +23,13 @@ def test_round_trip_of_documents_chunks_and_vectors(tmp_path):
         with store.write():
             fid = store.ensure_file("/docs/a.jsonl", "jsonl")
             removed, added = store.put_document(
-                fid, "r1", title="T", hash="h1", metadata={"lang": "en", "n": 3},
-                chunks=[chunk("hello"), chunk("world", 6)], vectors=vectors,
+                fid,
+                "r1",
+                title="T",
+                hash="h1",
+                metadata={"lang": "en", "n": 3},
+                chunks=[chunk("hello"), chunk("world", 6)],
+                vectors=vectors,
             )
             store.finish_file(fid, kind="jsonl", hash="fh", size=11, mtime_ns=5)
             store.set_meta(dim="8")
@@ -48,7 +53,9 @@ def test_replacing_a_document_returns_old_chunk_ids_and_never_reuses_them(tmp_pa
             fid = store.ensure_file("/a.txt", "text")
             _, first = store.put_document(fid, "", title=None, hash="1", metadata={}, chunks=[chunk("x")], vectors=v)
         with store.write():
-            removed, second = store.put_document(fid, "", title=None, hash="2", metadata={}, chunks=[chunk("y")], vectors=v)
+            removed, second = store.put_document(
+                fid, "", title=None, hash="2", metadata={}, chunks=[chunk("y")], vectors=v
+            )
         assert removed == first
         assert second[0] > first[0]
         with store.write():
@@ -61,8 +68,9 @@ def test_failed_write_rolls_back_everything(tmp_path):
         with pytest.raises(ValueError):
             with store.write():
                 fid = store.ensure_file("/a.txt", "text")
-                store.put_document(fid, "", title=None, hash="1", metadata={}, chunks=[chunk("x")],
-                                   vectors=np.ones((2, 4), np.float32))
+                store.put_document(
+                    fid, "", title=None, hash="1", metadata={}, chunks=[chunk("x")], vectors=np.ones((2, 4), np.float32)
+                )
         assert store.counts()["files"] == 0
 
 

@@ -1,0 +1,127 @@
+"""Index a BEIR data set with `searchctl index`, run its queries, report quality and speed.
+
+    python bench/beir.py ../shared/eval-data/scifact [--split test] [--index DIR] [--json]
+
+Steps, all measured in this one run on this machine:
+  1. `searchctl index CORPUS_DIR/corpus.jsonl` in a fresh index folder (a subprocess, so
+     the time includes start-up and model load): documents, chunks, seconds, docs/s.
+  2. The same command again on the unchanged corpus: seconds and chunks embedded (0).
+  3. Every query of the split through the library (`Searcher.search`, best chunk per
+     document, k=100), each timed from text to hits: p50 / p99 ms.
+  4. nDCG@10, MRR@10 and Recall@100 against the qrels, computed by pytrec_eval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def load_queries(corpus_dir: Path, split: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    qrels: dict[str, dict[str, int]] = {}
+    with open(corpus_dir / "qrels" / f"{split}.tsv", newline="") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    queries = {}
+    with open(corpus_dir / "queries.jsonl") as fh:
+        for line in fh:
+            record = json.loads(line)
+            if record["_id"] in qrels:
+                queries[record["_id"]] = record["text"]
+    return queries, qrels
+
+
+def run_index(corpus: Path, index_dir: Path, extra: list[str]) -> tuple[dict, float]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "searchctl",
+        "index",
+        str(corpus),
+        "--index",
+        str(index_dir),
+        "--no-progress",
+        "--json",
+        *extra,
+    ]
+    started = time.perf_counter()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout), time.perf_counter() - started
+
+
+def evaluate(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    import pytrec_eval
+
+    measures = {"ndcg_cut.10", "recip_rank", "recall.100"}
+    # recip_rank over the top 10 only, as MRR@10 is defined.
+    top10 = {q: dict(sorted(d.items(), key=lambda kv: -kv[1])[:10]) for q, d in run.items()}
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+    mrr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
+    mean = lambda key, table: float(np.mean([table[q][key] for q in qrels]))  # noqa: E731
+    return {
+        "ndcg@10": mean("ndcg_cut_10", per_query),
+        "mrr@10": mean("recip_rank", mrr),
+        "recall@100": mean("recall_100", per_query),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus_dir", type=Path)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--index", type=Path, default=None, help="index folder (default: a temporary one)")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("index_args", nargs="*", help="extra arguments for `searchctl index` (after --)")
+    args = parser.parse_args()
+
+    from searchcore.config import Config
+    from searchcore.search import Searcher
+
+    queries, qrels = load_queries(args.corpus_dir, args.split)
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = args.index or Path(tmp) / "index"
+        first, first_s = run_index(args.corpus_dir / "corpus.jsonl", index_dir, args.index_args)
+        again, again_s = run_index(args.corpus_dir / "corpus.jsonl", index_dir, args.index_args)
+        with Searcher(Config(index_dir=index_dir)) as searcher:
+            searcher.search("warm-up query", 10)
+            run, latencies = {}, []
+            for qid, text in queries.items():
+                started = time.perf_counter()
+                hits = searcher.search(text, 100, per_doc=True)
+                latencies.append((time.perf_counter() - started) * 1000)
+                run[qid] = {hit.key: hit.score for hit in hits}
+    scores = evaluate(run, {q: qrels[q] for q in run})
+    report = {
+        "dataset": args.corpus_dir.name,
+        "split": args.split,
+        "queries": len(run),
+        "documents": first["documents"],
+        "chunks": first["chunks"],
+        "index_seconds": round(first_s, 1),
+        "index_docs_per_second": round(first["documents"] / first_s, 1),
+        "reindex_unchanged_seconds": round(again_s, 2),
+        "reindex_unchanged_chunks_embedded": again["chunks_embedded"],
+        **{k: round(v, 4) for k, v in scores.items()},
+        "query_ms_p50": round(float(np.percentile(latencies, 50)), 2),
+        "query_ms_p99": round(float(np.percentile(latencies, 99)), 2),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key:<36} {value}")
+
+
+if __name__ == "__main__":
+    main()
