@@ -30,6 +30,7 @@ from tqdm import tqdm
 from searchcore.config import Config
 from searchcore.embedder import Embedder
 from searchcore.errors import UsageError
+from searchcore.lock import WriterLock
 from searchcore.search import index_model
 from searchcore.store import Store
 from searchcore.vectors import VectorIndex, load_current, remove_stale_files, vectors_path
@@ -328,7 +329,8 @@ def _update_vectors(store: Store, index_dir: Path, start: tuple[int, int, int]) 
                 index.save(vectors_path(index_dir, generation))
                 remove_stale_files(index_dir, generation)
                 return
-    load_current(store, index_dir)
+    with store.snapshot():
+        load_current(store, index_dir)
     remove_stale_files(index_dir, generation)
 
 
@@ -344,8 +346,13 @@ def build_index(
     *,
     embedder: Embedder | None = None,
     progress: bool = False,
+    wait: bool = False,
 ) -> IndexSummary:
-    """Bring the index at ``config.index_dir`` up to date with ``paths``; returns the run's figures."""
+    """Bring the index at ``config.index_dir`` up to date with ``paths``; returns the run's figures.
+
+    Only one run writes an index at a time: another one fails at once naming the
+    writer's pid, or with ``wait=True`` waits for it to finish.
+    """
     started = time.perf_counter()
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
@@ -353,7 +360,13 @@ def build_index(
     for path in paths:
         if not Path(path).exists():
             raise UsageError(f"no such file or folder: {path}")
-    store = Store.open(config.index_dir, create=True)
+    Path(config.index_dir).mkdir(parents=True, exist_ok=True)
+    lock = WriterLock(config.index_dir).acquire(wait=wait)
+    try:
+        store = Store.open(config.index_dir, create=True)
+    except BaseException:
+        lock.release()
+        raise
     try:
         model = index_model(store, config.model or (embedder.name if embedder else None))
         embedder = embedder if embedder is not None else Embedder(model)
@@ -391,5 +404,6 @@ def build_index(
         summary.generation = store.generation
     finally:
         store.close()
+        lock.release()
     summary.seconds = time.perf_counter() - started
     return summary

@@ -8,6 +8,7 @@ The CLI prints it after ``error:`` and exits with ``exit_code``; nothing else is
     ├── IndexNotFoundError      no index in the given folder
     ├── ModelMismatchError      a model other than the one the index was built with
     ├── ModelNotFoundError      a model name or path that cannot be loaded offline
+    ├── IndexLockedError        another process is writing the index
     └── IndexFormatError        an index.db this version cannot read
 """
 
@@ -20,6 +21,7 @@ __all__ = [
     "ModelMismatchError",
     "ModelNotFoundError",
     "IndexFormatError",
+    "IndexLockedError",
 ]
 
 
@@ -61,3 +63,11 @@ class ModelNotFoundError(SearchctlError):
 
 class IndexFormatError(SearchctlError):
     """index.db is from a newer searchctl, or is not a searchctl index at all."""
+
+
+class IndexLockedError(SearchctlError):
+    def __init__(self, index_dir: object, pid: int | None):
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(
+            f"the index at {index_dir} is being written by {holder}; wait for it to finish, or pass --wait"
+        )

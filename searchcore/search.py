@@ -8,7 +8,10 @@ vectors from two models are not comparable, and a silent mix ranks garbage.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 from .config import Config
 from .embedder import DEFAULT_MODEL, Embedder, canonical_model_name
@@ -55,17 +58,26 @@ def index_model(store: Store, requested: str | None) -> str:
 
 
 class Searcher:
+    """Queries one committed generation of an index.
+
+    The Searcher holds a read transaction on index.db for its whole life, so every search
+    sees exactly the state its FAISS index was built from, whatever a writer commits
+    meanwhile. Open a new Searcher to see newer generations.
+    """
+
     def __init__(self, config: Config, embedder: Embedder | None = None):
         self.config = config
         self.store = Store.open(config.index_dir)
         try:
             model = index_model(self.store, config.model or (embedder.name if embedder else None))
             self.embedder = embedder if embedder is not None else Embedder(model)
+            self.store.conn.execute("BEGIN")
+            self.generation = self.store.generation
+            self.counts = self.store.counts()
             self.vectors, self.rebuilt = load_current(self.store, config.index_dir)
         except BaseException:
             self.store.close()
             raise
-        self.generation = self.store.generation
 
     def close(self) -> None:
         self.store.close()
@@ -77,13 +89,20 @@ class Searcher:
         self.close()
 
     def search(self, query: str, k: int = 10, *, per_doc: bool = False) -> list[Hit]:
-        if not query or not query.strip():
+        return self.search_many([query], k, per_doc=per_doc)[0]
+
+    def search_many(self, queries: Sequence[str], k: int = 10, *, per_doc: bool = False) -> list[list[Hit]]:
+        """Hits for each query; the queries are embedded in one batch."""
+        if any(not query or not query.strip() for query in queries):
             raise UsageError("the query is empty; give some words to search for")
         if k < 1:
             raise UsageError(f"k must be at least 1, not {k}")
         if self.vectors is None or self.vectors.ntotal == 0:
-            return []
-        query_vector = self.embedder.embed([query])
+            return [[] for _ in queries]
+        vectors = self.embedder.embed(list(queries))
+        return [self._rank(vectors[i : i + 1], k, per_doc) for i in range(len(queries))]
+
+    def _rank(self, query_vector: np.ndarray, k: int, per_doc: bool) -> list[Hit]:
         fetch = k * 4 if per_doc else k
         while True:
             scores, ids = self.vectors.search(query_vector, fetch)
@@ -93,7 +112,7 @@ class Searcher:
             seen_docs: set[int] = set()
             for score, chunk_id in pairs:
                 record = records.get(chunk_id)
-                if record is None:  # deleted by a writer since this FAISS file was made
+                if record is None:  # cannot happen within one snapshot; never fatal
                     continue
                 if per_doc:
                     if record.doc_id in seen_docs:

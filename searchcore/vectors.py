@@ -108,28 +108,29 @@ class VectorIndex:
 def load_current(store, index_dir: Path) -> tuple[VectorIndex | None, bool]:
     """The FAISS index for the store's committed generation, and whether it was rebuilt.
 
+    Call it inside a read transaction on ``store`` (``store.snapshot()``), so that the
+    generation, the vector count and the vectors read all belong to one committed state.
     A missing file, or one whose size disagrees with index.db (a crash between the
     SQLite commit and the FAISS rename, a file copied from elsewhere), is rebuilt from
     the stored vectors: nothing is re-embedded. Returns (None, False) for an index that
     holds no vectors yet.
     """
-    with store.snapshot():
-        meta = store.meta()
-        generation = int(meta.get("generation", 0))
-        dim = int(meta["dim"]) if meta.get("dim") else None
-        count = store.counts()["vectors"]
-        factory = meta.get("faiss_factory", DEFAULT_FAISS_FACTORY)
-        if dim is None:
-            return None, False
-        path = vectors_path(index_dir, generation)
-        if path.exists():
-            try:
-                loaded = VectorIndex.load(path, factory)
-            except Exception:  # unreadable or truncated: rebuild below
-                loaded = None
-            if loaded is not None and loaded.ntotal == count and loaded.dim == dim:
-                return loaded, False
-        ids, matrix = store.all_vectors(dim)
+    meta = store.meta()
+    generation = int(meta.get("generation", 0))
+    dim = int(meta["dim"]) if meta.get("dim") else None
+    factory = meta.get("faiss_factory", DEFAULT_FAISS_FACTORY)
+    if dim is None:
+        return None, False
+    count = store.counts()["vectors"]
+    path = vectors_path(index_dir, generation)
+    if path.exists():
+        try:
+            loaded = VectorIndex.load(path, factory)
+        except Exception:  # unreadable or truncated: rebuild below
+            loaded = None
+        if loaded is not None and loaded.ntotal == count and loaded.dim == dim:
+            return loaded, False
+    ids, matrix = store.all_vectors(dim)
     rebuilt = VectorIndex.build(ids, matrix, factory)
     try:
         rebuilt.save(path)

@@ -120,8 +120,9 @@ def cli() -> None:
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bars on stderr. Default: when stderr is a terminal."
 )
+@click.option("--wait", is_flag=True, help="If another process is writing the index, wait for it instead of failing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
-def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, progress, as_json):
+def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, progress, wait, as_json):
     """Index folders or files (text, Markdown, HTML, PDF, JSON/JSONL records).
 
     Re-running embeds only new or changed files and removes what was deleted; a run with
@@ -136,7 +137,7 @@ def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, pr
         index_dir=index_dir, model=model, chunk_tokens=chunk_size, chunk_overlap=chunk_overlap, batch_size=batch_size
     )
     show = sys.stderr.isatty() if progress is None else progress
-    summary = build_index(config, list(paths), progress=show)
+    summary = build_index(config, list(paths), progress=show, wait=wait)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -147,29 +148,84 @@ def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, pr
 @click.argument("text")
 @_index_option
 @_model_option
-@click.option("-k", "k", type=click.IntRange(min=1, max=10_000), default=10, show_default=True, help="Number of hits.")
+@click.option("-k", "k", type=click.IntRange(min=1, max=1000), default=10, show_default=True, help="Number of hits.")
 @click.option("--per-doc", is_flag=True, help="Keep only the best chunk of each document.")
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
-def query_cmd(text, index_dir, model, k, per_doc, as_json):
+@click.option(
+    "--server",
+    metavar="URL",
+    default=None,
+    help="Ask a running searchd (e.g. http://127.0.0.1:8765) instead of loading the model here.",
+)
+@click.option(
+    "--api-key",
+    envvar="SEARCHD_API_KEY",
+    default=None,
+    metavar="KEY",
+    help="API key for --server (or set SEARCHD_API_KEY).",
+)
+def query_cmd(text, index_dir, model, k, per_doc, as_json, server, api_key):
     """Search the index by meaning: rank, cosine score, path:lines and a snippet per hit."""
-    from searchcore.search import Searcher
-
     if not text.strip():
         raise click.UsageError("the query is empty; give some words to search for")
-    with Searcher(Config(index_dir=index_dir, model=model)) as searcher:
-        hits = searcher.search(text, k, per_doc=per_doc)
+    if server:
+        from .remote import remote_search
+
+        payload = remote_search(server, text, k, per_doc, api_key)
+        hits = payload["hits"]
+    else:
+        from searchcore.search import Searcher
+
+        with Searcher(Config(index_dir=index_dir, model=model)) as searcher:
+            found = searcher.search(text, k, per_doc=per_doc)
+        hits = [dict(rank=n, **h.to_dict()) for n, h in enumerate(found, 1)]
+        payload = {"query": text, "k": k, "hits": hits}
     if as_json:
-        payload = {"query": text, "k": k, "hits": [dict(rank=n, **h.to_dict()) for n, h in enumerate(hits, 1)]}
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
     if not hits:
-        click.echo("no hits (the index is empty)")
+        click.echo("no hits")
         return
-    for rank, hit in enumerate(hits, 1):
-        where = f"{_display_path(hit.path)}{'#' + hit.key if hit.key else ''}:{hit.lines[0]}-{hit.lines[1]}"
-        title = f"  {hit.title}" if hit.title else ""
-        click.echo(f"{rank:>3}. {hit.score:.4f}  {where}{title}")
-        click.echo(f"     {_snippet(hit.text)}")
+    for hit in hits:
+        where = (
+            f"{_display_path(hit['path'])}{'#' + hit['key'] if hit['key'] else ''}:{hit['lines'][0]}-{hit['lines'][1]}"
+        )
+        title = f"  {hit['title']}" if hit.get("title") else ""
+        click.echo(f"{hit['rank']:>3}. {hit['score']:.4f}  {where}{title}")
+        click.echo(f"     {_snippet(hit.get('text') or hit.get('snippet', ''))}")
+
+
+@cli.command("serve")
+@_index_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the daemon.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port to listen on.")
+@click.option(
+    "--api-key",
+    envvar="SEARCHD_API_KEY",
+    default=None,
+    metavar="KEY",
+    help="Require 'Authorization: Bearer KEY' on every route but /health (or set SEARCHD_API_KEY).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+    help="Server log verbosity.",
+)
+def serve_cmd(index_dir, host, port, api_key, log_level):
+    """Run searchd, the HTTP search daemon, over the index (see the README for the routes)."""
+    import uvicorn
+
+    from searchcore.store import Store
+    from searchd import create_app
+
+    Store.open(index_dir).close()  # fail here, in one line, if there is no index
+    if api_key is not None and not api_key.strip():
+        raise click.UsageError("the API key is empty; give a non-empty --api-key or unset SEARCHD_API_KEY")
+    app = create_app(Config(index_dir=index_dir), api_key=api_key)
+    click.echo(f"searchd serving {Path(index_dir).resolve()} on http://{host}:{port}/", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
 
 
 @cli.command("info")

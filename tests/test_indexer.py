@@ -206,3 +206,51 @@ def test_per_doc_keeps_the_best_chunk_of_each_document(tmp_path, index_dir):
     per_doc = search(index_dir, "apple banana", k=10, per_doc=True)
     assert len(per_doc) == 2 and len({h.doc_id for h in per_doc}) == 2
     assert np.all(np.diff([h.score for h in per_doc]) <= 0)
+
+
+def test_second_writer_fails_at_once_naming_the_holder(docs, index_dir, hashing):
+    from searchcore.errors import IndexLockedError
+    from searchcore.lock import WriterLock
+
+    index_dir.mkdir()
+    with WriterLock(index_dir):
+        with pytest.raises(IndexLockedError, match=f"being written by process {os.getpid()}; .* --wait"):
+            build_index(Config(index_dir=index_dir), docs, embedder=hashing)
+    assert build_index(Config(index_dir=index_dir), docs, embedder=hashing).added == 3
+
+
+def test_lock_of_a_killed_writer_is_taken_over(docs, index_dir, hashing):
+    import signal
+    import subprocess
+    import sys
+
+    index_dir.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from searchcore.lock import WriterLock; "
+            f"WriterLock({str(index_dir)!r}).acquire(); print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    from searchcore.lock import writer_active
+
+    assert writer_active(index_dir)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert not writer_active(index_dir)
+    assert build_index(Config(index_dir=index_dir), docs, embedder=hashing).added == 3
+
+
+def test_wait_waits_for_the_writer_to_finish(docs, index_dir, hashing):
+    import threading
+
+    from searchcore.lock import WriterLock
+
+    index_dir.mkdir()
+    lock = WriterLock(index_dir).acquire()
+    threading.Timer(0.5, lock.release).start()
+    assert build_index(Config(index_dir=index_dir), docs, embedder=hashing, wait=True).added == 3

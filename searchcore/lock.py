@@ -1,0 +1,79 @@
+"""One writer per index, any number of readers.
+
+The writer holds an exclusive ``flock`` on ``writer.lock`` in the index folder for the
+whole indexing run and writes its pid there. The kernel drops the lock when the process
+dies, however it dies, so a lock left by a killed writer is never stale: the next writer
+simply takes it. Readers never take it; they only ask whether a writer is at work (to
+tell "the FAISS file is still being written" from "the writer crashed before writing it").
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from .errors import IndexLockedError
+
+__all__ = ["WriterLock", "writer_active", "LOCK_NAME"]
+
+LOCK_NAME = "writer.lock"
+
+
+class WriterLock:
+    def __init__(self, index_dir: Path):
+        self.path = Path(index_dir) / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self, wait: bool = False, poll: float = 0.2) -> WriterLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait:
+                    holder = _read_pid(fd)
+                    os.close(fd)
+                    raise IndexLockedError(self.path.parent, holder) from None
+                time.sleep(poll)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> WriterLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def writer_active(index_dir: Path) -> bool:
+    path = Path(index_dir) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a shared lock we may have taken
+    return False

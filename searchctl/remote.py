@@ -1,0 +1,39 @@
+"""`searchctl query --server URL`: ask a running searchd over HTTP (stdlib only, no model load)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from searchcore.errors import SearchctlError, UsageError
+
+__all__ = ["remote_search"]
+
+
+def remote_search(server: str, query: str, k: int, per_doc: bool, api_key: str | None, timeout: float = 30) -> dict:
+    parsed = urllib.parse.urlsplit(server)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise UsageError(f"--server must be an http:// or https:// URL, not {server!r}")
+    params = urllib.parse.urlencode({"q": query, "k": k, "per_doc": str(per_doc).lower()})
+    request = urllib.request.Request(f"{server.rstrip('/')}/search?{params}", headers={"Accept": "application/json"})
+    if api_key:
+        request.add_header("Authorization", f"Bearer {api_key}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.load(exc).get("detail")
+        except (ValueError, AttributeError):
+            detail = None
+        if exc.code == 401:
+            raise SearchctlError(
+                f"searchd at {server} wants an API key; pass --api-key or set SEARCHD_API_KEY"
+            ) from None
+        detail = detail if isinstance(detail, str) else json.dumps(detail) if detail else exc.reason
+        raise SearchctlError(f"searchd at {server} answered {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SearchctlError(f"cannot reach searchd at {server} ({reason}); start it with `searchctl serve`") from None

@@ -1,0 +1,107 @@
+"""Request and response models of the searchd HTTP API (and so its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+__all__ = [
+    "MAX_QUERY_CHARS",
+    "MAX_K",
+    "MAX_BATCH",
+    "MAX_BODY_BYTES",
+    "SearchRequest",
+    "HitOut",
+    "SearchResponse",
+    "BatchResponse",
+    "ChunkOut",
+    "HealthOut",
+    "ErrorOut",
+]
+
+MAX_QUERY_CHARS = 2_000
+MAX_K = 1_000
+MAX_BATCH = 256
+MAX_BODY_BYTES = 1 << 20
+
+Query = Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS)]
+
+
+class SearchRequest(BaseModel):
+    """One query (``q``) or a batch (``queries``), not both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: Query | None = Field(None, description="The query text.")
+    queries: list[Query] | None = Field(None, max_length=MAX_BATCH, description="Several queries at once.")
+    k: int = Field(10, ge=1, le=MAX_K, description="Hits per query.")
+    per_doc: bool = Field(False, description="Keep only the best chunk of each document.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SearchRequest:
+        if (self.q is None) == (self.queries is None):
+            raise ValueError("give either 'q' (one query) or 'queries' (a batch), not both or neither")
+        texts = [self.q] if self.q is not None else self.queries
+        if not texts:
+            raise ValueError("'queries' is empty; give at least one query")
+        if any(not t.strip() for t in texts):
+            raise ValueError("a query is empty; give some words to search for")
+        return self
+
+
+class HitOut(BaseModel):
+    rank: int
+    chunk_id: int
+    score: float
+    path: str = Field(description="The source file.")
+    key: str = Field(description="The record id inside a JSON/JSONL file; empty for a whole file.")
+    source: str = Field(description="path, or path#record-id.")
+    title: str | None
+    lines: tuple[int, int] = Field(description="First and last line of the chunk (1-based).")
+    snippet: str
+    scores: dict[str, float]
+
+
+class SearchResponse(BaseModel):
+    query: str
+    k: int
+    per_doc: bool
+    generation: int = Field(description="The index generation that answered.")
+    took_ms: float
+    hits: list[HitOut]
+
+
+class BatchResponse(BaseModel):
+    k: int
+    per_doc: bool
+    generation: int
+    took_ms: float
+    results: list[SearchResponse]
+
+
+class ChunkOut(BaseModel):
+    chunk_id: int
+    doc_id: int
+    path: str
+    key: str
+    source: str
+    title: str | None
+    lines: tuple[int, int]
+    chars: tuple[int, int] = Field(description="Character span of the chunk in the document's text.")
+    text: str
+    metadata: dict
+    generation: int
+
+
+class HealthOut(BaseModel):
+    status: str
+    model: str
+    documents: int
+    chunks: int
+    generation: int
+    index: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
