@@ -318,7 +318,7 @@ def _update_vectors(store: Store, index_dir: Path, start: tuple[int, int, int]) 
                     "SELECT chunk_id, vector FROM vectors WHERE chunk_id > ? ORDER BY chunk_id", [start_max_id]
                 ).fetchall()
                 count = store.counts()["vectors"]
-            old_ids = _faiss_ids(index)
+            old_ids = index.ids()
             gone = np.array([i for i in old_ids.tolist() if i not in live], dtype=np.int64)
             index.remove(gone)
             if added:
@@ -332,12 +332,6 @@ def _update_vectors(store: Store, index_dir: Path, start: tuple[int, int, int]) 
     with store.snapshot():
         load_current(store, index_dir)
     remove_stale_files(index_dir, generation)
-
-
-def _faiss_ids(index: VectorIndex) -> np.ndarray:
-    import faiss
-
-    return faiss.vector_to_array(index.index.id_map) if hasattr(index.index, "id_map") else np.zeros(0, np.int64)
 
 
 def build_index(

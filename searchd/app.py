@@ -21,8 +21,8 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from starlette.routing import Match
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
 
 from searchcore.config import Config
 from searchcore.errors import SearchctlError, UsageError
@@ -74,6 +74,12 @@ def _hits(hits: list[Hit]) -> list[HitOut]:
     ]
 
 
+def _as_json(model: BaseModel) -> Response:
+    """The model as JSON, serialised once by pydantic's core: the response_model on the
+    route still documents it, but FastAPI does not validate and encode it a second time."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 def _json_error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
@@ -97,18 +103,16 @@ def _authorized(header: str, api_key: str) -> bool:
 class _Guard:
     """Pure ASGI: API key, body size limit, request metrics."""
 
-    def __init__(self, app, *, api_key: str | None, metrics: Metrics, routes):
+    def __init__(self, app, *, api_key: str | None, metrics: Metrics):
         self.app = app
         self.api_key = api_key
         self.metrics = metrics
-        self.routes = routes
 
-    def _route(self, scope) -> str:
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return getattr(route, "path", "other")
-        return "unmatched"
+    @staticmethod
+    def _route(scope) -> str:
+        # The router records the matched route in the scope; the template, not the raw
+        # path, keeps the metric's label set small.
+        return getattr(scope.get("route"), "path", "unmatched")
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -187,7 +191,7 @@ def create_app(
             while True:
                 await asyncio.sleep(reload_interval)
                 try:
-                    if await asyncio.to_thread(holder.refresh):
+                    if await holder.run(holder.refresh):
                         log.info("serving index generation %d", holder.searcher.generation)
                 except Exception:  # a half-written file, a busy database: try again next tick
                     log.exception("reload failed; still serving generation %d", holder.searcher.generation)
@@ -220,12 +224,13 @@ def create_app(
     async def _library_error(request: Request, exc: SearchctlError) -> JSONResponse:
         return _json_error(400 if isinstance(exc, UsageError) else 503, str(exc))
 
-    def run_search(
+    async def run_search(
         request: Request, queries: list[str], k: int, per_doc: bool
     ) -> tuple[list[SearchResponse], int, float]:
-        searcher = request.state.holder.searcher  # one reference for the whole request
+        holder = request.state.holder
+        searcher = holder.searcher  # one reference for the whole request
         started = time.perf_counter()
-        results = searcher.search_many(queries, k, per_doc=per_doc)
+        results = await holder.search(searcher, queries, k, per_doc)
         took = (time.perf_counter() - started) * 1000
         out = [
             SearchResponse(
@@ -236,7 +241,7 @@ def create_app(
         return out, searcher.generation, took
 
     @app.get("/search", response_model=SearchResponse, responses=_ERRORS, summary="Search with one query")
-    def search_get(
+    async def search_get(
         request: Request,
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="The query text.")],
         k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits.")] = 10,
@@ -244,7 +249,7 @@ def create_app(
     ) -> SearchResponse:
         if not q.strip():
             raise HTTPException(422, "the query is empty; give some words to search for")
-        return run_search(request, [q], k, per_doc)[0][0]
+        return _as_json((await run_search(request, [q], k, per_doc))[0][0])
 
     @app.post(
         "/search",
@@ -252,12 +257,14 @@ def create_app(
         responses=_ERRORS,
         summary="Search with one query (q) or a batch (queries)",
     )
-    def search_post(request: Request, body: SearchRequest) -> SearchResponse | BatchResponse:
+    async def search_post(request: Request, body: SearchRequest) -> SearchResponse | BatchResponse:
         if body.q is not None:
-            return run_search(request, [body.q], body.k, body.per_doc)[0][0]
-        results, generation, took = run_search(request, body.queries, body.k, body.per_doc)
-        return BatchResponse(
-            k=body.k, per_doc=body.per_doc, generation=generation, took_ms=round(took, 3), results=results
+            return _as_json((await run_search(request, [body.q], body.k, body.per_doc))[0][0])
+        results, generation, took = await run_search(request, body.queries, body.k, body.per_doc)
+        return _as_json(
+            BatchResponse(
+                k=body.k, per_doc=body.per_doc, generation=generation, took_ms=round(took, 3), results=results
+            )
         )
 
     @app.get("/chunks/{chunk_id}", response_model=ChunkOut, responses={404: {"model": ErrorOut}})
@@ -305,5 +312,5 @@ def create_app(
         """The search page: a query box, ranked results, a click opens the chunk."""
         return HTMLResponse(page)
 
-    app.add_middleware(_Guard, api_key=api_key, metrics=metrics, routes=app.router.routes)
+    app.add_middleware(_Guard, api_key=api_key, metrics=metrics)
     return app
