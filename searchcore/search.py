@@ -1,13 +1,22 @@
 """Searcher: a query string in, a ranked list of ``Hit`` out.
 
-Scope: dense retrieval by cosine similarity over the FAISS cache of one index, with an
-optional one-best-chunk-per-document mode (needed wherever relevance is judged per
-document). The searcher refuses to embed a query with any model but the index's own:
-vectors from two models are not comparable, and a silent mix ranks garbage.
+Modes: ``dense`` (cosine similarity over the FAISS cache), ``bm25`` (SQLite FTS5 with
+Porter stemming over each chunk and its title) and ``hybrid`` (both, fused; the
+default). Fusion is reciprocal-rank fusion by default, or a weighted sum of min-max
+normalised scores; the defaults below were chosen on development sets (see the README).
+An optional one-best-chunk-per-document mode serves judgements made per document, and
+``Filters`` restrict every mode exactly (FAISS searches only the allowed ids; FTS5
+matches only the allowed rows), so k hits come back whenever k matching chunks exist.
+
+A hit's ``score`` is its cosine similarity to the query whenever the query was embedded
+(dense and hybrid), its BM25 score in bm25 mode; the order is the mode's (fused) order,
+and ``scores`` holds the explanation: each retriever's score and rank and the fused score.
+The searcher refuses to embed a query with any model but the index's own.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -16,10 +25,96 @@ import numpy as np
 from .config import Config
 from .embedder import DEFAULT_MODEL, Embedder, canonical_model_name
 from .errors import ModelMismatchError, UsageError
+from .fusion import rrf, weighted
 from .store import Store
 from .vectors import load_current
 
-__all__ = ["Hit", "Searcher", "index_model"]
+__all__ = ["Hit", "Searcher", "Filters", "index_model", "fts_query", "MODES", "FUSIONS", "DEFAULT_MODE"]
+
+MODES = ("dense", "bm25", "hybrid")
+FUSIONS = ("rrf", "weighted")
+DEFAULT_MODE = "hybrid"
+DEFAULT_FUSION = "weighted"
+# Candidates each retriever hands to fusion (documents when per_doc, else chunks).
+FUSION_DEPTH = 100
+# Weights of (dense, bm25) in fusion.
+FUSION_WEIGHTS = (1.0, 1.0)
+
+# Words too common to help a keyword match; dropped from the BM25 query only.
+_STOPWORDS = frozenset(
+    """a an and are as at be but by can do does for from has have how i if in into is it its
+    me my no not of on or our so such than that the their them then there these they this
+    to was we were what when where which who whom why will with you your""".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+_GLOB_CHARS = set("*?[")
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression that finds chunks with any of the words of ``text``.
+
+    Every word is quoted, so no user text is FTS5 syntax: quotes, AND/OR/NOT/NEAR, ``*``,
+    ``-``, ``:`` and brackets are just words or separators. None when nothing is left."""
+    words = [w for w in dict.fromkeys(_WORD.findall(text.lower())) if w not in _STOPWORDS and w != "_"]
+    if not words:
+        return None
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which chunks a search may return; fields combine with AND.
+
+    ``path``: a glob (``*.md``, ``notes/*``) or a prefix; a relative one matches at any
+    folder boundary. ``kinds``: file kinds (text, markdown, html, pdf, json, jsonl) or
+    extensions (``.py``). ``after``/``before``: file modification time, Unix seconds.
+    ``where``: (field, value) pairs a record's metadata must hold (a list field holds a
+    value when any element equals it)."""
+
+    path: str | None = None
+    kinds: tuple[str, ...] = ()
+    after: float | None = None
+    before: float | None = None
+    where: tuple[tuple[str, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.path or self.kinds or self.after is not None or self.before is not None or self.where)
+
+    def sql(self) -> tuple[str, list[object]]:
+        clauses, params = [], []
+        if self.path:
+            pattern = self.path
+            is_glob = bool(_GLOB_CHARS & set(pattern))
+            if not pattern.startswith("/"):
+                pattern = "*/" + pattern.lstrip("./")
+            if is_glob:
+                clauses.append("files.path GLOB ?")
+                params.append(pattern)
+            else:
+                clauses.append("(files.path GLOB ? OR files.path GLOB ?)")
+                params += [pattern, pattern.rstrip("/") + "/*"]
+        if self.kinds:
+            parts = []
+            for kind in self.kinds:
+                if kind.startswith(".") or kind not in ("text", "markdown", "html", "pdf", "json", "jsonl"):
+                    parts.append("files.path GLOB ?")
+                    params.append("*." + kind.lstrip("."))
+                else:
+                    parts.append("files.kind = ?")
+                    params.append(kind)
+            clauses.append("(" + " OR ".join(parts) + ")")
+        if self.after is not None:
+            clauses.append("files.mtime_ns >= ?")
+            params.append(int(self.after * 1e9))
+        if self.before is not None:
+            clauses.append("files.mtime_ns < ?")
+            params.append(int(self.before * 1e9))
+        for field_name, value in self.where:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(documents.metadata, ?) WHERE CAST(json_each.value AS TEXT) = ?)"
+            )
+            params += ['$."' + field_name.replace('"', '""') + '"', str(value)]
+        return " AND ".join(clauses) or "1", params
 
 
 @dataclass(frozen=True)
@@ -88,52 +183,182 @@ class Searcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def search(self, query: str, k: int = 10, *, per_doc: bool = False) -> list[Hit]:
-        return self.search_many([query], k, per_doc=per_doc)[0]
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        per_doc: bool = False,
+        mode: str = DEFAULT_MODE,
+        fusion: str = DEFAULT_FUSION,
+        filters: Filters | None = None,
+    ) -> list[Hit]:
+        return self.search_many([query], k, per_doc=per_doc, mode=mode, fusion=fusion, filters=filters)[0]
 
-    def search_many(self, queries: Sequence[str], k: int = 10, *, per_doc: bool = False) -> list[list[Hit]]:
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        per_doc: bool = False,
+        mode: str = DEFAULT_MODE,
+        fusion: str = DEFAULT_FUSION,
+        filters: Filters | None = None,
+    ) -> list[list[Hit]]:
         """Hits for each query; the queries are embedded in one batch."""
         if any(not query or not query.strip() for query in queries):
             raise UsageError("the query is empty; give some words to search for")
         if k < 1:
             raise UsageError(f"k must be at least 1, not {k}")
-        if self.vectors is None or self.vectors.ntotal == 0:
+        if mode not in MODES:
+            raise UsageError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if fusion not in FUSIONS:
+            raise UsageError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
+        if self.counts["chunks"] == 0:
             return [[] for _ in queries]
-        vectors = self.embedder.embed(list(queries))
-        return [self._rank(vectors[i : i + 1], k, per_doc) for i in range(len(queries))]
+        allowed = None
+        if filters:
+            where, params = filters.sql()
+            allowed = self.store.allow("allowed", where, params)
+            if len(allowed) == 0:
+                return [[] for _ in queries]
+        dense = mode != "bm25" and self.vectors is not None and self.vectors.ntotal > 0
+        query_vectors = self.embedder.embed(list(queries)) if dense else None
+        out = []
+        for i, query in enumerate(queries):
+            vector = query_vectors[i : i + 1] if dense else None
+            out.append(self._search(query, vector, k, per_doc, mode, fusion, allowed))
+        return out
 
-    def _rank(self, query_vector: np.ndarray, k: int, per_doc: bool) -> list[Hit]:
-        fetch = k * 4 if per_doc else k
+    # -- retrievers: best-first (chunk id, score), one per document when per_doc -----------
+
+    def _doc_ids(self, chunk_ids: list[int]) -> dict[int, int]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.store.conn.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", chunk_ids)
+        return dict(rows.fetchall())
+
+    def _collapse(self, pairs: list[tuple[int, float]], depth: int) -> tuple[list[tuple[int, float]], dict[int, int]]:
+        docs = self._doc_ids([c for c, _ in pairs])
+        seen: set[int] = set()
+        out = []
+        for chunk_id, score in pairs:
+            doc = docs.get(chunk_id)
+            if doc is None or doc in seen:
+                continue
+            seen.add(doc)
+            out.append((chunk_id, score))
+            if len(out) == depth:
+                break
+        return out, docs
+
+    def _dense(self, vector: np.ndarray, depth: int, per_doc: bool, allowed) -> list[tuple[int, float]]:
+        fetch = depth * 4 if per_doc else depth
+        total = self.vectors.ntotal if allowed is None else len(allowed)
         while True:
-            scores, ids = self.vectors.search(query_vector, fetch)
-            pairs = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
-            records = self.store.chunk_records([i for _, i in pairs])
-            hits: list[Hit] = []
-            seen_docs: set[int] = set()
-            for score, chunk_id in pairs:
-                record = records.get(chunk_id)
-                if record is None:  # cannot happen within one snapshot; never fatal
-                    continue
-                if per_doc:
-                    if record.doc_id in seen_docs:
-                        continue
-                    seen_docs.add(record.doc_id)
-                hits.append(
-                    Hit(
-                        chunk_id=chunk_id,
-                        score=score,
-                        path=record.path,
-                        lines=(record.line_start, record.line_end),
-                        text=record.text,
-                        scores={"dense": score},
-                        key=record.key,
-                        title=record.title,
-                        doc_id=record.doc_id,
-                        metadata=record.metadata,
-                    )
-                )
-                if len(hits) == k:
-                    return hits
-            if fetch >= self.vectors.ntotal:
-                return hits
+            scores, ids = self.vectors.search(vector, fetch, allowed)
+            pairs = [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+            if not per_doc:
+                return pairs[:depth]
+            collapsed, _ = self._collapse(pairs, depth)
+            if len(collapsed) >= depth or fetch >= total:
+                return collapsed
             fetch *= 4
+
+    def _bm25(self, query: str, depth: int, per_doc: bool, allowed) -> list[tuple[int, float]]:
+        match = fts_query(query)
+        if match is None:
+            return []
+        fetch = depth * 4 if per_doc else depth
+        while True:
+            pairs = self.store.bm25(match, fetch, "allowed" if allowed is not None else None)
+            if not per_doc:
+                return pairs
+            collapsed, _ = self._collapse(pairs, depth)
+            if len(collapsed) >= depth or len(pairs) < fetch:
+                return collapsed
+            fetch *= 4
+
+    def _search(self, query, vector, k, per_doc, mode, fusion, allowed) -> list[Hit]:
+        explain: dict[int, dict[str, float]] = {}
+        if mode == "dense":
+            ranked = self._dense(vector, k, per_doc, allowed) if vector is not None else []
+            order = [c for c, _ in ranked]
+            for rank, (c, score) in enumerate(ranked, 1):
+                explain[c] = {"dense": score, "dense_rank": rank}
+        elif mode == "bm25":
+            ranked = self._bm25(query, k, per_doc, allowed)
+            order = [c for c, _ in ranked]
+            for rank, (c, score) in enumerate(ranked, 1):
+                explain[c] = {"bm25": score, "bm25_rank": rank}
+        else:
+            depth = max(FUSION_DEPTH, k)
+            dense = self._dense(vector, depth, per_doc, allowed) if vector is not None else []
+            sparse = self._bm25(query, depth, per_doc, allowed)
+            # Fuse by document when per_doc, so a document found by both retrievers through
+            # different chunks still counts as found by both.
+            key_of = self._doc_ids([c for c, _ in dense + sparse]) if per_doc else {}
+            key = (lambda c: key_of.get(c, -c)) if per_doc else (lambda c: c)
+            best_chunk: dict[int, int] = {}
+            for name, ranked in (("dense", dense), ("bm25", sparse)):
+                for rank, (c, score) in enumerate(ranked, 1):
+                    item = key(c)
+                    info = explain.setdefault(item, {})
+                    info[name], info[f"{name}_rank"] = score, rank
+                    # The representative chunk: the one its own retriever ranked highest.
+                    if item not in best_chunk or rank < explain[item].get("_best_rank", 1e9):
+                        best_chunk[item], info["_best_rank"] = c, rank
+            if fusion == "rrf":
+                fused = rrf([[key(c) for c, _ in dense], [key(c) for c, _ in sparse]], weights=FUSION_WEIGHTS)
+            else:
+                fused = weighted(
+                    [{key(c): s for c, s in dense}, {key(c): s for c, s in sparse}], weights=FUSION_WEIGHTS
+                )
+            items = sorted(fused, key=lambda item: -fused[item])[:k]
+            order = [best_chunk[item] for item in items]
+            explain = {
+                best_chunk[item]: {
+                    **{n: v for n, v in explain[item].items() if not n.startswith("_")},
+                    "fused": fused[item],
+                }
+                for item in items
+            }
+        return self._hits(order, explain, vector)
+
+    def _hits(self, order: list[int], explain: dict[int, dict[str, float]], vector) -> list[Hit]:
+        records = self.store.chunk_records(order)
+        cosines = self._cosines(order, vector) if vector is not None else {}
+        hits = []
+        for chunk_id in order:
+            record = records.get(chunk_id)
+            if record is None:  # cannot happen within one snapshot; never fatal
+                continue
+            scores = explain.get(chunk_id, {})
+            if chunk_id in cosines:
+                scores = {**scores, "dense": scores.get("dense", cosines[chunk_id])}
+            score = cosines.get(chunk_id, scores.get("bm25", 0.0))
+            hits.append(
+                Hit(
+                    chunk_id=chunk_id,
+                    score=float(score),
+                    path=record.path,
+                    lines=(record.line_start, record.line_end),
+                    text=record.text,
+                    scores=scores,
+                    key=record.key,
+                    title=record.title,
+                    doc_id=record.doc_id,
+                    metadata=record.metadata,
+                )
+            )
+        return hits
+
+    def _cosines(self, chunk_ids: list[int], vector: np.ndarray) -> dict[int, float]:
+        """Exact cosine of each chunk to the query, from the stored vectors."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.store.conn.execute(f"SELECT chunk_id, vector FROM vectors WHERE chunk_id IN ({marks})", chunk_ids)
+        query = vector.reshape(-1)
+        return {cid: float(np.frombuffer(blob, dtype=np.float32) @ query) for cid, blob in rows}

@@ -71,6 +71,15 @@ MIGRATIONS: list[tuple[str, ...]] = [
             vector BLOB NOT NULL
         )""",
     ),
+    (
+        # BM25 over each chunk with its document's title; rowid = chunk id. Written in the
+        # same transactions as the chunks, so the keyword and vector views never disagree.
+        "CREATE VIRTUAL TABLE chunks_fts USING fts5(title, text, tokenize='porter unicode61 remove_diacritics 2')",
+        """INSERT INTO chunks_fts (rowid, title, text)
+           SELECT chunks.id, coalesce(documents.title, ''), chunks.text
+           FROM chunks JOIN documents ON documents.id = chunks.doc_id""",
+        "CREATE INDEX files_mtime ON files (mtime_ns)",
+    ),
 ]
 
 
@@ -259,9 +268,13 @@ class Store:
         sql = f"SELECT chunks.id FROM chunks JOIN documents ON documents.id = chunks.doc_id WHERE {where}"
         return [row[0] for row in self.conn.execute(sql, params)]
 
+    def _forget_text(self, chunk_ids: list[int]) -> None:
+        self.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in chunk_ids])
+
     def delete_file(self, file_id: int) -> list[int]:
         """Inside ``write()``: drop a file and everything under it; returns the chunk ids removed."""
         removed = self._chunk_ids("documents.file_id = ?", (file_id,))
+        self._forget_text(removed)
         self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
         return removed
 
@@ -271,6 +284,7 @@ class Store:
         for doc_id in doc_ids:
             removed += self._chunk_ids("documents.id = ?", (doc_id,))
             self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        self._forget_text(removed)
         return removed
 
     def put_document(
@@ -297,6 +311,7 @@ class Store:
         if row:
             doc_id = int(row[0])
             removed = self._chunk_ids("documents.id = ?", (doc_id,))
+            self._forget_text(removed)
             self.conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
             self.conn.execute(
                 "UPDATE documents SET title = ?, hash = ?, metadata = ? WHERE id = ?", (title, hash, meta_json, doc_id)
@@ -317,6 +332,9 @@ class Store:
             )
             chunk_id = int(cur.lastrowid)
             self.conn.execute("INSERT INTO vectors (chunk_id, vector) VALUES (?, ?)", (chunk_id, vector.tobytes()))
+            self.conn.execute(
+                "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (chunk_id, title or "", chunk.text)
+            )
             added.append(chunk_id)
         return removed, added
 
@@ -350,6 +368,28 @@ class Store:
                 "build a new index with `searchctl index DIR --index NEW`"
             )
         return ids, matrix
+
+    def bm25(self, match: str, limit: int, allowed: str | None = None) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) for an FTS5 MATCH expression, best first; higher is better.
+
+        ``allowed`` names a temporary table of chunk ids to keep (see ``allow()``)."""
+        where = f"AND rowid IN (SELECT id FROM temp.{allowed})" if allowed else ""
+        sql = f"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? {where} ORDER BY rank LIMIT ?"
+        return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, (match, int(limit)))]
+
+    def allow(self, name: str, where: str, params: Sequence[object]) -> np.ndarray:
+        """Fill temporary table ``name`` with the ids of the chunks matching ``where``
+        (over chunks, documents and files); returns them."""
+        self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
+        self.conn.execute(f"DELETE FROM temp.{name}")
+        self.conn.execute(
+            f"INSERT INTO temp.{name} (id) SELECT chunks.id FROM chunks "
+            "JOIN documents ON documents.id = chunks.doc_id JOIN files ON files.id = documents.file_id "
+            f"WHERE {where}",
+            list(params),
+        )
+        rows = self.conn.execute(f"SELECT id FROM temp.{name}").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def counts(self) -> dict[str, int]:
         return {

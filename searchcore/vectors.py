@@ -96,14 +96,21 @@ class VectorIndex:
             return 0
         return int(self.index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each (n, k'); k' = min(k, ntotal). Missing slots have id -1."""
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each (n, k'); k' = min(k, ntotal). Missing slots have id -1.
+
+        ``allowed``: only these ids may be returned (an exact filter inside the search,
+        so k allowed hits come back whenever k allowed vectors exist)."""
+        faiss = _faiss()
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        k = min(int(k), self.ntotal)
+        k = min(int(k), self.ntotal if allowed is None else len(allowed))
         if k <= 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        _faiss().omp_set_num_threads(1)  # per calling thread in OpenMP; see _faiss()
-        return self.index.search(queries, k)
+        faiss.omp_set_num_threads(1)  # per calling thread in OpenMP; see _faiss()
+        if allowed is None:
+            return self.index.search(queries, k)
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        return self.index.search(queries, k, params=faiss.SearchParameters(sel=selector))
 
     def save(self, path: Path) -> None:
         faiss = _faiss()

@@ -75,6 +75,88 @@ def _model_option(func):
     )(func)
 
 
+def _search_options(func):
+    """--mode, --fusion and the filters, shared by query (and eval for the mode)."""
+    options = [
+        click.option(
+            "--mode",
+            type=click.Choice(["dense", "bm25", "hybrid"]),
+            default="hybrid",
+            show_default=True,
+            help="dense: by meaning; bm25: by keywords; hybrid: both, fused.",
+        ),
+        click.option(
+            "--fusion",
+            type=click.Choice(["rrf", "weighted"]),
+            default="weighted",
+            show_default=True,
+            help="How hybrid mode fuses: reciprocal ranks, or weighted normalised scores.",
+        ),
+        click.option(
+            "--explain", is_flag=True, help="Show each hit's dense and BM25 score and rank and the fused score."
+        ),
+        click.option(
+            "--path",
+            "path_filter",
+            metavar="GLOB_OR_PREFIX",
+            default=None,
+            help="Only files matching a glob (*.md, notes/*) or under a folder.",
+        ),
+        click.option(
+            "--type",
+            "kinds",
+            metavar="KIND",
+            multiple=True,
+            help="Only this file kind (text, markdown, html, pdf, json, jsonl) or extension (.py); repeatable.",
+        ),
+        click.option(
+            "--after", metavar="DATE", default=None, help="Only files modified on or after DATE (YYYY-MM-DD[THH:MM])."
+        ),
+        click.option("--before", metavar="DATE", default=None, help="Only files modified before DATE."),
+        click.option(
+            "--where",
+            metavar="FIELD=VALUE",
+            multiple=True,
+            help="Only records whose metadata FIELD equals VALUE; repeatable.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _timestamp(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.UsageError(f"{name} takes a date like 2024-05-31 or 2024-05-31T14:00, not {value!r}") from None
+    return moment.timestamp()
+
+
+def _filters(path_filter, kinds, after, before, where):
+    from searchcore.search import Filters
+
+    pairs = []
+    for item in where:
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip():
+            raise click.UsageError(f"--where takes FIELD=VALUE, not {item!r}")
+        pairs.append((field.strip(), value))
+    if path_filter and not any(c in path_filter for c in "*?[") and Path(path_filter).exists():
+        path_filter = str(Path(path_filter).resolve())  # an existing folder or file: match it exactly
+    return Filters(
+        path=path_filter,
+        kinds=tuple(k.lower() for k in kinds),
+        after=_timestamp(after, "--after"),
+        before=_timestamp(before, "--before"),
+        where=tuple(pairs),
+    )
+
+
 def _display_path(path: str) -> str:
     try:
         return str(Path(path).relative_to(Path.cwd()))
@@ -150,6 +232,7 @@ def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, pr
 @_model_option
 @click.option("-k", "k", type=click.IntRange(min=1, max=1000), default=10, show_default=True, help="Number of hits.")
 @click.option("--per-doc", is_flag=True, help="Keep only the best chunk of each document.")
+@_search_options
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
 @click.option(
     "--server",
@@ -164,22 +247,43 @@ def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, pr
     metavar="KEY",
     help="API key for --server (or set SEARCHD_API_KEY).",
 )
-def query_cmd(text, index_dir, model, k, per_doc, as_json, server, api_key):
-    """Search the index by meaning: rank, cosine score, path:lines and a snippet per hit."""
+def query_cmd(
+    text,
+    index_dir,
+    model,
+    k,
+    per_doc,
+    mode,
+    fusion,
+    explain,
+    path_filter,
+    kinds,
+    after,
+    before,
+    where,
+    as_json,
+    server,
+    api_key,
+):
+    """Search the index: rank, score, path:lines and a snippet per hit (hybrid BM25 + dense by default).
+
+    The score is the cosine similarity to the query (the BM25 score in bm25 mode); the
+    order is the mode's own, fused in hybrid mode (see --explain)."""
     if not text.strip():
         raise click.UsageError("the query is empty; give some words to search for")
+    filters = _filters(path_filter, kinds, after, before, where)
     if server:
         from .remote import remote_search
 
-        payload = remote_search(server, text, k, per_doc, api_key)
+        payload = remote_search(server, text, k, per_doc, api_key, mode=mode, fusion=fusion, filters=filters)
         hits = payload["hits"]
     else:
         from searchcore.search import Searcher
 
         with Searcher(Config(index_dir=index_dir, model=model)) as searcher:
-            found = searcher.search(text, k, per_doc=per_doc)
+            found = searcher.search(text, k, per_doc=per_doc, mode=mode, fusion=fusion, filters=filters)
         hits = [dict(rank=n, **h.to_dict()) for n, h in enumerate(found, 1)]
-        payload = {"query": text, "k": k, "hits": hits}
+        payload = {"query": text, "k": k, "mode": mode, "hits": hits}
     if as_json:
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
@@ -187,12 +291,130 @@ def query_cmd(text, index_dir, model, k, per_doc, as_json, server, api_key):
         click.echo("no hits")
         return
     for hit in hits:
-        where = (
+        where_ = (
             f"{_display_path(hit['path'])}{'#' + hit['key'] if hit['key'] else ''}:{hit['lines'][0]}-{hit['lines'][1]}"
         )
         title = f"  {hit['title']}" if hit.get("title") else ""
-        click.echo(f"{hit['rank']:>3}. {hit['score']:.4f}  {where}{title}")
+        click.echo(f"{hit['rank']:>3}. {hit['score']:.4f}  {where_}{title}")
+        if explain:
+            click.echo(f"     {_explanation(hit.get('scores', {}))}")
         click.echo(f"     {_snippet(hit.get('text') or hit.get('snippet', ''))}")
+
+
+def _explanation(scores: dict) -> str:
+    parts = []
+    for name in ("dense", "bm25"):
+        if name in scores:
+            rank = scores.get(f"{name}_rank")
+            parts.append(
+                f"{name} {scores[name]:.4f} (rank {int(rank)})" if rank else f"{name} {scores[name]:.4f} (not ranked)"
+            )
+        else:
+            parts.append(f"{name} -")
+    if "fused" in scores:
+        parts.append(f"fused {scores['fused']:.4f}")
+    return "; ".join(parts)
+
+
+@cli.command("eval")
+@_index_option
+@click.option(
+    "--beir",
+    "beir_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="A BEIR folder: queries.jsonl and qrels/SPLIT.tsv (index its corpus.jsonl first).",
+)
+@click.option("--split", default="test", show_default=True, help="Which qrels/SPLIT.tsv of --beir to use.")
+@click.option(
+    "--queries",
+    "queries_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Queries as JSONL with _id and text (instead of --beir).",
+)
+@click.option(
+    "--qrels",
+    "qrels_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Judgements as TSV: query-id, corpus-id, score (instead of --beir).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["dense", "bm25", "hybrid"]),
+    default="hybrid",
+    show_default=True,
+    help="Retrieval mode to evaluate.",
+)
+@click.option(
+    "--fusion",
+    type=click.Choice(["rrf", "weighted"]),
+    default="weighted",
+    show_default=True,
+    help="Fusion for hybrid mode.",
+)
+@click.option(
+    "--compare",
+    metavar="SETTING=A,B,...",
+    default=None,
+    help="Evaluate side by side, e.g. mode=dense,bm25,hybrid or fusion=rrf,weighted.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write a bar chart of the comparison to this PNG file.",
+)
+def eval_cmd(index_dir, beir_dir, split, queries_file, qrels_file, mode, fusion, compare, as_json, plot):
+    """Score the index against relevance judgements: nDCG@10, MRR@10, Recall@10/100, MAP (per document)."""
+    from searchcore.evaluate import evaluate, load_beir, load_qrels, load_queries
+    from searchcore.search import Searcher
+
+    if beir_dir is not None:
+        if queries_file or qrels_file:
+            raise click.UsageError("give either --beir or --queries with --qrels, not both")
+        queries, qrels = load_beir(beir_dir, split)
+    elif queries_file and qrels_file:
+        queries, qrels = load_queries(queries_file), load_qrels(qrels_file)
+    else:
+        raise click.UsageError("give --beir DIR, or --queries FILE and --qrels FILE")
+    settings = [{"mode": mode, "fusion": fusion}]
+    if compare:
+        name, sep, values = compare.partition("=")
+        allowed = {"mode": ("dense", "bm25", "hybrid"), "fusion": ("rrf", "weighted")}
+        choices = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or name not in allowed or not choices or any(v not in allowed[name] for v in choices):
+            raise click.UsageError(f"--compare takes mode=dense,bm25,hybrid or fusion=rrf,weighted, not {compare!r}")
+        settings = [{**settings[0], name: v, "label": f"{name}={v}"} for v in choices]
+    with Searcher(Config(index_dir=index_dir)) as searcher:
+        results = [
+            evaluate(
+                searcher,
+                queries,
+                qrels,
+                mode=st["mode"],
+                fusion=st["fusion"],
+                label=st.get("label", f"mode={st['mode']}"),
+            )
+            for st in settings
+        ]
+    if plot:
+        from .plots import bar_chart
+
+        bar_chart(results, plot, title=f"{beir_dir.name if beir_dir else queries_file.stem}: {len(qrels)} queries")
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    header = f"{'':<16} {'nDCG@10':>8} {'MRR@10':>8} {'R@10':>8} {'R@100':>8} {'MAP':>8} {'queries':>8} {'ms/q':>7}"
+    click.echo(header)
+    for r in results:
+        m = r.metrics
+        click.echo(
+            f"{r.label:<16} {m['ndcg@10']:>8.4f} {m['mrr@10']:>8.4f} {m['recall@10']:>8.4f} "
+            f"{m['recall@100']:>8.4f} {m['map']:>8.4f} {r.queries:>8} {r.ms_per_query:>7.1f}"
+        )
 
 
 @cli.command("serve")

@@ -12,11 +12,36 @@ from searchcore.errors import SearchctlError, UsageError
 __all__ = ["remote_search"]
 
 
-def remote_search(server: str, query: str, k: int, per_doc: bool, api_key: str | None, timeout: float = 30) -> dict:
+def remote_search(
+    server: str,
+    query: str,
+    k: int,
+    per_doc: bool,
+    api_key: str | None,
+    *,
+    mode: str = "hybrid",
+    fusion: str = "weighted",
+    filters=None,
+    timeout: float = 30,
+) -> dict:
     parsed = urllib.parse.urlsplit(server)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise UsageError(f"--server must be an http:// or https:// URL, not {server!r}")
-    params = urllib.parse.urlencode({"q": query, "k": k, "per_doc": str(per_doc).lower()})
+    fields: list[tuple[str, object]] = [
+        ("q", query),
+        ("k", k),
+        ("per_doc", str(per_doc).lower()),
+        ("mode", mode),
+        ("fusion", fusion),
+        ("explain", "true"),
+    ]
+    if filters:
+        fields += [("path", filters.path)] if filters.path else []
+        fields += [("type", kind) for kind in filters.kinds]
+        fields += [("after", filters.after)] if filters.after is not None else []
+        fields += [("before", filters.before)] if filters.before is not None else []
+        fields += [("where", f"{f}={v}") for f, v in filters.where]
+    params = urllib.parse.urlencode(fields)
     request = urllib.request.Request(f"{server.rstrip('/')}/search?{params}", headers={"Accept": "application/json"})
     if api_key:
         request.add_header("Authorization", f"Bearer {api_key}")

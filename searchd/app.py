@@ -16,7 +16,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from searchcore.config import Config
 from searchcore.errors import SearchctlError, UsageError
-from searchcore.search import Hit
+from searchcore.search import Filters, Hit
 
 from .holder import IndexHolder
 from .metrics import Metrics
@@ -56,7 +56,7 @@ def _snippet(text: str) -> str:
     return flat if len(flat) <= _SNIPPET_CHARS else flat[: _SNIPPET_CHARS - 1].rstrip() + "…"
 
 
-def _hits(hits: list[Hit]) -> list[HitOut]:
+def _hits(hits: list[Hit], explain: bool) -> list[HitOut]:
     return [
         HitOut(
             rank=rank,
@@ -68,7 +68,7 @@ def _hits(hits: list[Hit]) -> list[HitOut]:
             title=h.title,
             lines=h.lines,
             snippet=_snippet(h.text),
-            scores=h.scores,
+            scores=h.scores if explain else {},
         )
         for rank, h in enumerate(hits, 1)
     ]
@@ -224,21 +224,36 @@ def create_app(
     async def _library_error(request: Request, exc: SearchctlError) -> JSONResponse:
         return _json_error(400 if isinstance(exc, UsageError) else 503, str(exc))
 
-    async def run_search(
-        request: Request, queries: list[str], k: int, per_doc: bool
-    ) -> tuple[list[SearchResponse], int, float]:
+    async def run_search(request: Request, queries: list[str], k: int, per_doc: bool, options: dict):
         holder = request.state.holder
         searcher = holder.searcher  # one reference for the whole request
         started = time.perf_counter()
-        results = await holder.search(searcher, queries, k, per_doc)
+        explain = options.pop("explain")
+        results = await holder.search(searcher, queries, k, per_doc, options)
         took = (time.perf_counter() - started) * 1000
         out = [
             SearchResponse(
-                query=q, k=k, per_doc=per_doc, generation=searcher.generation, took_ms=round(took, 3), hits=_hits(hits)
+                query=q,
+                k=k,
+                per_doc=per_doc,
+                mode=options["mode"],
+                generation=searcher.generation,
+                took_ms=round(took, 3),
+                hits=_hits(hits, explain),
             )
             for q, hits in zip(queries, results)
         ]
         return out, searcher.generation, took
+
+    def options(mode, fusion, explain, path, kinds, after, before, where: dict[str, str]) -> dict:
+        filters = Filters(
+            path=path or None,
+            kinds=tuple(k.lower() for k in kinds),
+            after=after,
+            before=before,
+            where=tuple(where.items()),
+        )
+        return {"mode": mode, "fusion": fusion, "explain": explain, "filters": filters if filters else None}
 
     @app.get("/search", response_model=SearchResponse, responses=_ERRORS, summary="Search with one query")
     async def search_get(
@@ -246,10 +261,25 @@ def create_app(
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="The query text.")],
         k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits.")] = 10,
         per_doc: Annotated[bool, Query(description="Keep only the best chunk of each document.")] = False,
+        mode: Annotated[Literal["dense", "bm25", "hybrid"], Query(description="Retrieval mode.")] = "hybrid",
+        fusion: Annotated[Literal["rrf", "weighted"], Query(description="Fusion of hybrid mode.")] = "weighted",
+        explain: Annotated[bool, Query(description="Give each hit's dense and BM25 scores and ranks.")] = False,
+        path: Annotated[str | None, Query(max_length=1000, description="Glob or path prefix.")] = None,
+        type: Annotated[list[str], Query(max_length=20, description="File kinds or extensions.")] = [],  # noqa: B006
+        after: Annotated[float | None, Query(description="Modified at or after (Unix time).")] = None,
+        before: Annotated[float | None, Query(description="Modified before (Unix time).")] = None,
+        where: Annotated[list[str], Query(max_length=20, description="FIELD=VALUE on record metadata.")] = [],  # noqa: B006
     ) -> SearchResponse:
         if not q.strip():
             raise HTTPException(422, "the query is empty; give some words to search for")
-        return _as_json((await run_search(request, [q], k, per_doc))[0][0])
+        pairs = {}
+        for item in where:
+            field, sep, value = item.partition("=")
+            if not sep or not field:
+                raise HTTPException(422, f"where takes FIELD=VALUE, not {item!r}")
+            pairs[field] = value
+        opts = options(mode, fusion, explain, path, type, after, before, pairs)
+        return _as_json((await run_search(request, [q], k, per_doc, opts))[0][0])
 
     @app.post(
         "/search",
@@ -258,9 +288,10 @@ def create_app(
         summary="Search with one query (q) or a batch (queries)",
     )
     async def search_post(request: Request, body: SearchRequest) -> SearchResponse | BatchResponse:
+        opts = options(body.mode, body.fusion, body.explain, body.path, body.type, body.after, body.before, body.where)
         if body.q is not None:
-            return _as_json((await run_search(request, [body.q], body.k, body.per_doc))[0][0])
-        results, generation, took = await run_search(request, body.queries, body.k, body.per_doc)
+            return _as_json((await run_search(request, [body.q], body.k, body.per_doc, opts))[0][0])
+        results, generation, took = await run_search(request, body.queries, body.k, body.per_doc, opts)
         return _as_json(
             BatchResponse(
                 k=body.k, per_doc=body.per_doc, generation=generation, took_ms=round(took, 3), results=results

@@ -34,19 +34,19 @@ def _search_batch(batch: list[tuple]) -> list:
     """Results (or the exception) for each request of ``batch``; requests on the same
     Searcher with the same k and per_doc share one embedding call."""
     groups: dict[tuple, list[int]] = {}
-    for i, (searcher, _, k, per_doc, _) in enumerate(batch):
-        groups.setdefault((id(searcher), k, per_doc), []).append(i)
+    for i, (searcher, _, k, per_doc, options, _) in enumerate(batch):
+        groups.setdefault((id(searcher), k, per_doc, repr(sorted(options.items()))), []).append(i)
     outcomes: list = [None] * len(batch)
     for members in groups.values():
-        searcher, _, k, per_doc, _ = batch[members[0]]
+        searcher, _, k, per_doc, options, _ = batch[members[0]]
         flat = [q for i in members for q in batch[i][1]]
         try:
-            results = searcher.search_many(flat, k, per_doc=per_doc)
+            results = searcher.search_many(flat, k, per_doc=per_doc, **options)
         except Exception:
             # One bad request must not fail its neighbours: answer each on its own.
             for i in members:
                 try:
-                    outcomes[i] = searcher.search_many(batch[i][1], k, per_doc=per_doc)
+                    outcomes[i] = searcher.search_many(batch[i][1], k, per_doc=per_doc, **options)
                 except Exception as exc:
                     outcomes[i] = exc
             continue
@@ -109,12 +109,12 @@ class IndexHolder:
         """``func(*args)`` on the search thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
-    async def search(self, searcher: Searcher, queries: list[str], k: int, per_doc: bool) -> list:
+    async def search(self, searcher: Searcher, queries: list[str], k: int, per_doc: bool, options: dict) -> list:
         """``searcher.search_many(queries, ...)`` on the search thread, batched with the
         queries of other requests waiting meanwhile: one forward pass of the model for
         many short queries costs much less than one pass each."""
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((searcher, list(queries), k, per_doc, future))
+        self._pending.append((searcher, list(queries), k, per_doc, options, future))
         if not self._draining:
             self._draining = True
             asyncio.get_running_loop().create_task(self._drain())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -37,6 +37,19 @@ class SearchRequest(BaseModel):
     queries: list[Query] | None = Field(None, max_length=MAX_BATCH, description="Several queries at once.")
     k: int = Field(10, ge=1, le=MAX_K, description="Hits per query.")
     per_doc: bool = Field(False, description="Keep only the best chunk of each document.")
+    mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Retrieval mode.")
+    fusion: Literal["rrf", "weighted"] = Field("weighted", description="Fusion of hybrid mode.")
+    explain: bool = Field(False, description="Give each hit's dense and BM25 score and rank and the fused score.")
+    path: str | None = Field(None, max_length=1000, description="Only files matching this glob or under this prefix.")
+    type: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
+        [], max_length=20, description="Only these file kinds (markdown, pdf...) or extensions (.py)."
+    )
+    after: float | None = Field(None, description="Only files modified at or after this Unix time.")
+    before: float | None = Field(None, description="Only files modified before this Unix time.")
+    where: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=200)],
+        Annotated[str, StringConstraints(max_length=1000)],
+    ] = Field({}, max_length=20, description="Only records whose metadata field equals the value.")
 
     @model_validator(mode="after")
     def _one_of(self) -> SearchRequest:
@@ -67,6 +80,7 @@ class SearchResponse(BaseModel):
     query: str
     k: int
     per_doc: bool
+    mode: str
     generation: int = Field(description="The index generation that answered.")
     took_ms: float
     hits: list[HitOut]

@@ -302,3 +302,21 @@ def test_hot_reload_under_load_has_no_errors_and_no_mixed_results(config, corpus
     # No mixed results: each response is wholly one generation.
     assert all("volcano.txt" in paths and "boats.txt" not in paths for paths, _ in new)
     assert all("volcano.txt" not in paths and "boats.txt" in paths for paths in old)
+
+
+def test_modes_filters_and_explain_over_http(client, corpus):
+    plain = client.get("/search", params={"q": "money back refunds", "k": 1}).json()
+    assert plain["mode"] == "hybrid" and plain["hits"][0]["scores"] == {}
+    explained = client.get("/search", params={"q": "money back refunds", "k": 1, "explain": "true"}).json()
+    assert {"dense", "bm25", "fused"} <= set(explained["hits"][0]["scores"])
+    bm25 = client.get("/search", params={"q": "sourdough yeast", "mode": "bm25"}).json()
+    assert [h["path"].rsplit("/", 1)[-1] for h in bm25["hits"]] == ["bread.txt"]
+    only_md = client.get("/search", params={"q": "wind yeast cats", "type": "markdown"}).json()
+    assert {h["path"].rsplit("/", 1)[-1] for h in only_md["hits"]} == {"cats.md"}
+    where = client.post("/search", json={"q": "refunds money", "where": {"title": "nope"}}).json()
+    assert where["hits"] == []
+    path = client.post("/search", json={"q": "anything at all", "path": "*.txt", "k": 10}).json()
+    assert {h["path"].rsplit("/", 1)[-1] for h in path["hits"]} == {"boats.txt", "bread.txt"}
+    assert client.get("/search", params={"q": "x", "mode": "fuzzy"}).status_code == 422
+    assert client.get("/search", params={"q": "x", "where": "novalue"}).status_code == 422
+    assert client.post("/search", json={"q": "x", "fusion": "max"}).status_code == 422

@@ -1,0 +1,47 @@
+"""Fusing ranked lists from several retrievers into one.
+
+Reciprocal-rank fusion (Cormack et al., 2009) scores an item by the sum over lists of
+``weight / (k + rank)``: it needs no score calibration, so a cosine similarity and a
+BM25 score, which live on unrelated scales, combine safely. Weighted fusion instead
+min-max normalises each list's scores to [0, 1] and sums them with weights; it keeps
+the size of score gaps, and loses robustness when one list's scores are all close.
+Items missing from a list get nothing from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+__all__ = ["rrf", "weighted", "RRF_K"]
+
+RRF_K = 60
+
+
+def rrf(
+    rankings: Sequence[Sequence[Hashable]], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> dict[Hashable, float]:
+    """Reciprocal-rank fusion of best-first rankings; returns item -> fused score."""
+    weights = weights or [1.0] * len(rankings)
+    fused: dict[Hashable, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+    return fused
+
+
+def weighted(scored: Sequence[dict[Hashable, float]], weights: Sequence[float] | None = None) -> dict[Hashable, float]:
+    """Sum of min-max normalised scores; returns item -> fused score in [0, sum(weights)]."""
+    weights = weights or [1.0] * len(scored)
+    fused: dict[Hashable, float] = {}
+    for scores, weight in zip(scored, weights, strict=True):
+        if not scores:
+            continue
+        low, high = min(scores.values()), max(scores.values())
+        span = high - low
+        for item, score in scores.items():
+            norm = (score - low) / span if span > 0 else 1.0
+            fused[item] = fused.get(item, 0.0) + weight * norm
+    for scores in scored:
+        for item in scores:
+            fused.setdefault(item, 0.0)
+    return fused

@@ -1,0 +1,203 @@
+"""Hybrid retrieval: fusion arithmetic, FTS5 escaping, exact filters, explanations, eval."""
+
+import json
+import math
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import HashingEmbedder, write
+from indexer.build import build_index
+from searchcore.config import Config
+from searchcore.evaluate import evaluate
+from searchcore.fusion import rrf, weighted
+from searchcore.search import Filters, Searcher, fts_query
+from searchctl.cli import cli
+
+
+def test_rrf_by_hand():
+    fused = rrf([["a", "b"], ["b", "c"]], k=60)
+    assert fused == pytest.approx({"a": 1 / 61, "b": 1 / 62 + 1 / 61, "c": 1 / 62})
+    weighted_rrf = rrf([["a"], ["b"]], k=10, weights=[2.0, 1.0])
+    assert weighted_rrf == pytest.approx({"a": 2 / 11, "b": 1 / 11})
+
+
+def test_weighted_fusion_by_hand():
+    fused = weighted([{"a": 0.9, "b": 0.5, "c": 0.1}, {"b": 12.0, "d": 4.0}], weights=[1.0, 0.5])
+    # min-max: dense a=1, b=0.5, c=0; bm25 b=1, d=0 (times 0.5)
+    assert fused == pytest.approx({"a": 1.0, "b": 0.5 + 0.5, "c": 0.0, "d": 0.0})
+    assert weighted([{"x": 3.0, "y": 3.0}]) == {"x": 1.0, "y": 1.0}  # no spread: all count fully
+    assert weighted([{}, {"z": 1.0}]) == {"z": 1.0}
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ('say "hello" world', '"say" OR "hello" OR "world"'),
+        ("NEAR(apple, pear", '"near" OR "apple" OR "pear"'),
+        ("cats AND dogs OR NOT birds", '"cats" OR "dogs" OR "birds"'),
+        ("pre* -excluded title:foo (unbalanced", '"pre" OR "excluded" OR "title" OR "foo" OR "unbalanced"'),
+        ("the of and", None),
+        ('" * - : ( ) ^', None),
+        ("", None),
+        ("Café naïve", '"café" OR "naïve"'),
+    ],
+)
+def test_fts_query_turns_any_text_into_words(text, expected):
+    assert fts_query(text) == expected
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    root = tmp_path / "docs"
+    for i in range(198):
+        write(root, f"bulk/note{i:03}.txt", f"Common apple words number {i} and orchard pears.\n")
+    write(root, "keep/one.md", "# Apple\n\nA rare apple variety from the keep folder.\n")
+    write(root, "keep/two.md", "Apple pie recipe kept apart.\n")
+    records = [
+        {"_id": "r1", "title": "Apple report", "text": "Apple harvest figures.", "lang": "en", "tags": ["fruit", "q3"]},
+        {"_id": "r2", "title": "Rapport pomme", "text": "Apple harvest in French.", "lang": "fr", "tags": ["fruit"]},
+    ]
+    write(root, "records.jsonl", "\n".join(json.dumps(r) for r in records))
+    build_index(Config(index_dir=tmp_path / "idx"), root, embedder=HashingEmbedder())
+    return root
+
+
+@pytest.fixture
+def searcher(corpus, tmp_path):
+    with Searcher(Config(index_dir=tmp_path / "idx"), embedder=HashingEmbedder()) as s:
+        yield s
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_hostile_queries_never_raise(searcher, mode):
+    for q in ['"', "NEAR(", "*", "-", ":", "AND", "(((", "apple) OR (", "😀", "the"]:
+        hits = searcher.search(q, 5, mode=mode)
+        assert isinstance(hits, list)
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_a_filter_keeping_one_percent_still_returns_k_hits(searcher, corpus, mode):
+    assert searcher.counts["chunks"] == 202
+    hits = searcher.search("apple", 2, mode=mode, filters=Filters(path="keep/*"))
+    assert sorted(os.path.basename(h.path) for h in hits) == ["one.md", "two.md"]
+    hits = searcher.search("apple", 2, mode=mode, filters=Filters(path=str(corpus / "keep")))
+    assert len(hits) == 2
+
+
+def test_filters_by_kind_time_and_record_fields(searcher, corpus):
+    assert {os.path.basename(h.path) for h in searcher.search("apple", 10, filters=Filters(kinds=("markdown",)))} == {
+        "one.md",
+        "two.md",
+    }
+    assert len(searcher.search("apple", 300, filters=Filters(kinds=(".txt",)))) == 198
+    [fr] = searcher.search("apple", 10, filters=Filters(where=(("lang", "fr"),)))
+    assert fr.key == "r2"
+    assert {h.key for h in searcher.search("apple", 10, filters=Filters(where=(("tags", "fruit"),)))} == {"r1", "r2"}
+    assert [h.key for h in searcher.search("apple", 10, filters=Filters(where=(("tags", "q3"),)))] == ["r1"]
+    assert searcher.search("apple", 10, filters=Filters(where=(("lang", "de"),))) == []
+    future = searcher.search("apple", 10, filters=Filters(after=4_000_000_000))
+    past = searcher.search("apple", 10, filters=Filters(before=4_000_000_000))
+    assert future == [] and len(past) == 10
+
+
+def test_hybrid_explains_each_hit(searcher):
+    hits = searcher.search("rare apple variety keep folder", 3, mode="hybrid")
+    top = hits[0]
+    assert os.path.basename(top.path) == "one.md"
+    assert {"dense", "dense_rank", "bm25", "bm25_rank", "fused"} <= set(top.scores)
+    assert top.score == pytest.approx(top.scores["dense"])  # the score shown is the cosine
+    rrf_hits = searcher.search("rare apple variety keep folder", 3, mode="hybrid", fusion="rrf")
+    assert rrf_hits[0].scores["fused"] == pytest.approx(
+        1 / (60 + rrf_hits[0].scores["dense_rank"]) + 1 / (60 + rrf_hits[0].scores["bm25_rank"])
+    )
+
+
+def test_eval_metrics_match_a_hand_computation(tmp_path):
+    docs = [
+        {"_id": "d1", "text": "apple apple apple"},
+        {"_id": "d2", "text": "apple banana"},
+        {"_id": "d3", "text": "cherry"},
+    ]
+    write(tmp_path, "corpus.jsonl", "\n".join(json.dumps(d) for d in docs))
+    build_index(Config(index_dir=tmp_path / "idx"), tmp_path / "corpus.jsonl", embedder=HashingEmbedder())
+    qrels = {"q1": {"d2": 1}, "q2": {"d3": 1}}
+    with Searcher(Config(index_dir=tmp_path / "idx"), embedder=HashingEmbedder()) as s:
+        assert [h.key for h in s.search("apple", 10, mode="bm25")] == ["d1", "d2"]
+        result = evaluate(s, {"q1": "apple", "q2": "cherry"}, qrels, mode="bm25")
+    # q1: the relevant d2 at rank 2 -> nDCG 1/log2(3), RR 1/2, AP 1/2; q2: d3 at rank 1 -> all 1.
+    assert result.metrics["ndcg@10"] == pytest.approx((1 / math.log2(3) + 1) / 2, abs=1e-4)
+    assert result.metrics["mrr@10"] == pytest.approx(0.75)
+    assert result.metrics["map"] == pytest.approx(0.75)
+    assert result.metrics["recall@10"] == pytest.approx(1.0)
+    assert result.queries == 2
+
+
+def test_eval_command_compares_and_plots(tmp_path):
+    beir = tmp_path / "beir"
+    docs = [{"_id": f"d{i}", "title": f"Topic {i}", "text": f"word{i} text about subject{i}"} for i in range(20)]
+    write(beir, "corpus.jsonl", "\n".join(json.dumps(d) for d in docs))
+    write(beir, "queries.jsonl", "\n".join(json.dumps({"_id": f"q{i}", "text": f"subject{i}"}) for i in range(5)))
+    write(beir, "qrels/test.tsv", "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(5)))
+    idx = tmp_path / "idx"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["index", str(beir / "corpus.jsonl"), "--index", str(idx)]).exit_code == 0
+    plot = tmp_path / "cmp.png"
+    result = runner.invoke(
+        cli,
+        [
+            "eval",
+            "--beir",
+            str(beir),
+            "--index",
+            str(idx),
+            "--compare",
+            "mode=dense,bm25,hybrid",
+            "--json",
+            "--plot",
+            str(plot),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["label"] for r in rows] == ["mode=dense", "mode=bm25", "mode=hybrid"]
+    assert rows[1]["ndcg@10"] == pytest.approx(1.0) and all(r["queries"] == 5 for r in rows)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = runner.invoke(cli, ["eval", "--beir", str(beir), "--index", str(idx)])
+    assert table.exit_code == 0 and "nDCG@10" in table.stdout and "mode=hybrid" in table.stdout
+    for args, message in [
+        (["--beir", str(beir), "--split", "dev"], "no split 'dev'"),
+        (["--compare", "mode=dense,sparse", "--beir", str(beir)], "--compare takes"),
+        ([], "give --beir DIR"),
+    ]:
+        bad = runner.invoke(cli, ["eval", "--index", str(idx), *args])
+        assert bad.exit_code == 2 and message in bad.stderr, bad.output
+
+
+def test_query_command_explain_modes_and_filters(tmp_path):
+    root = tmp_path / "docs"
+    write(root, "pie.md", "Apple pie: bake the apples with cinnamon and butter.\n")
+    write(root, "car.txt", "Changing the oil of a car engine every year.\n")
+    write(root, "tart.txt", "A pear tart with almond cream.\n")
+    idx = str(tmp_path / "idx")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["index", str(root), "--index", idx]).exit_code == 0
+    out = runner.invoke(cli, ["query", "apple dessert", "--index", idx, "--explain", "-k", "2"])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    assert "pie.md" in lines[0]
+    assert lines[1].strip().startswith("dense 0.") and "(rank 1)" in lines[1] and "bm25 " in lines[1]
+    assert "fused " in lines[1]
+    only_text = runner.invoke(cli, ["query", "apple dessert", "--index", idx, "--type", "text", "--json"])
+    assert {os.path.basename(h["path"]) for h in json.loads(only_text.stdout)["hits"]} == {"car.txt", "tart.txt"}
+    bm25 = runner.invoke(cli, ["query", "engine oil", "--index", idx, "--mode", "bm25", "--json"])
+    hits = json.loads(bm25.stdout)["hits"]
+    assert [os.path.basename(h["path"]) for h in hits] == ["car.txt"] and hits[0]["scores"]["bm25_rank"] == 1
+    for args, message in [
+        (["--where", "novalue"], "--where takes FIELD=VALUE"),
+        (["--after", "last tuesday"], "--after takes a date"),
+        (["--mode", "fuzzy"], "'--mode'"),
+    ]:
+        bad = runner.invoke(cli, ["query", "x", "--index", idx, *args])
+        assert bad.exit_code == 2 and message in bad.stderr, bad.output
