@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=None, help="index folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--baseline", action="store_true", help="also measure plain sentence-transformers")
+    parser.add_argument("--mode", default="hybrid", choices=["dense", "bm25", "hybrid"], help="retrieval mode")
     parser.add_argument("index_args", nargs="*", help="extra arguments for `searchctl index` (after --)")
     args = parser.parse_args()
 
@@ -129,17 +130,19 @@ def main() -> None:
         first, first_s = run_index(args.corpus_dir / "corpus.jsonl", index_dir, args.index_args)
         again, again_s = run_index(args.corpus_dir / "corpus.jsonl", index_dir, args.index_args)
         with Searcher(Config(index_dir=index_dir)) as searcher:
-            searcher.search("warm-up query", 10)
+            searcher.search("warm-up query", 10, mode=args.mode)
             run, latencies = {}, []
             for qid, text in queries.items():
                 started = time.perf_counter()
-                hits = searcher.search(text, 100, per_doc=True)
+                hits = searcher.search(text, 100, per_doc=True, mode=args.mode)
                 latencies.append((time.perf_counter() - started) * 1000)
-                run[qid] = {hit.key: hit.score for hit in hits}
+                # trec_eval ranks by score: hand it the searcher's order.
+                run[qid] = {hit.key: float(100 - rank) for rank, hit in enumerate(hits)}
     scores = evaluate(run, {q: qrels[q] for q in run})
     report = {
         "dataset": args.corpus_dir.name,
         "split": args.split,
+        "mode": args.mode,
         "queries": len(run),
         "documents": first["documents"],
         "chunks": first["chunks"],
