@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +32,16 @@ class EvalResult:
     metrics: dict[str, float]
     queries: int
     ms_per_query: float
+    extra: dict = field(default_factory=dict)  # e.g. a model's dimension and encode speed
 
     def to_dict(self) -> dict:
-        return {"label": self.label, **self.metrics, "queries": self.queries, "ms_per_query": self.ms_per_query}
+        return {
+            "label": self.label,
+            **self.metrics,
+            "queries": self.queries,
+            "ms_per_query": self.ms_per_query,
+            **self.extra,
+        }
 
 
 def load_queries(path: Path) -> dict[str, str]:

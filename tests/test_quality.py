@@ -3,6 +3,7 @@
 import json
 import math
 import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -201,3 +202,30 @@ def test_query_command_explain_modes_and_filters(tmp_path):
     ]:
         bad = runner.invoke(cli, ["query", "x", "--index", idx, *args])
         assert bad.exit_code == 2 and message in bad.stderr, bad.output
+
+
+def test_eval_compares_embedding_models(tmp_path):
+    from conftest import make_tiny_model
+
+    tiny = make_tiny_model(tmp_path)
+    beir = tmp_path / "beir"
+    docs = [{"_id": f"d{i}", "title": f"Topic {i}", "text": f"word{i} text about subject{i}"} for i in range(12)]
+    write(beir, "corpus.jsonl", "\n".join(json.dumps(d) for d in docs))
+    write(beir, "queries.jsonl", "\n".join(json.dumps({"_id": f"q{i}", "text": f"subject{i}"}) for i in range(4)))
+    write(beir, "qrels/test.tsv", "".join(f"q{i}\td{i}\t1\n" for i in range(4)))
+    idx = tmp_path / "idx"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["index", str(beir / "corpus.jsonl"), "--index", str(idx)]).exit_code == 0
+    args = ["eval", "--beir", str(beir), "--index", str(idx), "--model", "all-MiniLM-L6-v2", "--model", str(tiny)]
+    result = runner.invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["label"] for r in rows] == ["sentence-transformers/all-MiniLM-L6-v2", str(tiny)]
+    assert [r["dimension"] for r in rows] == [384, 32]
+    assert rows[0]["index"] == str(idx)  # the main index serves its own model
+    assert rows[1]["index"] != str(idx) and (Path(rows[1]["index"]) / "index.db").exists()
+    assert all(r["chunks_per_second"] > 0 and 0 <= r["ndcg@10"] <= 1 for r in rows)
+    table = runner.invoke(cli, [*args, "--mode", "dense"])
+    assert table.exit_code == 0 and "chunks/s" in table.stdout and " 32 " in table.stdout
+    bad = runner.invoke(cli, [*args, "--compare", "mode=dense,bm25"])
+    assert bad.exit_code == 2 and "not both" in bad.stderr

@@ -1,0 +1,78 @@
+"""Compare embedding models on one collection: dimension, encode speed and quality.
+
+Each model gets its own index beside the main one (``<index>-<model slug>``; the main
+index serves the model it was built with), brought up to date incrementally, so a
+second comparison only embeds what changed. Encode speed is measured in the same run
+for every model on the same sample of chunk texts; quality is ``evaluate`` on the same
+queries and judgements.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from searchcore.config import Config
+from searchcore.embedder import Embedder, canonical_model_name
+from searchcore.evaluate import EvalResult, evaluate
+from searchcore.search import Searcher
+from searchcore.store import Store
+
+from .build import build_index
+
+__all__ = ["compare_models", "model_index_dir"]
+
+_SAMPLE = 256
+
+
+def model_index_dir(index_dir: Path, model: str) -> Path:
+    """The index of ``model`` for a comparison next to ``index_dir``."""
+    index_dir = Path(index_dir)
+    canonical = canonical_model_name(model)
+    if (index_dir / "index.db").exists():
+        with Store.open(index_dir) as store:
+            if store.get_meta("model") == canonical:
+                return index_dir
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", canonical).strip("-")[-60:] or "model"
+    return index_dir.with_name(f"{index_dir.name}-{slug}")
+
+
+def _sample_texts(index_dir: Path) -> list[str]:
+    with Store.open(index_dir) as store:
+        rows = store.conn.execute("SELECT text FROM chunks ORDER BY id LIMIT ?", (_SAMPLE,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def compare_models(
+    config: Config,
+    models: list[str],
+    corpus: Path,
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+    *,
+    mode: str = "hybrid",
+    fusion: str = "weighted",
+    progress: bool = False,
+) -> list[EvalResult]:
+    results = []
+    sample: list[str] | None = None
+    for model in models:
+        index_dir = model_index_dir(config.index_dir, model)
+        embedder = Embedder(model)
+        build_index(
+            Config(index_dir=index_dir, model=model, batch_size=config.batch_size),
+            corpus,
+            embedder=embedder,
+            progress=progress,
+        )
+        if sample is None:
+            sample = _sample_texts(index_dir)
+        started = time.perf_counter()
+        embedder.embed(sample, config.batch_size)
+        speed = len(sample) / (time.perf_counter() - started) if sample else 0.0
+        with Searcher(Config(index_dir=index_dir), embedder=embedder) as searcher:
+            result = evaluate(searcher, queries, qrels, mode=mode, fusion=fusion, label=embedder.name)
+        result.extra = {"dimension": embedder.dim, "chunks_per_second": round(speed, 1), "index": str(index_dir)}
+        results.append(result)
+    return results
