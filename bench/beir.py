@@ -9,7 +9,9 @@ Steps, all measured in this one run on this machine:
   3. Every query of the split through the library (`Searcher.search`, best chunk per
      document, k=100), each timed from text to hits: p50 / p99 ms.
   4. nDCG@10, MRR@10 and Recall@100 against the qrels, computed by pytrec_eval.
-  5. With --baseline: the same model used plainly through sentence-transformers in this
+  5. With --backends torch onnx onnx-int8: all of the above for each backend in turn,
+     each on a fresh index, with indexing speed and nDCG@10 relative to torch.
+  6. With --baseline: the same model used plainly through sentence-transformers in this
      process (title + text per document, truncated at the model's 256 tokens, exact
      search in numpy), the configuration behind published BEIR figures, as the
      reference for both speed (docs/s) and quality.
@@ -110,39 +112,26 @@ def baseline(corpus_dir: Path, queries: dict[str, str]) -> tuple[dict[str, dict[
     return run, docs_per_second
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("corpus_dir", type=Path)
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--index", type=Path, default=None, help="index folder (default: a temporary one)")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--baseline", action="store_true", help="also measure plain sentence-transformers")
-    parser.add_argument("--mode", default="hybrid", choices=["dense", "bm25", "hybrid"], help="retrieval mode")
-    parser.add_argument("index_args", nargs="*", help="extra arguments for `searchctl index` (after --)")
-    args = parser.parse_args()
-
+def measure(args, queries, qrels, index_dir: Path, backend: str | None) -> dict:
     from searchcore.config import Config
     from searchcore.search import Searcher
 
-    queries, qrels = load_queries(args.corpus_dir, args.split)
-    with tempfile.TemporaryDirectory() as tmp:
-        index_dir = args.index or Path(tmp) / "index"
-        first, first_s = run_index(args.corpus_dir / "corpus.jsonl", index_dir, args.index_args)
-        again, again_s = run_index(args.corpus_dir / "corpus.jsonl", index_dir, args.index_args)
-        with Searcher(Config(index_dir=index_dir)) as searcher:
-            searcher.search("warm-up query", 10, mode=args.mode)
-            run, latencies = {}, []
-            for qid, text in queries.items():
-                started = time.perf_counter()
-                hits = searcher.search(text, 100, per_doc=True, mode=args.mode)
-                latencies.append((time.perf_counter() - started) * 1000)
-                # trec_eval ranks by score: hand it the searcher's order.
-                run[qid] = {hit.key: float(100 - rank) for rank, hit in enumerate(hits)}
+    extra = [*args.index_args, *(["--backend", backend] if backend else [])]
+    first, first_s = run_index(args.corpus_dir / "corpus.jsonl", index_dir, extra)
+    again, again_s = run_index(args.corpus_dir / "corpus.jsonl", index_dir, extra)
+    with Searcher(Config(index_dir=index_dir)) as searcher:
+        searcher.search("warm-up query", 10, mode=args.mode)
+        run, latencies = {}, []
+        for qid, text in queries.items():
+            started = time.perf_counter()
+            hits = searcher.search(text, 100, per_doc=True, mode=args.mode)
+            latencies.append((time.perf_counter() - started) * 1000)
+            # trec_eval ranks by score: hand it the searcher's order.
+            run[qid] = {hit.key: float(100 - rank) for rank, hit in enumerate(hits)}
+        used = searcher.embedder.backend
     scores = evaluate(run, {q: qrels[q] for q in run})
-    report = {
-        "dataset": args.corpus_dir.name,
-        "split": args.split,
-        "mode": args.mode,
+    return {
+        "backend": used,
         "queries": len(run),
         "documents": first["documents"],
         "chunks": first["chunks"],
@@ -155,18 +144,53 @@ def main() -> None:
         "query_ms_p50": round(float(np.percentile(latencies, 50)), 2),
         "query_ms_p99": round(float(np.percentile(latencies, 99)), 2),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus_dir", type=Path)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--index", type=Path, default=None, help="index folder (default: a temporary one)")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--baseline", action="store_true", help="also measure plain sentence-transformers")
+    parser.add_argument("--mode", default="hybrid", choices=["dense", "bm25", "hybrid"], help="retrieval mode")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        default=[None],
+        choices=["torch", "onnx", "onnx-int8"],
+        help="measure each backend in turn, each on a fresh index (default: the machine's default backend)",
+    )
+    parser.add_argument("index_args", nargs="*", help="extra arguments for `searchctl index` (after --)")
+    args = parser.parse_args()
+    if args.index and len(args.backends) > 1:
+        parser.error("--index holds one index: measure one backend with it")
+
+    queries, qrels = load_queries(args.corpus_dir, args.split)
+    reports = []
+    for backend in args.backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = measure(args, queries, qrels, args.index or Path(tmp) / "index", backend)
+        reports.append({"dataset": args.corpus_dir.name, "split": args.split, "mode": args.mode, **report})
+    torch_report = next((r for r in reports if r["backend"] == "torch"), None)
+    for report in reports:
+        if torch_report and report is not torch_report and isinstance(report["index_seconds"], float):
+            report["index_speed_vs_torch"] = round(torch_report["index_seconds"] / report["index_seconds"], 2)
+            report["ndcg@10_minus_torch"] = round(report["ndcg@10"] - torch_report["ndcg@10"], 4)
     if args.baseline:
         base_run, base_dps = baseline(args.corpus_dir, queries)
         base_scores = evaluate(base_run, {q: qrels[q] for q in base_run})
-        report["baseline_docs_per_second"] = round(base_dps, 1)
-        if first["chunks_embedded"]:
-            report["index_speed_vs_baseline"] = round(report["index_docs_per_second"] / base_dps, 2)
-        report.update({f"baseline_{k}": round(v, 4) for k, v in base_scores.items()})
+        for report in reports:
+            report["baseline_docs_per_second"] = round(base_dps, 1)
+            if isinstance(report["index_docs_per_second"], float):
+                report["index_speed_vs_baseline"] = round(report["index_docs_per_second"] / base_dps, 2)
+            report.update({f"baseline_{k}": round(v, 4) for k, v in base_scores.items()})
     if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        for key, value in report.items():
-            print(f"{key:<36} {value}")
+        print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+        return
+    keys = list(dict.fromkeys(k for r in reports for k in r))
+    for key in keys:
+        print(f"{key:<36} " + " ".join(f"{str(r.get(key, '-')):>12}" for r in reports))
 
 
 if __name__ == "__main__":

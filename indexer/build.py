@@ -31,7 +31,7 @@ from searchcore.config import Config
 from searchcore.embedder import Embedder
 from searchcore.errors import UsageError
 from searchcore.lock import WriterLock
-from searchcore.search import index_model
+from searchcore.search import index_backend, index_model
 from searchcore.store import Store
 from searchcore.vectors import VectorIndex, load_current, remove_stale_files, vectors_path
 
@@ -62,6 +62,8 @@ class IndexSummary:
     seconds: float = 0.0
     generation: int = 0
     model: str = ""
+    backend: str = ""
+    notice: str | None = None  # e.g. why the backend fell back to torch
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
@@ -363,11 +365,15 @@ def build_index(
         raise
     try:
         model = index_model(store, config.model or (embedder.name if embedder else None))
-        embedder = embedder if embedder is not None else Embedder(model)
+        notice = None
+        if embedder is None:
+            backend, notice = index_backend(store, config.backend, writing=True)
+            embedder = Embedder(model, backend=backend, cache_dir=config.cache_dir)
+        backend = getattr(embedder, "backend", "torch")
         if store.get_meta("model") is None:
             with store.write():
-                store.set_meta(model=model, faiss_factory=config.faiss_factory)
-        summary = IndexSummary(model=model)
+                store.set_meta(model=model, faiss_factory=config.faiss_factory, backend=backend)
+        summary = IndexSummary(model=model, backend=backend, notice=notice)
         with store.snapshot():
             start = (
                 store.generation,

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from searchcore.config import Config
-from searchcore.embedder import Embedder, canonical_model_name
+from searchcore.embedder import canonical_model_name
 from searchcore.evaluate import EvalResult, evaluate
 from searchcore.search import Searcher
 from searchcore.store import Store
@@ -59,20 +59,25 @@ def compare_models(
     sample: list[str] | None = None
     for model in models:
         index_dir = model_index_dir(config.index_dir, model)
-        embedder = Embedder(model)
-        build_index(
-            Config(index_dir=index_dir, model=model, batch_size=config.batch_size),
-            corpus,
-            embedder=embedder,
-            progress=progress,
+        # Each index keeps its own backend (the machine's default for a new one).
+        index_config = Config(
+            index_dir=index_dir, model=model, batch_size=config.batch_size, cache_dir=config.cache_dir
         )
+        build_index(index_config, corpus, progress=progress)
         if sample is None:
             sample = _sample_texts(index_dir)
-        started = time.perf_counter()
-        embedder.embed(sample, config.batch_size)
-        speed = len(sample) / (time.perf_counter() - started) if sample else 0.0
-        with Searcher(Config(index_dir=index_dir), embedder=embedder) as searcher:
+        with Searcher(index_config) as searcher:
+            embedder = searcher.embedder
+            embedder.embed(sample[:1] or ["warm-up"])  # load outside the timing
+            started = time.perf_counter()
+            embedder.embed(sample, config.batch_size)
+            speed = len(sample) / (time.perf_counter() - started) if sample else 0.0
             result = evaluate(searcher, queries, qrels, mode=mode, fusion=fusion, label=embedder.name)
-        result.extra = {"dimension": embedder.dim, "chunks_per_second": round(speed, 1), "index": str(index_dir)}
+        result.extra = {
+            "dimension": embedder.dim,
+            "backend": embedder.backend,
+            "chunks_per_second": round(speed, 1),
+            "index": str(index_dir),
+        }
         results.append(result)
     return results

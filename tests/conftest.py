@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# One ONNX export per test session, outside the user's own cache.
+os.environ.setdefault("SEARCHCTL_CACHE", tempfile.mkdtemp(prefix="searchctl-test-cache-"))
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -102,7 +105,8 @@ def make_tiny_model(folder: Path, hidden: int = 32) -> Path:
     BertModel(config).save_pretrained(raw)
     tokenizer.save_pretrained(raw)
     transformer = models.Transformer(str(raw), max_seq_length=128)
-    dim = getattr(transformer, "get_embedding_dimension", transformer.get_word_embedding_dimension)()
+    get_dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+    dim = get_dim()
     pooling = models.Pooling(dim, pooling_mode="mean")
     out = folder / "tiny-model"
     SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(out))

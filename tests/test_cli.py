@@ -49,7 +49,7 @@ def one_error_line(result):
 
 def test_seed_book_reader_ranks_first_with_the_published_score(runner, seed, tmp_path):
     idx = tmp_path / "idx"
-    out = run(runner, "index", seed, "--index", idx).output
+    out = run(runner, "index", seed, "--index", idx, "--backend", "torch").output
     assert "5 added" in out and "5 chunks embedded" in out
     result = run(runner, "query", "I need a desktop book reader for Mac", "-k", "3", "--json", "--index", idx)
     hits = json.loads(result.stdout)["hits"]
@@ -58,6 +58,19 @@ def test_seed_book_reader_ranks_first_with_the_published_score(runner, seed, tmp
     assert hits[0]["score"] == pytest.approx(0.8011, abs=0.0005)
     assert hits[0]["lines"] == [1, 1] and hits[0]["rank"] == 1
     assert hits[1]["score"] < 0.3
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_seed_under_the_onnx_backends(runner, seed, tmp_path, backend):
+    idx = tmp_path / "idx"
+    run(runner, "index", seed, "--index", idx, "--backend", backend)
+    hits = json.loads(run(runner, "query", "I need a desktop book reader for Mac", "--index", idx, "--json").stdout)[
+        "hits"
+    ]
+    assert hits[0]["path"].endswith("book-reader.txt")
+    assert hits[0]["score"] == pytest.approx(0.8011, abs=0.0005 if backend == "onnx" else 0.02)
+    info = json.loads(run(runner, "info", "--index", idx, "--json").stdout)
+    assert info["backend"] == backend
 
 
 def test_query_text_output_and_per_doc(runner, tmp_path):

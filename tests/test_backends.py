@@ -1,0 +1,113 @@
+"""The torch, onnx and onnx-int8 backends: agreement, the export cache, the fallback."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.build import build_index
+from searchcore.config import Config
+from searchcore.embedder import Embedder
+from searchcore.search import Searcher
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+CACHE = Path(os.environ["SEARCHCTL_CACHE"])
+QUERIES = {
+    "book reader for Mac": "ebook-readers-for-mac.md",
+    "what to do when a pan of cooking oil catches fire": "fire-safety-at-home.pdf",
+    "can I send my order back and get my money": "support-faq.jsonl",
+    "how do I keep my houseplants alive": "houseplant-care.md",
+    "training plan for running 42 km": "marathon-training.txt",
+    "encrypting and remembering many logins": "password-managers.txt",
+}
+
+
+@pytest.fixture(scope="module")
+def sample_indexes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("backends")
+    out = {}
+    for backend in ("torch", "onnx", "onnx-int8"):
+        config = Config(index_dir=root / backend, backend=backend, cache_dir=CACHE)
+        summary = build_index(config, SAMPLE)
+        assert summary.backend == backend
+        out[backend] = config
+    return out
+
+
+def test_the_three_backends_rank_the_sample_alike(sample_indexes):
+    firsts = {}
+    for backend, config in sample_indexes.items():
+        with Searcher(config) as searcher:
+            assert searcher.embedder.backend == backend
+            firsts[backend] = [
+                os.path.basename(searcher.search(q, 3, per_doc=True, mode="dense")[0].path) for q in QUERIES
+            ]
+    assert firsts["torch"] == list(QUERIES.values())
+    assert firsts["onnx"] == firsts["torch"] and firsts["onnx-int8"] == firsts["torch"]
+
+
+def test_onnx_vectors_match_torch_on_padded_batches():
+    texts = ["short", "a somewhat longer sentence about sailing boats and wind", "x " * 300, "Ünïcödé — 東京"]
+    torch_vectors = Embedder(backend="torch").embed(texts, batch_size=4)
+    fp32 = Embedder(backend="onnx", cache_dir=CACHE).embed(texts, batch_size=4)
+    int8 = Embedder(backend="onnx-int8", cache_dir=CACHE).embed(texts, batch_size=4)
+    assert np.min(np.sum(fp32 * torch_vectors, axis=1)) > 0.9999
+    assert np.min(np.sum(int8 * torch_vectors, axis=1)) > 0.97
+    np.testing.assert_allclose(np.linalg.norm(int8, axis=1), 1.0, rtol=1e-5)
+
+
+def test_the_export_is_cached_and_a_corrupt_file_is_exported_again(tmp_path):
+    cache = tmp_path / "cache"
+    first = Embedder(backend="onnx-int8", cache_dir=cache)
+    reference = first.embed(["cached export"])
+    [folder] = list(cache.iterdir())
+    model_file = folder / "model.onnx"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["backend"] == "onnx-int8" and manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    stamp = model_file.stat().st_mtime_ns
+    second = Embedder(backend="onnx-int8", cache_dir=cache)
+    np.testing.assert_array_equal(second.embed(["cached export"]), reference)
+    assert model_file.stat().st_mtime_ns == stamp, "the second load must reuse the export"
+    with open(model_file, "r+b") as fh:  # flip bytes in the middle: a damaged cache
+        fh.seek(model_file.stat().st_size // 2)
+        fh.write(b"\x00" * 64)
+    third = Embedder(backend="onnx-int8", cache_dir=cache)
+    np.testing.assert_allclose(third.embed(["cached export"]), reference, atol=1e-6)
+    assert model_file.stat().st_mtime_ns != stamp, "the damaged file was exported again"
+
+
+def test_without_onnxruntime_it_says_so_and_uses_torch(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Sailing boats need wind.\n")
+    code = (
+        "import sys; sys.modules['onnxruntime'] = None; "  # as if onnxruntime were not installed
+        "from searchctl.cli import main; main()"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, "index", str(docs), "--index", str(tmp_path / "idx"), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert notes == ["note: onnxruntime is not installed (pip install onnxruntime); using the torch backend"]
+    assert json.loads(result.stdout)["backend"] == "torch"
+
+
+def test_an_index_keeps_its_backend(tmp_path, sample_indexes):
+    from searchcore.errors import BackendMismatchError
+
+    with pytest.raises(BackendMismatchError, match="'torch' backend, not 'onnx-int8'"):
+        build_index(Config(index_dir=sample_indexes["torch"].index_dir, backend="onnx-int8", cache_dir=CACHE), SAMPLE)
+    # A query may still embed with another backend of the same model.
+    config = Config(index_dir=sample_indexes["torch"].index_dir, backend="onnx-int8", cache_dir=CACHE)
+    with Searcher(config) as searcher:
+        assert searcher.embedder.backend == "onnx-int8"
+        assert os.path.basename(searcher.search("book reader for Mac", 1)[0].path) == "ebook-readers-for-mac.md"
