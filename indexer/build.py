@@ -367,7 +367,7 @@ def build_index(
         model = index_model(store, config.model or (embedder.name if embedder else None))
         notice = None
         if embedder is None:
-            backend, notice = index_backend(store, config.backend, writing=True)
+            backend, notice = index_backend(store, config.backend, writing=True, model=model)
             embedder = Embedder(model, backend=backend, cache_dir=config.cache_dir)
         backend = getattr(embedder, "backend", "torch")
         if store.get_meta("model") is None:

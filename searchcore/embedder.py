@@ -76,7 +76,7 @@ def canonical_model_name(name: str) -> str:
     return name
 
 
-def _location(canonical: str) -> str:
+def model_location(canonical: str) -> str:
     """The local folder holding the model; never downloads."""
     if canonical == DEFAULT_MODEL:
         try:
@@ -165,7 +165,7 @@ class Embedder:
         self.name = canonical_model_name(model)
         self.backend = backend
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self._location = _location(self.name)
+        self._location = model_location(self.name)
         self._model = None
         self._encoder = None
         self._tokenizer = None

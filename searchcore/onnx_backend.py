@@ -166,7 +166,12 @@ def onnx_model_file(location: Path, name: str, revision: str, backend: str, cach
             json.dumps({"model": name, "revision": revision, "backend": backend, "sha256": _sha256(final)})
         )
         shutil.rmtree(folder, ignore_errors=True)
-        os.replace(work, folder)
+        try:
+            os.replace(work, folder)
+        except OSError:
+            # Another process finished the same export first: use it if it is whole.
+            if not (manifest.exists() and json.loads(manifest.read_text()).get("sha256") == _sha256(model_file)):
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return model_file

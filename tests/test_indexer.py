@@ -254,3 +254,55 @@ def test_wait_waits_for_the_writer_to_finish(docs, index_dir, hashing):
     lock = WriterLock(index_dir).acquire()
     threading.Timer(0.5, lock.release).start()
     assert build_index(Config(index_dir=index_dir), docs, embedder=hashing, wait=True).added == 3
+
+
+def test_check_passes_on_a_sound_index_and_repairs_derived_damage(docs, index_dir, hashing):
+    from click.testing import CliRunner
+
+    from searchctl.cli import cli
+
+    build_index(Config(index_dir=index_dir), docs, embedder=hashing)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["check", "--index", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    assert "ok       SQLite integrity check passed" in result.stdout and "problem" not in result.stdout
+    # Damage everything derived: the FAISS file, the full-text table, plus an orphan vector.
+    vectors_path(index_dir, 1).unlink()
+    with Store.open(index_dir) as store:
+        store.conn.execute("PRAGMA foreign_keys=OFF")  # as an older version or a hand edit could leave it
+        with store.write():
+            store.conn.execute("DELETE FROM chunks_fts WHERE rowid = (SELECT min(id) FROM chunks)")
+            store.conn.execute("INSERT INTO vectors (chunk_id, vector) VALUES (99999, zeroblob(256))")
+    broken = runner.invoke(cli, ["check", "--index", str(index_dir)])
+    assert broken.exit_code == 1
+    assert "1 vectors without a chunk" in broken.stdout and "full-text index holds 2 rows for 3 chunks" in broken.stdout
+    assert "vectors-1.faiss is missing" in broken.stdout
+    assert broken.stderr.strip().endswith("`searchctl check --repair` rebuilds what is derived")
+    repaired = runner.invoke(cli, ["check", "--index", str(index_dir), "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    assert "repaired rebuilt the full-text index" in repaired.stdout and "problem" not in repaired.stdout
+    assert runner.invoke(cli, ["check", "--index", str(index_dir)]).exit_code == 0
+    [hit] = search(index_dir, "wild yeast sourdough", k=1)
+    assert hit.path.endswith("bread.txt")
+
+
+def test_compact_reclaims_space_after_deletions(tmp_path, index_dir, hashing):
+    from click.testing import CliRunner
+
+    from searchctl.cli import cli
+
+    root = tmp_path / "many"
+    for i in range(300):
+        write(root, f"f{i:03}.txt", f"Document {i} " + "filler words " * 200)
+    build_index(Config(index_dir=index_dir), root, embedder=hashing)
+    for i in range(290):
+        (root / f"f{i:03}.txt").unlink()
+    build_index(Config(index_dir=index_dir), root, embedder=HashingEmbedder())
+    result = CliRunner().invoke(cli, ["compact", "--index", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    before, after = (int(x.replace(",", "")) for x in result.stdout.split("(")[1].split(" bytes")[0].split(" -> "))
+    assert after < before / 2
+    with Store.open(index_dir) as store:
+        generation = store.generation
+    assert [p.name for p in index_dir.glob("vectors-*.faiss")] == [f"vectors-{generation}.faiss"]
+    assert len(search(index_dir, "document filler", k=20, per_doc=True)) == 10
