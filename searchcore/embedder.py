@@ -204,9 +204,14 @@ class Embedder:
         if self.backend == "torch":
             return self.model.tokenizer
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
+            if (Path(self._location) / "tokenizer.json").exists():
+                from .onnx_backend import FastTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(self._location, local_files_only=True)
+                self._tokenizer = FastTokenizer(Path(self._location))
+            else:  # a slow (Python) tokenizer only transformers can run
+                from transformers import AutoTokenizer
+
+                self._tokenizer = AutoTokenizer.from_pretrained(self._location, local_files_only=True)
         return self._tokenizer
 
     @property

