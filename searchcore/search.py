@@ -372,7 +372,9 @@ class Searcher:
 
     def _hits(self, order: list[int], explain: dict[int, dict[str, float]], vector) -> list[Hit]:
         records = self.store.chunk_records(order)
-        cosines = self._cosines(order, vector) if vector is not None else {}
+        # Dense mode already knows each hit's cosine; fetch vectors only for the rest.
+        missing = [c for c in order if "dense" not in explain.get(c, {})]
+        cosines = self._cosines(missing, vector) if vector is not None else {}
         hits = []
         for chunk_id in order:
             record = records.get(chunk_id)
@@ -380,8 +382,8 @@ class Searcher:
                 continue
             scores = explain.get(chunk_id, {})
             if chunk_id in cosines:
-                scores = {**scores, "dense": scores.get("dense", cosines[chunk_id])}
-            score = cosines.get(chunk_id, scores.get("bm25", 0.0))
+                scores = {**scores, "dense": cosines[chunk_id]}
+            score = scores["dense"] if vector is not None and "dense" in scores else scores.get("bm25", 0.0)
             hits.append(
                 Hit(
                     chunk_id=chunk_id,

@@ -75,23 +75,27 @@ def _model_option(func):
     )(func)
 
 
+_MODE_OPTION = click.option(
+    "--mode",
+    type=click.Choice(["dense", "bm25", "hybrid"]),
+    default="hybrid",
+    show_default=True,
+    help="dense: by meaning; bm25: by keywords; hybrid: both, fused.",
+)
+_FUSION_OPTION = click.option(
+    "--fusion",
+    type=click.Choice(["rrf", "weighted"]),
+    default="weighted",
+    show_default=True,
+    help="How hybrid mode fuses: reciprocal ranks, or weighted normalised scores.",
+)
+
+
 def _search_options(func):
-    """--mode, --fusion and the filters, shared by query (and eval for the mode)."""
+    """--mode, --fusion, --explain and the filters of query."""
     options = [
-        click.option(
-            "--mode",
-            type=click.Choice(["dense", "bm25", "hybrid"]),
-            default="hybrid",
-            show_default=True,
-            help="dense: by meaning; bm25: by keywords; hybrid: both, fused.",
-        ),
-        click.option(
-            "--fusion",
-            type=click.Choice(["rrf", "weighted"]),
-            default="weighted",
-            show_default=True,
-            help="How hybrid mode fuses: reciprocal ranks, or weighted normalised scores.",
-        ),
+        _MODE_OPTION,
+        _FUSION_OPTION,
         click.option(
             "--explain", is_flag=True, help="Show each hit's dense and BM25 score and rank and the fused score."
         ),
@@ -375,20 +379,8 @@ def _explanation(scores: dict) -> str:
     default=None,
     help="Judgements as TSV: query-id, corpus-id, score (instead of --beir).",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["dense", "bm25", "hybrid"]),
-    default="hybrid",
-    show_default=True,
-    help="Retrieval mode to evaluate.",
-)
-@click.option(
-    "--fusion",
-    type=click.Choice(["rrf", "weighted"]),
-    default="weighted",
-    show_default=True,
-    help="Fusion for hybrid mode.",
-)
+@_MODE_OPTION
+@_FUSION_OPTION
 @click.option(
     "--compare",
     metavar="SETTING=A,B,...",
