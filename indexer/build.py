@@ -42,6 +42,16 @@ from .sources import walk
 __all__ = ["build_index", "IndexSummary", "FLUSH_CHUNKS"]
 
 FLUSH_CHUNKS = 512
+# For crash testing (bench/crash.py): the run writes the step it is in to this file.
+_PHASE_FILE = os.environ.get("SEARCHCTL_PHASE_FILE")
+
+
+def _phase(name: str) -> None:
+    if _PHASE_FILE:
+        with open(_PHASE_FILE, "w") as handle:
+            handle.write(name)
+
+
 # Tokens kept free below the model's limit: re-tokenising a chunk on its own can differ
 # by a token or two from its share of the whole document's tokenisation.
 _TOKEN_MARGIN = 4
@@ -64,6 +74,7 @@ class IndexSummary:
     model: str = ""
     backend: str = ""
     notice: str | None = None  # e.g. why the backend fell back to torch
+    labels: dict[str, int] = field(default_factory=dict)  # facet -> documents labelled this run
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
@@ -80,6 +91,7 @@ class IndexSummary:
             f"{skipped} skipped{f' ({reasons})' if reasons else ''}; "
             f"{self.chunks_embedded} chunks embedded, {self.documents} documents / {self.chunks} chunks in index; "
             f"{self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s"
+            + "".join(f"; {n:,} documents labelled ({facet})" for facet, n in sorted(self.labels.items()))
         )
 
     def to_dict(self) -> dict:
@@ -177,6 +189,12 @@ class _Run:
         except OSError:
             self.summary.skip("unreadable")
             return
+        if st.st_size > self.config.max_file_mb * 1024 * 1024:
+            self.summary.skip(f"larger than {self.config.max_file_mb:g} MB (--max-file-size)")
+            if row:  # it was indexed when smaller; its old text no longer describes it
+                self.summary.removed += row["documents"]
+                self._queue(_Drop(row["id"]), 0)
+            return
         if row and row["hash"] and not self.rechunk and row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns:
             self.summary.unchanged += row["documents"]
             return
@@ -240,11 +258,13 @@ class _Run:
         if texts:
             if self.chunk_bar is None:
                 self.chunk_bar = tqdm(desc="chunks", unit="chunk", disable=not self.progress, leave=False)
+            _phase("embed")
             vectors = self.embedder.embed(texts, self.config.batch_size, progress=self.chunk_bar.update)
             self.summary.chunks_embedded += len(texts)
         changed = False
         offset = 0
         store = self.store
+        _phase("sqlite")
         with store.write():
             for item in items:
                 if isinstance(item, _DocItem):
@@ -280,6 +300,7 @@ class _Run:
             if changed:
                 store.set_meta(chunking=self.settings)
                 self.summary.generation = store.bump_generation()
+        _phase("read")
 
     def _file_id(self, state: _FileState) -> int:
         if not state.claimed:
@@ -299,7 +320,17 @@ def _under(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def _update_vectors(store: Store, index_dir: Path, start: tuple[int, int, int]) -> None:
+def vectors_state(store: Store) -> tuple[int, int, int]:
+    """(generation, vector count, largest chunk id) committed now: where update_vectors starts from."""
+    with store.snapshot():
+        return (
+            store.generation,
+            store.counts()["vectors"],
+            int(store.db.execute("SELECT coalesce(max(chunk_id), 0) FROM vectors").fetchone()[0]),
+        )
+
+
+def update_vectors(store: Store, index_dir: Path, start: tuple[int, int, int]) -> None:
     """Write the FAISS file for the committed generation, from the previous one plus
     this run's changes when that file is sound, else from everything in index.db."""
     start_generation, start_count, start_max_id = start
@@ -336,6 +367,24 @@ def _update_vectors(store: Store, index_dir: Path, start: tuple[int, int, int]) 
     remove_stale_files(index_dir, generation)
 
 
+def _label(store: Store, config: Config, given, progress: bool, summary: IndexSummary) -> dict:
+    """Label new and changed documents with ``given`` and the index's own classifiers."""
+    if given is None and not store.classifiers():
+        return {}
+    from .labels import label_documents, recorded_classifiers
+
+    classifiers, notices = recorded_classifiers(store)
+    if given is not None:
+        classifiers = [c for c in classifiers if c.name != given.name] + [given]
+    out = {}
+    for item in classifiers:
+        result = label_documents(store, item, config=config, progress=progress)
+        out[result.facet] = result.labelled
+        notices.append(result.notice)
+    summary.notice = "; ".join(n for n in [summary.notice, *notices] if n) or None
+    return out
+
+
 def build_index(
     config: Config,
     paths: list[Path] | Path,
@@ -343,11 +392,13 @@ def build_index(
     embedder: Embedder | None = None,
     progress: bool = False,
     wait: bool = False,
+    classifier: Path | None = None,
 ) -> IndexSummary:
     """Bring the index at ``config.index_dir`` up to date with ``paths``; returns the run's figures.
 
     Only one run writes an index at a time: another one fails at once naming the
-    writer's pid, or with ``wait=True`` waits for it to finish.
+    writer's pid, or with ``wait=True`` waits for it to finish. Documents are labelled by
+    ``classifier`` (a folder) and by every classifier the index already labels with.
     """
     started = time.perf_counter()
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
@@ -356,6 +407,11 @@ def build_index(
     for path in paths:
         if not Path(path).exists():
             raise UsageError(f"no such file or folder: {path}")
+    given = None
+    if classifier is not None:
+        from finetune.classifier import load_classifier
+
+        given = load_classifier(classifier)  # a bad folder fails before any work is done
     Path(config.index_dir).mkdir(parents=True, exist_ok=True)
     lock = WriterLock(config.index_dir).acquire(wait=wait)
     try:
@@ -374,12 +430,8 @@ def build_index(
             with store.write():
                 store.set_meta(model=model, faiss_factory=config.faiss_factory, backend=backend)
         summary = IndexSummary(model=model, backend=backend, notice=notice)
-        with store.snapshot():
-            start = (
-                store.generation,
-                store.counts()["vectors"],
-                int(store.db.execute("SELECT coalesce(max(chunk_id), 0) FROM vectors").fetchone()[0]),
-            )
+        start = vectors_state(store)
+        _phase("read")
         known = _known_files(store)
         run = _Run(config, store, embedder, summary, progress)
         roots = [os.path.abspath(p) for p in paths]
@@ -397,8 +449,11 @@ def build_index(
         run.flush()
         if run.chunk_bar is not None:
             run.chunk_bar.close()
+        summary.labels = _label(store, config, given, progress, summary)
         if store.generation != start[0]:
-            _update_vectors(store, Path(config.index_dir), start)
+            _phase("faiss")
+            update_vectors(store, Path(config.index_dir), start)
+        _phase("done")
         counts = store.counts()
         summary.documents, summary.chunks = counts["documents"], counts["chunks"]
         summary.generation = store.generation

@@ -103,3 +103,5 @@ def _walk_dir(
             yield path
         elif entry.is_symlink():
             result.skip("broken symlink")
+        else:  # a FIFO, socket or device: reading it could block forever
+            result.skip("not a regular file")

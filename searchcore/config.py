@@ -17,6 +17,7 @@ DEFAULT_INDEX_DIR = Path(".searchctl")
 # IDMap over an exact inner-product index: ids are chunk primary keys, and inner
 # product on L2-normalised vectors is cosine similarity.
 DEFAULT_FAISS_FACTORY = "IDMap,Flat"
+DEFAULT_MAX_FILE_MB = 20.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Config:
     backend: str | None = None
     # Where exported ONNX models are kept; None: ~/.cache/searchctl.
     cache_dir: Path | None = None
+    # Larger files are skipped (with the reason in the summary), never read into memory.
+    max_file_mb: float = DEFAULT_MAX_FILE_MB
 
     def __post_init__(self) -> None:
         if self.chunk_tokens is not None and self.chunk_tokens < 8:
@@ -44,5 +47,7 @@ class Config:
                 f"chunk overlap ({self.chunk_overlap}) must be smaller than the chunk size "
                 f"({self.chunk_tokens}); lower --chunk-overlap"
             )
+        if not self.max_file_mb > 0:
+            raise UsageError(f"the largest file size must be above 0 MB, not {self.max_file_mb}")
         if self.batch_size < 1:
             raise UsageError(f"batch size must be at least 1, not {self.batch_size}")

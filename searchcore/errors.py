@@ -23,6 +23,7 @@ __all__ = [
     "IndexFormatError",
     "IndexLockedError",
     "BackendMismatchError",
+    "IndexReadOnlyError",
 ]
 
 
@@ -79,4 +80,12 @@ class BackendMismatchError(SearchctlError):
         super().__init__(
             f"the index was embedded with the {index_backend!r} backend, not {requested!r}; index without "
             f"--backend, or build a new index (--index DIR) with {requested!r}"
+        )
+
+
+class IndexReadOnlyError(SearchctlError):
+    def __init__(self, index_dir: object, reason: str | None = None):
+        super().__init__(
+            f"cannot write the index at {index_dir} ({reason or 'read-only'}); it can still be queried. "
+            "Index into a folder you can write with --index, or fix its permissions"
         )

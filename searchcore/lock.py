@@ -9,12 +9,13 @@ tell "the FAISS file is still being written" from "the writer crashed before wri
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
 from pathlib import Path
 
-from .errors import IndexLockedError
+from .errors import IndexLockedError, IndexReadOnlyError
 
 __all__ = ["WriterLock", "writer_active", "LOCK_NAME"]
 
@@ -27,7 +28,12 @@ class WriterLock:
         self._fd: int | None = None
 
     def acquire(self, wait: bool = False, poll: float = 0.2) -> WriterLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except (PermissionError, OSError) as exc:
+            if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+                raise IndexReadOnlyError(self.path.parent, exc.strerror) from None
+            raise
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -51,7 +57,7 @@ class WriterLock:
             self._fd = None
 
     def __enter__(self) -> WriterLock:
-        return self.acquire()
+        return self if self._fd is not None else self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()

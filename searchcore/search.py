@@ -16,6 +16,7 @@ The searcher refuses to embed a query with any model but the index's own.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,18 @@ from .fusion import rrf, weighted
 from .store import Store
 from .vectors import load_current
 
-__all__ = ["Hit", "Searcher", "Filters", "index_model", "fts_query", "MODES", "FUSIONS", "DEFAULT_MODE"]
+__all__ = [
+    "Hit",
+    "Searcher",
+    "Filters",
+    "facets",
+    "parse_labels",
+    "index_model",
+    "fts_query",
+    "MODES",
+    "FUSIONS",
+    "DEFAULT_MODE",
+]
 
 MODES = ("dense", "bm25", "hybrid")
 FUSIONS = ("rrf", "weighted")
@@ -62,6 +74,13 @@ def fts_query(text: str) -> str | None:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
+def _nanoseconds(seconds: float) -> int:
+    """Unix seconds as SQLite-sized nanoseconds (clamped: any time past the range is "never")."""
+    if math.isnan(seconds):
+        raise UsageError("a time filter is not a number")
+    return int(min(max(seconds * 1e9, -(2.0**63)), 2.0**63 - 1024))
+
+
 @dataclass(frozen=True)
 class Filters:
     """Which chunks a search may return; fields combine with AND.
@@ -70,16 +89,20 @@ class Filters:
     folder boundary. ``kinds``: file kinds (text, markdown, html, pdf, json, jsonl) or
     extensions (``.py``). ``after``/``before``: file modification time, Unix seconds.
     ``where``: (field, value) pairs a record's metadata must hold (a list field holds a
-    value when any element equals it)."""
+    value when any element equals it). ``labels``: (facet or None, label) pairs from the
+    index's classifiers; labels of one facet combine with OR, facets with AND."""
 
     path: str | None = None
     kinds: tuple[str, ...] = ()
     after: float | None = None
     before: float | None = None
     where: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str | None, str], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.path or self.kinds or self.after is not None or self.before is not None or self.where)
+        return bool(
+            self.path or self.kinds or self.after is not None or self.before is not None or self.where or self.labels
+        )
 
     def sql(self) -> tuple[str, list[object]]:
         clauses, params = [], []
@@ -106,15 +129,26 @@ class Filters:
             clauses.append("(" + " OR ".join(parts) + ")")
         if self.after is not None:
             clauses.append("files.mtime_ns >= ?")
-            params.append(int(self.after * 1e9))
+            params.append(_nanoseconds(self.after))
         if self.before is not None:
             clauses.append("files.mtime_ns < ?")
-            params.append(int(self.before * 1e9))
+            params.append(_nanoseconds(self.before))
         for field_name, value in self.where:
             clauses.append(
                 "EXISTS (SELECT 1 FROM json_each(documents.metadata, ?) WHERE CAST(json_each.value AS TEXT) = ?)"
             )
             params += ['$."' + field_name.replace('"', '""') + '"', str(value)]
+        by_facet: dict[str | None, list[str]] = {}
+        for facet, label in self.labels:
+            by_facet.setdefault(facet, []).append(label)
+        for facet, labels in by_facet.items():
+            marks = ",".join("?" * len(labels))
+            facet_sql = " AND labels.facet = ?" if facet is not None else ""
+            clauses.append(
+                "EXISTS (SELECT 1 FROM labels WHERE labels.doc_id = documents.id "
+                f"AND labels.label IN ({marks}){facet_sql})"
+            )
+            params += [*labels, *([facet] if facet is not None else [])]
         return " AND ".join(clauses) or "1", params
 
 
@@ -130,6 +164,7 @@ class Hit:
     title: str | None = None
     doc_id: int = 0
     metadata: dict = field(default_factory=dict)
+    labels: dict[str, dict] = field(default_factory=dict)  # facet -> {"label", "score"}
 
     @property
     def source(self) -> str:
@@ -141,6 +176,27 @@ class Hit:
         out["lines"] = list(self.lines)
         out["source"] = self.source
         return out
+
+
+def parse_labels(items: Sequence[str]) -> tuple[tuple[str | None, str], ...]:
+    """``LABEL`` or ``FACET=LABEL`` strings as (facet or None, label) pairs."""
+    out = []
+    for item in items:
+        facet, sep, label = item.rpartition("=")
+        if not label.strip() or (sep and not facet.strip()):
+            raise UsageError(f"a label filter takes LABEL or FACET=LABEL, not {item!r}")
+        out.append((facet.strip() if sep else None, label.strip()))
+    return tuple(out)
+
+
+def facets(hits: Sequence[Hit]) -> dict[str, dict[str, int]]:
+    """facet -> label -> how many of ``hits`` carry it (most common first)."""
+    counts: dict[str, dict[str, int]] = {}
+    for hit in hits:
+        for facet, value in hit.labels.items():
+            counts.setdefault(facet, {})
+            counts[facet][value["label"]] = counts[facet].get(value["label"], 0) + 1
+    return {f: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for f, c in sorted(counts.items())}
 
 
 def index_model(store: Store, requested: str | None) -> str:
@@ -214,6 +270,7 @@ class Searcher:
             self.generation = self.store.generation
             self.counts = self.store.counts()
             self.vectors, self.rebuilt = load_current(self.store, config.index_dir)
+            self.has_labels = self.store.conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone() is not None
         except BaseException:
             self.store.close()
             raise
@@ -372,6 +429,7 @@ class Searcher:
 
     def _hits(self, order: list[int], explain: dict[int, dict[str, float]], vector) -> list[Hit]:
         records = self.store.chunk_records(order)
+        labels = self.store.labels_of([r.doc_id for r in records.values()]) if self.has_labels else {}
         # Dense mode already knows each hit's cosine; fetch vectors only for the rest.
         missing = [c for c in order if "dense" not in explain.get(c, {})]
         cosines = self._cosines(missing, vector) if vector is not None else {}
@@ -396,6 +454,7 @@ class Searcher:
                     title=record.title,
                     doc_id=record.doc_id,
                     metadata=record.metadata,
+                    labels=labels.get(record.doc_id, {}),
                 )
             )
         return hits

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,6 +81,21 @@ MIGRATIONS: list[tuple[str, ...]] = [
            FROM chunks JOIN documents ON documents.id = chunks.doc_id""",
         "CREATE INDEX files_mtime ON files (mtime_ns)",
     ),
+    (
+        # One label per document and classifier ("facet"); doc_hash and classifier say
+        # whether it is still current (a changed document or a retrained classifier is
+        # labelled again).
+        """CREATE TABLE labels (
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            facet TEXT NOT NULL,
+            label TEXT NOT NULL,
+            score REAL NOT NULL,
+            classifier TEXT NOT NULL,
+            doc_hash TEXT NOT NULL,
+            PRIMARY KEY (doc_id, facet)
+        )""",
+        "CREATE INDEX labels_label ON labels (label, facet)",
+    ),
 ]
 
 
@@ -107,9 +123,14 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.read_only = False
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:  # a folder or file this user cannot write
+                conn.close()
+                conn = self._connect_read_only(exc)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
@@ -119,6 +140,24 @@ class Store:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self.migrate()
+
+    def _connect_read_only(self, why: sqlite3.OperationalError) -> sqlite3.Connection:
+        """Open an index this user may read but not write: read-only, and when SQLite
+        cannot set up WAL sharing without writing (no -shm file yet), as immutable, which
+        is what a folder nobody here can write is. A WAL file with uncommitted-to-disk
+        pages is never ignored that way."""
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve()))
+        wal = self.path.with_name(self.path.name + "-wal")
+        options = ["mode=ro"] + ([] if wal.exists() and wal.stat().st_size > 0 else ["immutable=1"])
+        for option in options:
+            try:
+                conn = sqlite3.connect(f"{uri}?{option}", uri=True, isolation_level=None, check_same_thread=False)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                continue
+            self.read_only = True
+            return conn
+        raise sqlite3.OperationalError(f"cannot open it for reading ({why})")
 
     @classmethod
     def open(cls, index_dir: Path, *, create: bool = False) -> Store:
@@ -181,6 +220,11 @@ class Store:
             raise IndexFormatError(
                 f"{self.path} has schema v{current} but this searchctl reads up to v{len(MIGRATIONS)}; "
                 "upgrade searchctl"
+            )
+        if current < len(MIGRATIONS) and self.read_only:
+            raise IndexFormatError(
+                f"{self.path} has schema v{current} and needs an upgrade to v{len(MIGRATIONS)}, "
+                "but this user cannot write it; open it once where it can be written"
             )
         ran = 0
         for version in range(current + 1, len(MIGRATIONS) + 1):
@@ -390,6 +434,81 @@ class Store:
         )
         rows = self.conn.execute(f"SELECT id FROM temp.{name}").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    # -- labels -------------------------------------------------------------------------
+
+    def classifiers(self) -> dict[str, dict]:
+        """The classifiers whose labels this index keeps: facet -> {"path", "id"}."""
+        return json.loads(self.get_meta("classifiers") or "{}")
+
+    def documents_to_label(self, facet: str, classifier_id: str) -> list[tuple[int, str]]:
+        """(doc id, hash) of documents with no current label of ``facet``."""
+        rows = self.conn.execute(
+            "SELECT documents.id, documents.hash FROM documents LEFT JOIN labels "
+            "ON labels.doc_id = documents.id AND labels.facet = ? "
+            "WHERE labels.doc_id IS NULL OR labels.classifier != ? OR labels.doc_hash != documents.hash "
+            "ORDER BY documents.id",
+            (facet, classifier_id),
+        )
+        return [(int(r[0]), r[1]) for r in rows]
+
+    def document_chunks(self, doc_ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+        """doc id -> [(chunk id, text)] in document order."""
+        out: dict[int, list[tuple[int, str]]] = {int(d): [] for d in doc_ids}
+        if not out:
+            return out
+        marks = ",".join("?" * len(out))
+        rows = self.conn.execute(
+            f"SELECT doc_id, id, text FROM chunks WHERE doc_id IN ({marks}) ORDER BY doc_id, ordinal", list(out)
+        )
+        for doc_id, chunk_id, text in rows:
+            out[doc_id].append((chunk_id, text))
+        return out
+
+    def vectors_of(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.conn.execute(f"SELECT chunk_id, vector FROM vectors WHERE chunk_id IN ({marks})", list(chunk_ids))
+        return {int(c): np.frombuffer(blob, dtype=np.float32) for c, blob in rows}
+
+    def put_labels(self, facet: str, classifier_id: str, rows: Iterable[tuple[int, str, float, str]]) -> None:
+        """Inside ``write()``: (doc id, label, score, doc hash) rows of one facet."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO labels (doc_id, facet, label, score, classifier, doc_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(int(d), facet, label, float(score), classifier_id, h) for d, label, score, h in rows],
+        )
+
+    def drop_facet(self, facet: str) -> int:
+        """Inside ``write()``: forget a classifier's labels; returns how many."""
+        removed = self.conn.execute("DELETE FROM labels WHERE facet = ?", (facet,)).rowcount
+        known = self.classifiers()
+        known.pop(facet, None)
+        self._set_meta("classifiers", json.dumps(known, sort_keys=True))
+        return removed
+
+    def labels_of(self, doc_ids: Sequence[int]) -> dict[int, dict[str, dict]]:
+        """doc id -> {facet: {"label", "score"}}."""
+        ids = sorted({int(d) for d in doc_ids})
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        out: dict[int, dict[str, dict]] = {}
+        rows = self.conn.execute(f"SELECT doc_id, facet, label, score FROM labels WHERE doc_id IN ({marks})", ids)
+        for doc_id, facet, label, score in rows:
+            out.setdefault(doc_id, {})[facet] = {"label": label, "score": round(float(score), 4)}
+        return out
+
+    def label_counts(self) -> dict[str, dict[str, int]]:
+        """facet -> label -> documents, over the whole index."""
+        out: dict[str, dict[str, int]] = {}
+        rows = self.conn.execute(
+            "SELECT facet, label, count(*) FROM labels GROUP BY facet, label ORDER BY facet, label"
+        )
+        for facet, label, n in rows:
+            out.setdefault(facet, {})[label] = int(n)
+        return out
 
     def counts(self) -> dict[str, int]:
         return {

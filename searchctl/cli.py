@@ -6,15 +6,20 @@ runtime failure, never a traceback for bad input.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
-from searchcore.config import DEFAULT_INDEX_DIR, Config
+from searchcore.config import Config
 from searchcore.errors import SearchctlError
+
+from . import classify_cli
+from .common import backend_option, cache_dir, index_option, notice, progress_option, show_progress, snippet
 
 # Set before anything imports huggingface_hub: no hub call may ever leave the machine.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,7 +48,20 @@ class _Group(click.Group):
             code = exc.exit_code
         except OSError as exc:  # disk full, permissions, a folder where a file should be...
             where = f": {exc.filename}" if exc.filename else ""
-            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            hint = ""
+            if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                hint = "; the last committed index is intact: free some space and run the command again"
+            click.echo(f"error: {exc.strerror or exc}{where}{hint}", err=True)
+            code = 1
+        except sqlite3.Error as exc:
+            message = str(exc)
+            if "full" in message or "disk I/O" in message:
+                hint = "; the last committed index is intact: free some space and run the command again"
+            elif "readonly" in message or "read-only" in message:
+                hint = "; the index folder is read-only for this user: use --index on a folder you can write"
+            else:
+                hint = "; `searchctl check` says whether the index is sound"
+            click.echo(f"error: index.db: {message}{hint}", err=True)
             code = 1
         except (click.Abort, KeyboardInterrupt):
             click.echo("aborted", err=True)
@@ -51,18 +69,6 @@ class _Group(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
-
-
-def _index_option(func):
-    return click.option(
-        "--index",
-        "index_dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=DEFAULT_INDEX_DIR,
-        envvar="SEARCHCTL_INDEX",
-        show_default=True,
-        help="Index folder (or set SEARCHCTL_INDEX).",
-    )(func)
 
 
 def _model_option(func):
@@ -123,6 +129,14 @@ def _search_options(func):
             multiple=True,
             help="Only records whose metadata FIELD equals VALUE; repeatable.",
         ),
+        click.option(
+            "--label",
+            "labels",
+            metavar="[FACET=]LABEL",
+            multiple=True,
+            help="Only documents a classifier labelled LABEL (see `searchctl label`); repeatable: "
+            "labels of one facet combine with OR, facets with AND.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -141,8 +155,8 @@ def _timestamp(value: str | None, name: str) -> float | None:
     return moment.timestamp()
 
 
-def _filters(path_filter, kinds, after, before, where):
-    from searchcore.search import Filters
+def _filters(path_filter, kinds, after, before, where, labels=()):
+    from searchcore.search import Filters, parse_labels
 
     pairs = []
     for item in where:
@@ -158,30 +172,8 @@ def _filters(path_filter, kinds, after, before, where):
         after=_timestamp(after, "--after"),
         before=_timestamp(before, "--before"),
         where=tuple(pairs),
+        labels=parse_labels(labels),
     )
-
-
-def _backend_option(func):
-    return click.option(
-        "--backend",
-        type=click.Choice(["torch", "onnx", "onnx-int8"]),
-        default=None,
-        help="Model runtime: torch, onnx (fp32) or onnx-int8. Default: the index's own; for a new index "
-        "onnx-int8 where onnxruntime runs well, else torch.",
-    )(func)
-
-
-def _cache_dir() -> Path:
-    """Exported ONNX models: $SEARCHCTL_CACHE, else $XDG_CACHE_HOME/searchctl, else ~/.cache/searchctl."""
-    if os.environ.get("SEARCHCTL_CACHE"):
-        return Path(os.environ["SEARCHCTL_CACHE"])
-    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "searchctl"
-
-
-def _notice(message: str | None) -> None:
-    if message:
-        click.echo(f"note: {message}", err=True)
 
 
 def _display_path(path: str) -> str:
@@ -189,11 +181,6 @@ def _display_path(path: str) -> str:
         return str(Path(path).relative_to(Path.cwd()))
     except ValueError:
         return path
-
-
-def _snippet(text: str, width: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -208,7 +195,7 @@ def cli() -> None:
 
 @cli.command("index")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="PATH...")
-@_index_option
+@index_option
 @_model_option
 @click.option(
     "--chunk-size",
@@ -226,13 +213,41 @@ def cli() -> None:
     help="Tokens shared by consecutive chunks of one section.",
 )
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Texts per forward pass of the model.")
-@click.option(
-    "--progress/--no-progress", default=None, help="Progress bars on stderr. Default: when stderr is a terminal."
-)
-@_backend_option
+@progress_option
+@backend_option
 @click.option("--wait", is_flag=True, help="If another process is writing the index, wait for it instead of failing.")
+@click.option(
+    "--max-file-size",
+    "max_file_mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=20.0,
+    show_default=True,
+    metavar="MB",
+    help="Skip larger files (counted in the summary) instead of reading them.",
+)
+@click.option(
+    "--classifier",
+    "classifier_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also label each document with this classifier (a facet `query --label` filters on); "
+    "the index keeps labelling new documents with it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
-def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, progress, backend, wait, as_json):
+def index_cmd(
+    paths,
+    index_dir,
+    model,
+    chunk_size,
+    chunk_overlap,
+    batch_size,
+    progress,
+    backend,
+    wait,
+    max_file_mb,
+    classifier_dir,
+    as_json,
+):
     """Index folders or files (text, Markdown, HTML, PDF, JSON/JSONL records).
 
     Re-running embeds only new or changed files and removes what was deleted; a run with
@@ -250,11 +265,12 @@ def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, pr
         chunk_overlap=chunk_overlap,
         batch_size=batch_size,
         backend=backend,
-        cache_dir=_cache_dir(),
+        cache_dir=cache_dir(),
+        max_file_mb=max_file_mb,
     )
-    show = sys.stderr.isatty() if progress is None else progress
-    summary = build_index(config, list(paths), progress=show, wait=wait)
-    _notice(summary.notice)
+    show = show_progress(progress)
+    summary = build_index(config, list(paths), progress=show, wait=wait, classifier=classifier_dir)
+    notice(summary.notice)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -263,12 +279,13 @@ def index_cmd(paths, index_dir, model, chunk_size, chunk_overlap, batch_size, pr
 
 @cli.command("query")
 @click.argument("text")
-@_index_option
+@index_option
 @_model_option
 @click.option("-k", "k", type=click.IntRange(min=1, max=1000), default=10, show_default=True, help="Number of hits.")
 @click.option("--per-doc", is_flag=True, help="Keep only the best chunk of each document.")
 @_search_options
-@_backend_option
+@click.option("--facets", "show_facets", is_flag=True, help="After the hits, count their labels per facet.")
+@backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
 @click.option(
     "--server",
@@ -297,6 +314,8 @@ def query_cmd(
     after,
     before,
     where,
+    labels,
+    show_facets,
     backend,
     as_json,
     server,
@@ -308,21 +327,21 @@ def query_cmd(
     order is the mode's own, fused in hybrid mode (see --explain)."""
     if not text.strip():
         raise click.UsageError("the query is empty; give some words to search for")
-    filters = _filters(path_filter, kinds, after, before, where)
+    filters = _filters(path_filter, kinds, after, before, where, labels)
     if server:
         from .remote import remote_search
 
         payload = remote_search(server, text, k, per_doc, api_key, mode=mode, fusion=fusion, filters=filters)
         hits = payload["hits"]
     else:
-        from searchcore.search import Searcher
+        from searchcore.search import Searcher, facets
 
-        config = Config(index_dir=index_dir, model=model, backend=backend, cache_dir=_cache_dir())
+        config = Config(index_dir=index_dir, model=model, backend=backend, cache_dir=cache_dir())
         with Searcher(config) as searcher:
-            _notice(searcher.notice)
+            notice(searcher.notice)
             found = searcher.search(text, k, per_doc=per_doc, mode=mode, fusion=fusion, filters=filters)
         hits = [dict(rank=n, **h.to_dict()) for n, h in enumerate(found, 1)]
-        payload = {"query": text, "k": k, "mode": mode, "hits": hits}
+        payload = {"query": text, "k": k, "mode": mode, "hits": hits, "facets": facets(found)}
     if as_json:
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
@@ -330,14 +349,21 @@ def query_cmd(
         click.echo("no hits")
         return
     for hit in hits:
+        labels_ = "".join(f"  [{v['label']}]" for _, v in sorted(hit.get("labels", {}).items()))
         where_ = (
             f"{_display_path(hit['path'])}{'#' + hit['key'] if hit['key'] else ''}:{hit['lines'][0]}-{hit['lines'][1]}"
         )
         title = f"  {hit['title']}" if hit.get("title") else ""
-        click.echo(f"{hit['rank']:>3}. {hit['score']:.4f}  {where_}{title}")
+        click.echo(f"{hit['rank']:>3}. {hit['score']:.4f}  {where_}{title}{labels_}")
         if explain:
             click.echo(f"     {_explanation(hit.get('scores', {}))}")
-        click.echo(f"     {_snippet(hit.get('text') or hit.get('snippet', ''))}")
+        click.echo(f"     {snippet(hit.get('text') or hit.get('snippet', ''))}")
+    if show_facets:
+        counts = payload.get("facets") or {}
+        if not counts:
+            click.echo("facets: none (label the index with `searchctl label --classifier DIR`)")
+        for facet, values in counts.items():
+            click.echo(f"{facet}: " + ", ".join(f"{label} {n}" for label, n in values.items()))
 
 
 def _explanation(scores: dict) -> str:
@@ -356,7 +382,7 @@ def _explanation(scores: dict) -> str:
 
 
 @cli.command("eval")
-@_index_option
+@index_option
 @click.option(
     "--beir",
     "beir_dir",
@@ -477,7 +503,7 @@ def _evaluate_settings(index_dir, queries, qrels, settings):
     from searchcore.evaluate import evaluate
     from searchcore.search import Searcher
 
-    with Searcher(Config(index_dir=index_dir, cache_dir=_cache_dir())) as searcher:
+    with Searcher(Config(index_dir=index_dir, cache_dir=cache_dir())) as searcher:
         return [
             evaluate(
                 searcher,
@@ -492,7 +518,7 @@ def _evaluate_settings(index_dir, queries, qrels, settings):
 
 
 @cli.command("serve")
-@_index_option
+@index_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the daemon.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port to listen on.")
 @click.option(
@@ -509,7 +535,7 @@ def _evaluate_settings(index_dir, queries, qrels, settings):
     show_default=True,
     help="Server log verbosity.",
 )
-@_backend_option
+@backend_option
 def serve_cmd(index_dir, host, port, api_key, log_level, backend):
     """Run searchd, the HTTP search daemon, over the index (see the README for the routes)."""
     import uvicorn
@@ -520,13 +546,13 @@ def serve_cmd(index_dir, host, port, api_key, log_level, backend):
     Store.open(index_dir).close()  # fail here, in one line, if there is no index
     if api_key is not None and not api_key.strip():
         raise click.UsageError("the API key is empty; give a non-empty --api-key or unset SEARCHD_API_KEY")
-    app = create_app(Config(index_dir=index_dir, backend=backend, cache_dir=_cache_dir()), api_key=api_key)
+    app = create_app(Config(index_dir=index_dir, backend=backend, cache_dir=cache_dir()), api_key=api_key)
     click.echo(f"searchd serving {Path(index_dir).resolve()} on http://{host}:{port}/", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
 
 
 @cli.command("check")
-@_index_option
+@index_option
 @click.option("--repair", is_flag=True, help="Rebuild what is derived (FAISS file, full-text table) and drop orphans.")
 def check_cmd(index_dir, repair):
     """Verify the index: SQLite integrity, chunks vs vectors, full-text rows, the FAISS file of the generation.
@@ -537,6 +563,8 @@ def check_cmd(index_dir, repair):
     report = check(index_dir, repair=repair)
     for line in report.ok:
         click.echo(f"ok       {line}")
+    for line in report.notes:
+        click.echo(f"note     {line}")
     for line in report.repaired:
         click.echo(f"repaired {line}")
     for line in report.problems:
@@ -547,7 +575,7 @@ def check_cmd(index_dir, repair):
 
 
 @cli.command("compact")
-@_index_option
+@index_option
 def compact_cmd(index_dir):
     """Reclaim space after deletions (VACUUM, full-text optimise, FAISS rewrite, old generations removed)."""
     from searchcore.maintenance import compact
@@ -557,7 +585,7 @@ def compact_cmd(index_dir):
 
 
 @cli.command("info")
-@_index_option
+@index_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def info_cmd(index_dir, as_json):
     """Show the index: path, model, dimension, documents, chunks, index type, sizes on disk."""
@@ -565,6 +593,7 @@ def info_cmd(index_dir, as_json):
 
     with Store.open(index_dir) as store:
         meta, counts = store.meta(), store.counts()
+        classifiers, label_counts = store.classifiers(), store.label_counts()
     files = sorted(p for p in Path(index_dir).iterdir() if p.is_file())
     sizes = {p.name: p.stat().st_size for p in files}
     info = {
@@ -581,6 +610,7 @@ def info_cmd(index_dir, as_json):
         "schema_version": int(meta.get("schema_version", 0)),
         "chunking": meta.get("chunking"),
         "updated_at": meta.get("updated_at"),
+        "classifiers": {f: {**c, "labels": label_counts.get(f, {})} for f, c in classifiers.items()},
         "sizes": sizes,
         "total_bytes": sum(sizes.values()),
     }
@@ -598,6 +628,10 @@ def info_cmd(index_dir, as_json):
         ("generation", info["generation"]),
         ("schema", f"v{info['schema_version']}"),
         ("updated", info["updated_at"] or "-"),
+        *[
+            (f"facet {f}", ", ".join(f"{k} {n:,}" for k, n in c["labels"].items()) + f" ({c['path']})")
+            for f, c in info["classifiers"].items()
+        ],
         (
             "on disk",
             ", ".join(f"{name} {_human(size)}" for name, size in sizes.items())
@@ -614,6 +648,9 @@ def _human(size: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size} B"
+
+
+classify_cli.register(cli)
 
 
 def main() -> None:

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["bar_chart"]
+__all__ = ["bar_chart", "confusion_chart"]
 
 
-def bar_chart(results, path: Path, title: str = "") -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def bar_chart(results, path: Path, title: str = "") -> None:
     import numpy as np
+
+    plt = _pyplot()
 
     from searchcore.evaluate import METRICS
 
@@ -28,6 +35,29 @@ def bar_chart(results, path: Path, title: str = "") -> None:
     ax.set_ylabel("score")
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def confusion_chart(confusion: list[list[int]], labels: list[str], path: Path, title: str = "") -> None:
+    """A confusion matrix: true labels down, predicted labels across, counts in the cells."""
+    import numpy as np
+
+    plt = _pyplot()
+    matrix = np.asarray(confusion)
+    size = max(4.0, 0.6 * len(labels) + 2.5)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85), dpi=120)
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, col), value in np.ndenumerate(matrix):
+        ax.text(col, row, str(value), ha="center", va="center", color="white" if value > threshold else "black")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)

@@ -41,6 +41,7 @@ def remote_search(
         fields += [("after", filters.after)] if filters.after is not None else []
         fields += [("before", filters.before)] if filters.before is not None else []
         fields += [("where", f"{f}={v}") for f, v in filters.where]
+        fields += [("label", f"{f}={v}" if f else v) for f, v in filters.labels]
     params = urllib.parse.urlencode(fields)
     request = urllib.request.Request(f"{server.rstrip('/')}/search?{params}", headers={"Accept": "application/json"})
     if api_key:

@@ -22,18 +22,21 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from searchcore.config import Config
 from searchcore.errors import SearchctlError, UsageError
-from searchcore.search import Filters, Hit
+from searchcore.search import Filters, Hit, facets, parse_labels
 
 from .holder import IndexHolder
 from .metrics import Metrics
 from .schemas import (
+    LABEL_FILTER,
     MAX_BODY_BYTES,
     MAX_K,
     MAX_QUERY_CHARS,
+    MAX_TIME,
+    NON_BLANK,
     BatchResponse,
     ChunkOut,
     ErrorOut,
@@ -48,7 +51,13 @@ __all__ = ["create_app"]
 log = logging.getLogger("searchd")
 _PAGE = Path(__file__).with_name("static") / "index.html"
 _SNIPPET_CHARS = 300
-_ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 413: {"model": ErrorOut}}
+# Every error body is {"detail": "one line"}, 422 included (not FastAPI's list of errors).
+_ERRORS = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+    413: {"model": ErrorOut},
+    422: {"model": ErrorOut, "description": "Invalid parameters or body"},
+}
 
 
 def _snippet(text: str) -> str:
@@ -69,6 +78,7 @@ def _hits(hits: list[Hit], explain: bool) -> list[HitOut]:
             lines=h.lines,
             snippet=_snippet(h.text),
             scores=h.scores if explain else {},
+            labels=h.labels,
         )
         for rank, h in enumerate(hits, 1)
     ]
@@ -213,12 +223,13 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Location, message and type only: echoing the input back could be huge, and an
-        # input such as 1e309 (infinity) is not even valid JSON.
-        detail = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")} for e in exc.errors()
-        ]
-        return JSONResponse({"detail": detail}, status_code=422)
+        # One line naming each bad field and why; never the input itself: echoing it back
+        # could be huge, and an input such as 1e309 (infinity) is not even valid JSON.
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "body"
+            problems.append(f"{where}: {str(error.get('msg', 'invalid')).removeprefix('Value error, ')}")
+        return JSONResponse({"detail": "; ".join(dict.fromkeys(problems))}, status_code=422)
 
     @app.exception_handler(SearchctlError)
     async def _library_error(request: Request, exc: SearchctlError) -> JSONResponse:
@@ -240,25 +251,33 @@ def create_app(
                 generation=searcher.generation,
                 took_ms=round(took, 3),
                 hits=_hits(hits, explain),
+                facets=facets(hits),
             )
             for q, hits in zip(queries, results)
         ]
         return out, searcher.generation, took
 
-    def options(mode, fusion, explain, path, kinds, after, before, where: dict[str, str]) -> dict:
+    def options(mode, fusion, explain, path, kinds, after, before, where: dict[str, str], labels: list[str]) -> dict:
+        try:
+            label_pairs = parse_labels(labels)
+        except UsageError as exc:
+            raise HTTPException(422, str(exc)) from None
         filters = Filters(
             path=path or None,
             kinds=tuple(k.lower() for k in kinds),
             after=after,
             before=before,
             where=tuple(where.items()),
+            labels=label_pairs,
         )
         return {"mode": mode, "fusion": fusion, "explain": explain, "filters": filters if filters else None}
 
     @app.get("/search", response_model=SearchResponse, responses=_ERRORS, summary="Search with one query")
     async def search_get(
         request: Request,
-        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="The query text.")],
+        q: Annotated[
+            str, Query(max_length=MAX_QUERY_CHARS, pattern=NON_BLANK, description="The query text (not blank).")
+        ],
         k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits.")] = 10,
         per_doc: Annotated[bool, Query(description="Keep only the best chunk of each document.")] = False,
         mode: Annotated[Literal["dense", "bm25", "hybrid"], Query(description="Retrieval mode.")] = "hybrid",
@@ -266,9 +285,20 @@ def create_app(
         explain: Annotated[bool, Query(description="Give each hit's dense and BM25 scores and ranks.")] = False,
         path: Annotated[str | None, Query(max_length=1000, description="Glob or path prefix.")] = None,
         type: Annotated[list[str], Query(max_length=20, description="File kinds or extensions.")] = [],  # noqa: B006
-        after: Annotated[float | None, Query(description="Modified at or after (Unix time).")] = None,
-        before: Annotated[float | None, Query(description="Modified before (Unix time).")] = None,
-        where: Annotated[list[str], Query(max_length=20, description="FIELD=VALUE on record metadata.")] = [],  # noqa: B006
+        after: Annotated[
+            float | None, Query(ge=-MAX_TIME, le=MAX_TIME, description="Modified at or after (Unix time).")
+        ] = None,
+        before: Annotated[
+            float | None, Query(ge=-MAX_TIME, le=MAX_TIME, description="Modified before (Unix time).")
+        ] = None,
+        where: Annotated[
+            list[Annotated[str, StringConstraints(pattern=r"^[^=]+=")]],
+            Query(max_length=20, description="FIELD=VALUE on record metadata."),
+        ] = [],  # noqa: B006
+        label: Annotated[
+            list[Annotated[str, StringConstraints(max_length=400, pattern=LABEL_FILTER)]],
+            Query(max_length=20, description="LABEL or FACET=LABEL from the index's classifiers."),
+        ] = [],  # noqa: B006
     ) -> SearchResponse:
         if not q.strip():
             raise HTTPException(422, "the query is empty; give some words to search for")
@@ -278,7 +308,7 @@ def create_app(
             if not sep or not field:
                 raise HTTPException(422, f"where takes FIELD=VALUE, not {item!r}")
             pairs[field] = value
-        opts = options(mode, fusion, explain, path, type, after, before, pairs)
+        opts = options(mode, fusion, explain, path, type, after, before, pairs, label)
         return _as_json((await run_search(request, [q], k, per_doc, opts))[0][0])
 
     @app.post(
@@ -288,7 +318,9 @@ def create_app(
         summary="Search with one query (q) or a batch (queries)",
     )
     async def search_post(request: Request, body: SearchRequest) -> SearchResponse | BatchResponse:
-        opts = options(body.mode, body.fusion, body.explain, body.path, body.type, body.after, body.before, body.where)
+        opts = options(
+            body.mode, body.fusion, body.explain, body.path, body.type, body.after, body.before, body.where, body.label
+        )
         if body.q is not None:
             return _as_json((await run_search(request, [body.q], body.k, body.per_doc, opts))[0][0])
         results, generation, took = await run_search(request, body.queries, body.k, body.per_doc, opts)
@@ -298,7 +330,7 @@ def create_app(
             )
         )
 
-    @app.get("/chunks/{chunk_id}", response_model=ChunkOut, responses={404: {"model": ErrorOut}})
+    @app.get("/chunks/{chunk_id}", response_model=ChunkOut, responses={**_ERRORS, 404: {"model": ErrorOut}})
     def chunk(request: Request, chunk_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)]) -> ChunkOut:
         """The full text and metadata of one chunk (a hit)."""
         searcher = request.state.holder.searcher

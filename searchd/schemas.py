@@ -8,11 +8,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 __all__ = [
     "MAX_QUERY_CHARS",
+    "MAX_TIME",
+    "NON_BLANK",
+    "LABEL_FILTER",
     "MAX_K",
     "MAX_BATCH",
     "MAX_BODY_BYTES",
     "SearchRequest",
     "HitOut",
+    "LabelOut",
     "SearchResponse",
     "BatchResponse",
     "ChunkOut",
@@ -24,17 +28,30 @@ MAX_QUERY_CHARS = 2_000
 MAX_K = 1_000
 MAX_BATCH = 256
 MAX_BODY_BYTES = 1 << 20
+# Unix times beyond the year 5000 either way are not file times.
+MAX_TIME = 1e11
 
-Query = Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS)]
+# Some character that str.strip() keeps: \s in the schema's regex dialect may lack the
+# separators \x1c-\x1f that Python counts as whitespace, so they are named.
+NON_BLANK = r"[^\s\x1c-\x1f]"
+Query = Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS, pattern=NON_BLANK)]
+# LABEL or FACET=LABEL, neither blank; FACET is all before the last "=".
+LABEL_FILTER = r"^(?:[\s\S]*[^\s\x1c-\x1f][\s\S]*=)?[^=]*[^=\s\x1c-\x1f][^=]*$"
 
 
 class SearchRequest(BaseModel):
     """One query (``q``) or a batch (``queries``), not both."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what the validator below enforces: exactly one of q and queries.
+    # Strict: JSON types as the schema states them (no "10" for 10, no false for 0).
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"oneOf": [{"required": ["q"]}, {"required": ["queries"]}]}
+    )
 
-    q: Query | None = Field(None, description="The query text.")
-    queries: list[Query] | None = Field(None, max_length=MAX_BATCH, description="Several queries at once.")
+    q: Query = Field(None, description="The query text.")  # type: ignore[assignment]
+    queries: list[Query] = Field(  # type: ignore[assignment]
+        None, min_length=1, max_length=MAX_BATCH, description="Several queries at once."
+    )
     k: int = Field(10, ge=1, le=MAX_K, description="Hits per query.")
     per_doc: bool = Field(False, description="Keep only the best chunk of each document.")
     mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Retrieval mode.")
@@ -44,12 +61,21 @@ class SearchRequest(BaseModel):
     type: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
         [], max_length=20, description="Only these file kinds (markdown, pdf...) or extensions (.py)."
     )
-    after: float | None = Field(None, description="Only files modified at or after this Unix time.")
-    before: float | None = Field(None, description="Only files modified before this Unix time.")
+    after: float | None = Field(
+        None, ge=-MAX_TIME, le=MAX_TIME, description="Only files modified at or after this Unix time."
+    )
+    before: float | None = Field(
+        None, ge=-MAX_TIME, le=MAX_TIME, description="Only files modified before this Unix time."
+    )
     where: dict[
         Annotated[str, StringConstraints(min_length=1, max_length=200)],
         Annotated[str, StringConstraints(max_length=1000)],
     ] = Field({}, max_length=20, description="Only records whose metadata field equals the value.")
+    label: list[Annotated[str, StringConstraints(max_length=400, pattern=LABEL_FILTER)]] = Field(
+        [],
+        max_length=20,
+        description="Only documents a classifier labelled so: LABEL or FACET=LABEL; one facet's labels OR, facets AND.",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> SearchRequest:
@@ -63,6 +89,11 @@ class SearchRequest(BaseModel):
         return self
 
 
+class LabelOut(BaseModel):
+    label: str
+    score: float
+
+
 class HitOut(BaseModel):
     rank: int
     chunk_id: int
@@ -71,9 +102,10 @@ class HitOut(BaseModel):
     key: str = Field(description="The record id inside a JSON/JSONL file; empty for a whole file.")
     source: str = Field(description="path, or path#record-id.")
     title: str | None
-    lines: tuple[int, int] = Field(description="First and last line of the chunk (1-based).")
+    lines: list[int] = Field(min_length=2, max_length=2, description="First and last line of the chunk (1-based).")
     snippet: str
     scores: dict[str, float]
+    labels: dict[str, LabelOut] = Field(description="The document's label per classifier facet.")
 
 
 class SearchResponse(BaseModel):
@@ -84,6 +116,7 @@ class SearchResponse(BaseModel):
     generation: int = Field(description="The index generation that answered.")
     took_ms: float
     hits: list[HitOut]
+    facets: dict[str, dict[str, int]] = Field(description="Facet -> label -> how many of the hits carry it.")
 
 
 class BatchResponse(BaseModel):
@@ -101,8 +134,10 @@ class ChunkOut(BaseModel):
     key: str
     source: str
     title: str | None
-    lines: tuple[int, int]
-    chars: tuple[int, int] = Field(description="Character span of the chunk in the document's text.")
+    lines: list[int] = Field(min_length=2, max_length=2, description="First and last line (1-based).")
+    chars: list[int] = Field(
+        min_length=2, max_length=2, description="Character span of the chunk in the document's text."
+    )
     text: str
     metadata: dict
     generation: int

