@@ -100,6 +100,19 @@ class IndexSummary:
         return out
 
 
+def short_title(embedder, title: str | None) -> str | None:
+    """The title as embedded with each chunk: at most _MAX_TITLE_TOKENS of the model's tokens."""
+    if not title:
+        return title
+    spans = embedder.token_spans(title)
+    return title[: int(spans[_MAX_TITLE_TOKENS - 1][1])] if len(spans) > _MAX_TITLE_TOKENS else title
+
+
+def embedded_text(title: str | None, text: str) -> str:
+    """What the model embeds for a chunk: its document's (short) title, then its text."""
+    return f"{title}\n{text}" if title else text
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -161,18 +174,15 @@ class _Run:
         embedder = self.embedder
         budget = embedder.max_tokens - embedder.special_tokens - _TOKEN_MARGIN
         size = min(self.config.chunk_tokens or budget, budget)
-        title = doc.title
+        title = short_title(embedder, doc.title)
         if title:
-            spans = embedder.token_spans(title)
-            if len(spans) > _MAX_TITLE_TOKENS:
-                title = title[: int(spans[_MAX_TITLE_TOKENS - 1][1])]
-            size -= min(len(spans), _MAX_TITLE_TOKENS) + 1
+            size -= len(embedder.token_spans(title)) + 1
         size = max(8, size)
         spans = embedder.token_spans(doc.text)
         for _ in range(4):
             overlap = min(self.config.chunk_overlap, size // 2)
             chunks = chunk_text(doc.text, spans, size, overlap, markdown=markdown)
-            texts = [f"{title}\n{c.text}" if title else c.text for c in chunks]
+            texts = [embedded_text(title, c.text) for c in chunks]
             worst = max(self.embedder.count_tokens(texts), default=0) - embedder.max_tokens
             if worst <= 0:
                 break

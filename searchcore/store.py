@@ -96,6 +96,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX labels_label ON labels (label, facet)",
     ),
+    (
+        # searchctl reindex: the next model's vectors fill vectors_next batch by batch (a
+        # crash resumes); one transaction swaps the tables, and the replaced vectors stay
+        # in vectors_previous for a rollback.
+        """CREATE TABLE vectors_next (
+            chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            vector BLOB NOT NULL
+        )""",
+        """CREATE TABLE vectors_previous (
+            chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            vector BLOB NOT NULL
+        )""",
+    ),
 ]
 
 

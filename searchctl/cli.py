@@ -18,7 +18,7 @@ import click
 from searchcore.config import Config
 from searchcore.errors import SearchctlError
 
-from . import classify_cli
+from . import finetune_cli
 from .common import backend_option, cache_dir, index_option, notice, progress_option, show_progress, snippet
 
 # Set before anything imports huggingface_hub: no hub call may ever leave the machine.
@@ -650,7 +650,7 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
-classify_cli.register(cli)
+finetune_cli.register(cli)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ old Searcher until they finish; the last reference closes its connection.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import weakref
@@ -19,12 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from searchcore.config import Config
+from searchcore.errors import SearchctlError
 from searchcore.lock import writer_active
 from searchcore.search import Searcher
 from searchcore.store import DB_NAME
 from searchcore.vectors import vectors_path
 
 __all__ = ["IndexHolder"]
+
+logger = logging.getLogger("searchd")
 
 # Most queries one forward pass embeds for requests that arrived together.
 _BATCH_QUERIES = 64
@@ -100,7 +104,17 @@ class IndexHolder:
             published = vectors_path(self.config.index_dir, generation).exists()
             if not published and writer_active(self.config.index_dir):
                 return False  # the writer is between commits; its FAISS file comes at the end
-            fresh = self._open(self._searcher.embedder)
+            embedder = self._searcher.embedder
+            row = self._probe.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
+            if row is not None and row[0] != embedder.name:
+                embedder = None  # `searchctl reindex` swapped the model: load the index's new one
+            try:
+                fresh = self._open(embedder)
+                if embedder is None:
+                    fresh.embedder.embed(["warm-up"])  # load (or export) the new model before the swap
+            except SearchctlError as exc:  # e.g. the new model cannot be loaded here: keep serving
+                logger.error("cannot open generation %s of %s: %s", generation, self.config.index_dir, exc)
+                return False
             self._searcher = fresh
             self.reloads += 1
             return True

@@ -1,4 +1,4 @@
-"""Commands around text classifiers: ``finetune classifier``, ``classify`` and ``label``."""
+"""Commands around fine-tuned models: finetune classifier|embedder, classify, label, pairs, reindex."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from searchcore.config import Config
+from searchcore.errors import SearchctlError
 
 from .common import backend_option, cache_dir, index_option, notice, progress_option, show_progress, snippet
 
@@ -227,7 +228,181 @@ def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
             click.echo(f"labelled {index_dir}: {summary.line()} ({summary.seconds:.1f} s)")
 
 
+@finetune_group.command("embedder")
+@click.option(
+    "--pairs",
+    "pairs_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Pairs: JSONL with query, positive[, negative], or TSV with those columns.",
+)
+@click.option(
+    "--beir",
+    "beir_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Or a BEIR folder: each judged query with each relevant document (--split).",
+)
+@click.option("--split", default="train", show_default=True, help="Which qrels/SPLIT.tsv of --beir to train on.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write the model to.")
+@index_option
+@click.option(
+    "--base",
+    metavar="NAME_OR_PATH",
+    default=None,
+    help="Model to start from. Default: the index's model (all-MiniLM-L6-v2 without an index).",
+)
+@click.option(
+    "--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Passes over the pairs."
+)
+@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True, help="Pairs per step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5, show_default=True, help="Peak rate.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed (order, held-out split).")
+@click.option(
+    "--hard-negatives/--no-hard-negatives",
+    default=True,
+    show_default=True,
+    help="Mine a hard negative per query from the index (--index).",
+)
+@click.option(
+    "--eval-beir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Score before and after on this BEIR folder's --eval-split over --index (instead of held-out pairs).",
+)
+@click.option("--eval-split", default="test", show_default=True, help="Split of --eval-beir to score on.")
+@click.option("--force", is_flag=True, help="Keep a model that is not better than its base and exit 0.")
+@progress_option
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def finetune_embedder_cmd(
+    pairs_file,
+    beir_dir,
+    split,
+    out,
+    index_dir,
+    base,
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    hard_negatives,
+    eval_beir,
+    eval_split,
+    force,
+    progress,
+    as_json,
+):
+    """Fine-tune the embedder on query/passage pairs; print quality before and after.
+
+    Hard negatives come from the index; the output is a sentence-transformers folder with
+    a model card. Use it with `searchctl reindex --model DIR`."""
+    from finetune.embedder import train_embedder
+    from finetune.pairs import load_beir_pairs, load_pairs
+
+    if (pairs_file is None) == (beir_dir is None):
+        raise click.UsageError("give --pairs FILE or --beir DIR, not both or neither")
+    pairs = load_pairs(pairs_file) if pairs_file else load_beir_pairs(beir_dir, split)
+    result = train_embedder(
+        pairs,
+        out,
+        base=base,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        hard_negatives=hard_negatives,
+        index_dir=index_dir,
+        eval_beir=(eval_beir, eval_split) if eval_beir else None,
+        cache_dir=cache_dir(),
+        progress=show_progress(progress),
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(f"evaluated on {result.evaluation}")
+        for name in sorted(set(result.before) | set(result.after)):
+            before, after = result.before.get(name, float("nan")), result.after.get(name, float("nan"))
+            click.echo(f"{name:<16} {before:.4f} -> {after:.4f} ({after - before:+.4f})")
+        click.echo(
+            f"trained {out} on {result.pairs:,} pairs ({result.hard_negatives:,} hard negatives) "
+            f"in {result.seconds_training:.0f} s ({result.seconds_total:.0f} s in all)"
+        )
+    if not result.improved:
+        message = (
+            f"the fine-tuned model is not better than {result.base} ({result.primary} "
+            f"{result.before.get(result.primary, 0):.4f} -> {result.after.get(result.primary, 0):.4f})"
+        )
+        if not force:
+            raise SearchctlError(f"{message}; it is in {out} anyway, --force accepts it")
+        notice(message)
+
+
+@click.group("pairs")
+def pairs_group() -> None:
+    """Training pairs for `searchctl finetune embedder`."""
+
+
+@pairs_group.command("generate")
+@index_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("pairs.jsonl"),
+    show_default=True,
+    help="JSONL file to write the pairs to.",
+)
+@click.option(
+    "--per-document", type=click.IntRange(min=1), default=3, show_default=True, help="Most pairs per document."
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed (which sentences).")
+def pairs_generate_cmd(index_dir, out, per_document, seed):
+    """Make query/passage pairs from the indexed documents: title -> body, heading -> section,
+    and sentence -> rest of its chunk (inverse cloze). Prints how many of each kind."""
+    from finetune.pairs import generate_pairs, write_pairs
+    from searchcore.store import Store
+
+    with Store.open(index_dir) as store:
+        pairs, counts = generate_pairs(store, seed=seed, max_per_document=per_document)
+    if not pairs:
+        raise SearchctlError(f"no pairs could be made from {index_dir}: its documents are too short")
+    write_pairs(pairs, out)
+    kinds = ", ".join(f"{counts.get(kind, 0):,} {kind}" for kind in ("title", "heading", "inverse-cloze"))
+    click.echo(f"wrote {len(pairs):,} pairs to {out}: {kinds}")
+
+
+@click.command("reindex")
+@index_option
+@click.option(
+    "--model", metavar="NAME_OR_PATH", default=None, help="Model to re-embed every chunk with (e.g. a fine-tuned one)."
+)
+@backend_option
+@click.option("--rollback", is_flag=True, help="Return to the model and vectors the last reindex replaced.")
+@click.option("--wait", is_flag=True, help="If another process is writing the index, wait for it instead of failing.")
+@progress_option
+def reindex_cmd(index_dir, model, backend, rollback, wait, progress):
+    """Re-embed every stored chunk with another model and swap it in at once (no file is read).
+
+    Queries, and a running daemon, go on with the old vectors until the swap; --rollback
+    returns to the previous ones, which are kept until the next reindex."""
+    from indexer.reindex import reindex
+    from indexer.reindex import rollback as roll_back
+
+    config = Config(index_dir=index_dir, cache_dir=cache_dir())
+    if rollback:
+        if model is not None or backend is not None:
+            raise click.UsageError("--rollback returns to the previous model; it takes no --model or --backend")
+        summary = roll_back(config, progress=show_progress(progress), wait=wait)
+        click.echo(f"rolled back {index_dir}: {summary.line()}")
+        return
+    if model is None:
+        raise click.UsageError("give --model NAME_OR_PATH (or --rollback)")
+    summary = reindex(config, model, backend=backend, progress=show_progress(progress), wait=wait)
+    click.echo(f"reindexed {index_dir}: {summary.line()}")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(finetune_group)
     cli.add_command(classify_cmd)
     cli.add_command(label_cmd)
+    cli.add_command(pairs_group)
+    cli.add_command(reindex_cmd)
