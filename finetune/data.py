@@ -14,7 +14,20 @@ from pathlib import Path
 
 from searchcore.errors import UsageError
 
-__all__ = ["Examples", "load_examples", "label_names"]
+__all__ = ["Examples", "load_examples", "label_names", "jsonl_rows"]
+
+
+def jsonl_rows(path: Path):
+    """(``file:line``, parsed object) for each non-blank line of a JSONL file; a line
+    that is not JSON is a UsageError naming it."""
+    with Path(path).open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                yield f"{path}:{number}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
 
 
 @dataclass(frozen=True)
@@ -76,17 +89,10 @@ def load_examples(path: Path) -> Examples:
                     texts.append(text)
                     labels.append(label)
         else:
-            with path.open(encoding="utf-8-sig") as handle:
-                for number, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise UsageError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-                    text, label = _check_row(row, f"{path}:{number}")
-                    texts.append(text)
-                    labels.append(label)
+            for where, row in jsonl_rows(path):
+                text, label = _check_row(row, where)
+                texts.append(text)
+                labels.append(label)
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not texts:

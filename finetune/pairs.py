@@ -24,6 +24,8 @@ from pathlib import Path
 
 from searchcore.errors import UsageError
 
+from .data import jsonl_rows
+
 __all__ = ["Pair", "load_pairs", "load_beir_pairs", "generate_pairs", "write_pairs"]
 
 
@@ -69,25 +71,17 @@ def load_pairs(path: Path) -> list[Pair]:
                     negative = _text(row[2], "negative", where) if len(row) == 3 else None
                     pairs.append(Pair(_text(row[0], "query", where), _text(row[1], "positive", where), negative))
         else:
-            with path.open(encoding="utf-8-sig") as handle:
-                for number, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
-                    where = f"{path}:{number}"
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise UsageError(f"{where}: not valid JSON ({exc.msg})") from None
-                    if not isinstance(row, dict):
-                        raise UsageError(f"{where}: expected an object with 'query' and 'positive'")
-                    pairs.append(
-                        Pair(
-                            _text(row.get("query"), "query", where),
-                            _text(row.get("positive"), "positive", where),
-                            _text(row.get("negative"), "negative", where, required=False),
-                            kind=str(row.get("kind") or "given"),
-                        )
+            for where, row in jsonl_rows(path):
+                if not isinstance(row, dict):
+                    raise UsageError(f"{where}: expected an object with 'query' and 'positive'")
+                pairs.append(
+                    Pair(
+                        _text(row.get("query"), "query", where),
+                        _text(row.get("positive"), "positive", where),
+                        _text(row.get("negative"), "negative", where, required=False),
+                        kind=str(row.get("kind") or "given"),
                     )
+                )
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not pairs:

@@ -175,26 +175,20 @@ def classify_cmd(text, text_file, model_dir, backend, as_json):
 
 
 def _read_texts(path: Path) -> list[str]:
+    from finetune.data import jsonl_rows
     from searchcore.errors import UsageError
 
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        if path.suffix.lower() in (".jsonl", ".json"):
+            texts = []
+            for where, row in jsonl_rows(path):
+                if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+                    raise UsageError(f"{where}: needs a non-empty 'text' field")
+                texts.append(row["text"])
+            return texts
+        return [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not UTF-8 text") from None
-    if path.suffix.lower() in (".jsonl", ".json"):
-        texts = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-                raise UsageError(f"{path}:{number}: needs a non-empty 'text' field")
-            texts.append(row["text"])
-        return texts
-    return [line for line in lines if line.strip()]
 
 
 @click.command("label")
