@@ -174,6 +174,25 @@ def _score_index(index_dir: Path, queries, qrels, config: Config) -> dict[str, f
 # -- training -----------------------------------------------------------------------------
 
 
+def _no_attention_dropout(model) -> None:
+    """Turn off dropout on the attention probabilities (hidden-state dropout stays).
+
+    On a CPU it halves the time of a training step: with it, every layer draws a random
+    mask over the whole batch x heads x tokens x tokens attention map, and attention
+    cannot use the fused kernel that never builds that map (measured on SciFact pairs
+    with hard negatives, batch 32: 20.1 s a step with it, 10.2 s without)."""
+    import torch
+
+    for module in model.modules():
+        if hasattr(module, "config") and hasattr(module.config, "attention_probs_dropout_prob"):
+            module.config.attention_probs_dropout_prob = 0.0
+        if "Attention" in type(module).__name__:
+            if isinstance(getattr(module, "dropout", None), torch.nn.Dropout):
+                module.dropout.p = 0.0
+            if isinstance(getattr(module, "dropout_prob", None), float):
+                module.dropout_prob = 0.0
+
+
 def _model_card(result: EmbedderResult) -> str:
     rows = "\n".join(
         f"| {name} | {result.before.get(name, float('nan')):.4f} | {result.after.get(name, float('nan')):.4f} |"
@@ -212,7 +231,7 @@ def train_embedder(
     out: Path,
     *,
     base: str | None = None,
-    epochs: float = 1.0,
+    epochs: float = 2.0,
     batch_size: int = 32,
     lr: float = 5e-5,
     seed: int = 42,
@@ -241,6 +260,9 @@ def train_embedder(
         from sentence_transformers.losses import MultipleNegativesRankingLoss
         from sentence_transformers.training_args import BatchSamplers
 
+    from .classifier import quiet_transformers
+
+    quiet_transformers()
     started = time.perf_counter()
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "modules.json").exists():
@@ -248,6 +270,9 @@ def train_embedder(
     if len({p.query for p in pairs}) < 2:
         raise UsageError("fine-tuning needs pairs with at least two different queries")
     config = Config(index_dir=index_dir or Path(".searchctl"), cache_dir=cache_dir)
+    # FAISS cuts the OpenMP pool it shares with torch to one thread (see searchcore.vectors);
+    # training gets every core back once the searcher is done.
+    threads = torch.get_num_threads()
     searcher = None
     if hard_negatives or eval_beir:
         from searchcore.search import Searcher
@@ -285,6 +310,7 @@ def train_embedder(
         before = _score_index(Path(index_dir), beir_queries, beir_qrels, config)
     if searcher is not None:
         searcher.close()
+    torch.set_num_threads(threads)
 
     columns = {"anchor": [p.query for p in train_pairs], "positive": [p.positive for p in train_pairs]}
     if hard_negatives:
@@ -298,6 +324,7 @@ def train_embedder(
     model = SentenceTransformer(model_location(base), device="cpu")
     # The folder gets our own model card; skip the trainer's widget examples (and their bar).
     model.model_card_data.set_widget_examples = lambda dataset: None
+    _no_attention_dropout(model)
     loss = MultipleNegativesRankingLoss(model)
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -362,6 +389,7 @@ def train_embedder(
             "hard_negatives": hard_negatives,
             "margin": MARGIN if hard_negatives else None,
             "loss": "MultipleNegativesRankingLoss (in-batch and hard negatives)",
+            "attention dropout": 0.0,
             "batch_sampler": "no duplicates",
         },
     )

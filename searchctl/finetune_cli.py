@@ -265,6 +265,12 @@ def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
     help="Score before and after on this BEIR folder's --eval-split over --index (instead of held-out pairs).",
 )
 @click.option("--eval-split", default="test", show_default=True, help="Split of --eval-beir to score on.")
+@click.option(
+    "--max-pairs",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Train on a random sample of this many pairs (by --seed), e.g. of a large generated set.",
+)
 @click.option("--force", is_flag=True, help="Keep a model that is not better than its base and exit 0.")
 @progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -282,6 +288,7 @@ def finetune_embedder_cmd(
     hard_negatives,
     eval_beir,
     eval_split,
+    max_pairs,
     force,
     progress,
     as_json,
@@ -296,6 +303,10 @@ def finetune_embedder_cmd(
     if (pairs_file is None) == (beir_dir is None):
         raise click.UsageError("give --pairs FILE or --beir DIR, not both or neither")
     pairs = load_pairs(pairs_file) if pairs_file else load_beir_pairs(beir_dir, split)
+    if max_pairs is not None and len(pairs) > max_pairs:
+        import random
+
+        pairs = random.Random(seed).sample(pairs, max_pairs)
     result = train_embedder(
         pairs,
         out,
