@@ -134,10 +134,13 @@ class Filters:
             clauses.append("files.mtime_ns < ?")
             params.append(_nanoseconds(self.before))
         for field_name, value in self.where:
+            # The field is matched by key, never spliced into a JSON path: any key is safe.
             clauses.append(
-                "EXISTS (SELECT 1 FROM json_each(documents.metadata, ?) WHERE CAST(json_each.value AS TEXT) = ?)"
+                "EXISTS (SELECT 1 FROM json_each(documents.metadata) AS field WHERE field.key = ? AND "
+                "(CAST(field.value AS TEXT) = ? OR (field.type = 'array' AND EXISTS "
+                "(SELECT 1 FROM json_each(field.value) AS item WHERE CAST(item.value AS TEXT) = ?))))"
             )
-            params += ['$."' + field_name.replace('"', '""') + '"', str(value)]
+            params += [field_name, str(value), str(value)]
         by_facet: dict[str | None, list[str]] = {}
         for facet, label in self.labels:
             by_facet.setdefault(facet, []).append(label)

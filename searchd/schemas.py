@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 __all__ = [
     "MAX_QUERY_CHARS",
@@ -39,6 +39,14 @@ Query = Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS, pattern=NON
 LABEL_FILTER = r"^(?:[\s\S]*[^\s\x1c-\x1f][\s\S]*=)?[^=]*[^=\s\x1c-\x1f][^=]*$"
 
 
+def _whole(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# JSON Schema counts 10.0 as an integer; strict mode alone would refuse it.
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
+
+
 class SearchRequest(BaseModel):
     """One query (``q``) or a batch (``queries``), not both."""
 
@@ -52,7 +60,7 @@ class SearchRequest(BaseModel):
     queries: list[Query] = Field(  # type: ignore[assignment]
         None, min_length=1, max_length=MAX_BATCH, description="Several queries at once."
     )
-    k: int = Field(10, ge=1, le=MAX_K, description="Hits per query.")
+    k: WholeNumber = Field(10, ge=1, le=MAX_K, description="Hits per query.")
     per_doc: bool = Field(False, description="Keep only the best chunk of each document.")
     mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Retrieval mode.")
     fusion: Literal["rrf", "weighted"] = Field("weighted", description="Fusion of hybrid mode.")

@@ -202,6 +202,7 @@ def test_a_full_disk_fails_in_one_line_and_keeps_the_last_commit(tmp_path, tiny_
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_sigkill_fifty_times_then_the_same_index_as_a_clean_build(tmp_path, tiny_model):
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "crash.py"), "--files", "2000", "--kills", "50"]
@@ -260,10 +261,30 @@ def fuzz_index(tmp_path, real_embedder):
     return tmp_path / "idx"
 
 
+def fuzz(operation, mode, base_url: str, requests: dict) -> None:
+    """450 generated requests to one operation; raises on a 5xx or any schema violation."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    @settings(
+        max_examples=450,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],
+    )
+    @given(operation.as_strategy(mode))
+    def run(case):
+        requests[mode.value] += 1
+        case.call_and_validate(base_url=base_url)
+
+    run()
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzz_index, real_embedder):
     import schemathesis
-    from hypothesis import HealthCheck, Phase, given, settings
 
     from searchd import create_app
 
@@ -277,21 +298,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzz_index, 
             if operation.query or operation.path_parameters or operation.body:
                 modes.append(schemathesis.GenerationMode.NEGATIVE)
             for mode in modes:
-
-                @settings(
-                    max_examples=450,
-                    deadline=None,
-                    database=None,
-                    derandomize=True,
-                    suppress_health_check=list(HealthCheck),
-                    phases=[Phase.explicit, Phase.generate],
-                )
-                @given(operation.as_strategy(mode))
-                def run(case, mode=mode):
-                    requests[mode.value] += 1
-                    case.call_and_validate(base_url=live.url)  # raises on a 5xx or any schema violation
-
-                run()
+                fuzz(operation, mode, live.url, requests)
     assert requests["positive"] + requests["negative"] >= 2000, requests
     print(f"schemathesis: {requests} requests, no failure")
 
