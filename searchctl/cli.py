@@ -19,7 +19,16 @@ from searchcore.config import Config
 from searchcore.errors import SearchctlError
 
 from . import finetune_cli
-from .common import backend_option, cache_dir, index_option, notice, progress_option, show_progress, snippet
+from .common import (
+    backend_option,
+    cache_dir,
+    index_option,
+    notice,
+    progress_option,
+    show_progress,
+    snippet,
+    wait_option,
+)
 
 # Set before anything imports huggingface_hub: no hub call may ever leave the machine.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -215,7 +224,7 @@ def cli() -> None:
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Texts per forward pass of the model.")
 @progress_option
 @backend_option
-@click.option("--wait", is_flag=True, help="If another process is writing the index, wait for it instead of failing.")
+@wait_option
 @click.option(
     "--max-file-size",
     "max_file_mb",

@@ -14,6 +14,7 @@ __all__ = [
     "index_option",
     "backend_option",
     "progress_option",
+    "wait_option",
     "show_progress",
     "cache_dir",
     "notice",
@@ -49,6 +50,12 @@ def cache_dir() -> Path:
         return Path(os.environ["SEARCHCTL_CACHE"])
     base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
     return base / "searchctl"
+
+
+def wait_option(func):
+    return click.option(
+        "--wait", is_flag=True, help="If another process is writing the index, wait for it instead of failing."
+    )(func)
 
 
 def progress_option(func):

@@ -10,7 +10,16 @@ import click
 from searchcore.config import Config
 from searchcore.errors import SearchctlError
 
-from .common import backend_option, cache_dir, index_option, notice, progress_option, show_progress, snippet
+from .common import (
+    backend_option,
+    cache_dir,
+    index_option,
+    notice,
+    progress_option,
+    show_progress,
+    snippet,
+    wait_option,
+)
 
 __all__ = ["register"]
 
@@ -201,7 +210,7 @@ def _read_texts(path: Path) -> list[str]:
     help="Classifier folder to label with. Default: relabel with the index's own classifiers (what is stale).",
 )
 @click.option("--remove", "remove_facet", metavar="FACET", default=None, help="Forget one classifier's labels.")
-@click.option("--wait", is_flag=True, help="If another process is writing the index, wait for it instead of failing.")
+@wait_option
 @progress_option
 def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
     """Label the documents of an existing index with a classifier; `query --label` then filters by it.
@@ -382,7 +391,7 @@ def pairs_generate_cmd(index_dir, out, per_document, seed):
 )
 @backend_option
 @click.option("--rollback", is_flag=True, help="Return to the model and vectors the last reindex replaced.")
-@click.option("--wait", is_flag=True, help="If another process is writing the index, wait for it instead of failing.")
+@wait_option
 @progress_option
 def reindex_cmd(index_dir, model, backend, rollback, wait, progress):
     """Re-embed every stored chunk with another model and swap it in at once (no file is read).
