@@ -145,13 +145,23 @@ def snapshot(index: Path) -> tuple[dict, dict]:
     return texts, vectors
 
 
-def top10(index: Path, opts) -> list[list[tuple]]:
-    """Each query's top 10 (hybrid, the default), through the library in this process."""
+def top10(index: Path, opts) -> list[tuple]:
+    """Each query's top 10 (hybrid, the default), through the library in this process, in a
+    form blind to the order of tied hits: chunk ids differ between two builds, and ties
+    (common in a synthetic corpus) are broken by id. Per query: the rounded scores in
+    order, the hits above the 10th score as a set, and how many share the 10th score."""
     from searchcore.config import Config
     from searchcore.search import Searcher
 
+    out = []
     with Searcher(Config(index_dir=index, backend=opts.backend)) as searcher:
-        return [[(h.path, h.key, h.lines) for h in searcher.search(q, 10)] for q in QUERIES]
+        for query in QUERIES:
+            hits = searcher.search(query, 10)
+            scores = [round(h.scores.get("fused", h.score), 4) for h in hits]
+            last = scores[-1] if scores else None
+            above = frozenset((h.path, h.key, h.lines) for h, s in zip(hits, scores) if s != last)
+            out.append((tuple(scores), above, scores.count(last)))
+    return out
 
 
 def run(opts) -> dict:
