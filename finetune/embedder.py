@@ -120,6 +120,42 @@ def mine_hard_negatives(
     return out, sum(1 for p in out if p.negative)
 
 
+def indexed_positives(pairs: list[Pair], searcher) -> tuple[list[Pair], int]:
+    """Each pair whose positive is a document of the index, by id, gets as its positive the
+    chunk of that document its query is closest to, as the index embeds it (title first).
+
+    Search ranks chunks, and a long document's evidence is often past the first chunk,
+    which is all of it the model would see if trained on the whole text (it truncates).
+    Documents in one chunk, ids found in several files and pairs without an id keep their
+    text. Returns the pairs and how many positives became chunks."""
+    from indexer.build import embedded_text, short_title
+
+    store, embedder = searcher.store, searcher.embedder
+    by_key = store.documents_by_key(p.positive_id for p in pairs)
+    docs = {key: found[0] for key, found in by_key.items() if len(found) == 1}
+    chunks = store.document_chunks([doc_id for doc_id, _ in docs.values()])
+    several = {key: chunks[doc_id] for key, (doc_id, _) in docs.items() if len(chunks[doc_id]) > 1}
+    if not several:
+        return pairs, 0
+    vectors = store.vectors_of([chunk_id for found in several.values() for chunk_id, _ in found])
+    wanted = [p for p in pairs if p.positive_id in several]
+    queries = list(dict.fromkeys(p.query for p in wanted))
+    query_vectors = dict(zip(queries, embedder.embed(queries)))
+    titles = {key: short_title(embedder, docs[key][1]) for key in several}
+    out, changed = [], 0
+    for pair in pairs:
+        found = several.get(pair.positive_id)
+        usable = [(chunk_id, text) for chunk_id, text in found or [] if chunk_id in vectors]
+        if not usable:
+            out.append(pair)
+            continue
+        query_vector = query_vectors[pair.query]
+        _, text = max(usable, key=lambda item: float(vectors[item[0]] @ query_vector))
+        out.append(Pair(**{**asdict(pair), "positive": embedded_text(titles[pair.positive_id], text)}))
+        changed += 1
+    return out, changed
+
+
 # -- evaluation ---------------------------------------------------------------------------
 
 
@@ -231,11 +267,13 @@ def train_embedder(
     out: Path,
     *,
     base: str | None = None,
-    epochs: float = 2.0,
+    epochs: float = 3.0,
     batch_size: int = 32,
     lr: float = 5e-5,
     seed: int = 42,
     hard_negatives: bool = True,
+    chunk_positives: bool = True,
+    precision: str = "auto",
     index_dir: Path | None = None,
     eval_beir: tuple[Path, str] | None = None,
     cache_dir: Path | None = None,
@@ -261,8 +299,10 @@ def train_embedder(
         from sentence_transformers.training_args import BatchSamplers
 
     from .classifier import quiet_transformers
+    from .precision import resolve_precision
 
     quiet_transformers()
+    precision = resolve_precision(precision)
     started = time.perf_counter()
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "modules.json").exists():
@@ -274,14 +314,15 @@ def train_embedder(
     # training gets every core back once the searcher is done.
     threads = torch.get_num_threads()
     searcher = None
-    if hard_negatives or eval_beir:
+    have_index = index_dir is not None and (Path(index_dir) / "index.db").exists()
+    if (hard_negatives or eval_beir) and not have_index:
+        raise UsageError(
+            "hard negatives and --eval-beir need the index of the corpus (--index DIR; build it with "
+            "`searchctl index`), or pass --no-hard-negatives"
+        )
+    if have_index and (hard_negatives or eval_beir or chunk_positives):
         from searchcore.search import Searcher
 
-        if index_dir is None or not (Path(index_dir) / "index.db").exists():
-            raise UsageError(
-                "hard negatives and --eval-beir need the index of the corpus (--index DIR; build it with "
-                "`searchctl index`), or pass --no-hard-negatives"
-            )
         searcher = Searcher(config)
         base = base or searcher.embedder.name
     base = canonical_model_name(base) if base else DEFAULT_MODEL
@@ -300,6 +341,9 @@ def train_embedder(
         beir_queries, beir_qrels = load_beir(*eval_beir)
         evaluation = f"{eval_beir[0]} split {eval_beir[1]} ({len(beir_qrels)} queries), index {index_dir}"
 
+    chunked = 0
+    if chunk_positives and searcher is not None:
+        train_pairs, chunked = indexed_positives(train_pairs, searcher)
     mined = 0
     if hard_negatives:
         train_pairs, mined = mine_hard_negatives(train_pairs, searcher, progress=progress)
@@ -343,6 +387,7 @@ def train_embedder(
         logging_strategy="no",
         report_to=[],
         use_cpu=not torch.cuda.is_available(),
+        bf16=precision == "bf16",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
     )
@@ -387,6 +432,8 @@ def train_embedder(
             "lr": lr,
             "seed": seed,
             "hard_negatives": hard_negatives,
+            "positives replaced by their closest indexed chunk": chunked,
+            "precision": precision,
             "margin": MARGIN if hard_negatives else None,
             "loss": "MultipleNegativesRankingLoss (in-batch and hard negatives)",
             "attention dropout": 0.0,

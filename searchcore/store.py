@@ -465,6 +465,19 @@ class Store:
         )
         return [(int(r[0]), r[1]) for r in rows]
 
+    def documents_by_key(self, keys: Iterable[str]) -> dict[str, list[tuple[int, str | None]]]:
+        """record id -> [(doc id, title)] of the documents with that key (one per file holding it)."""
+        out: dict[str, list[tuple[int, str | None]]] = {}
+        wanted = [k for k in dict.fromkeys(keys) if k]
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for doc_id, key, title in self.conn.execute(
+                f"SELECT id, key, title FROM documents WHERE key IN ({marks}) ORDER BY id", part
+            ):
+                out.setdefault(key, []).append((int(doc_id), title))
+        return out
+
     def document_chunks(self, doc_ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
         """doc id -> [(chunk id, text)] in document order."""
         out: dict[int, list[tuple[int, str]]] = {int(d): [] for d in doc_ids}

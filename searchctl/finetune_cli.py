@@ -256,7 +256,7 @@ def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
     help="Model to start from. Default: the index's model (all-MiniLM-L6-v2 without an index).",
 )
 @click.option(
-    "--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Passes over the pairs."
+    "--epochs", type=click.FloatRange(min=0.01), default=3.0, show_default=True, help="Passes over the pairs."
 )
 @click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True, help="Pairs per step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5, show_default=True, help="Peak rate.")
@@ -280,6 +280,19 @@ def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
     default=None,
     help="Train on a random sample of this many pairs (by --seed), e.g. of a large generated set.",
 )
+@click.option(
+    "--chunk-positives/--whole-positives",
+    default=True,
+    show_default=True,
+    help="Train on the chunk of each positive document (by id in --index) that its query is closest to.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "bf16", "fp32"]),
+    default="auto",
+    show_default=True,
+    help="Number format of training; auto is bf16 where the CPU has native bfloat16 (about 1.5x faster).",
+)
 @click.option("--force", is_flag=True, help="Keep a model that is not better than its base and exit 0.")
 @progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -298,6 +311,8 @@ def finetune_embedder_cmd(
     eval_beir,
     eval_split,
     max_pairs,
+    chunk_positives,
+    precision,
     force,
     progress,
     as_json,
@@ -325,6 +340,8 @@ def finetune_embedder_cmd(
         lr=lr,
         seed=seed,
         hard_negatives=hard_negatives,
+        chunk_positives=chunk_positives,
+        precision=precision,
         index_dir=index_dir,
         eval_beir=(eval_beir, eval_split) if eval_beir else None,
         cache_dir=cache_dir(),

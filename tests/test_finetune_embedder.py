@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write
-from finetune.embedder import mine_hard_negatives
+from finetune.embedder import indexed_positives, mine_hard_negatives
 from finetune.pairs import Pair, generate_pairs, load_beir_pairs, load_pairs
+from finetune.precision import resolve_precision
 from searchcore.config import Config
 from searchcore.errors import UsageError
 from searchcore.search import Searcher
@@ -130,6 +131,40 @@ def test_mining_never_picks_a_positive(topic_index, real_embedder):
     assert negatives[TOPICS["bread"]] == TOPICS["bake"]  # the best-ranked passage below the positive
 
 
+def test_a_long_positive_becomes_the_indexed_chunk_its_query_is_closest_to(tmp_path, real_embedder):
+    from indexer.build import build_index
+
+    long_doc = (
+        "Volcanoes erupt when magma rises through the crust and gas pressure builds. " * 6
+        + "Sourdough bread is leavened by wild yeast and lactic bacteria in a starter. " * 6
+    )
+    rows = [
+        {"_id": "long", "title": "Field notes", "text": long_doc},
+        {"_id": "short", "title": "", "text": TOPICS["cats"]},
+    ]
+    write(tmp_path / "docs", "corpus.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    config = Config(index_dir=tmp_path / "idx", chunk_tokens=40, chunk_overlap=0)
+    build_index(config, tmp_path / "docs", embedder=real_embedder)
+    with Store.open(config.index_dir) as store:
+        texts = [t for (t,) in store.conn.execute("SELECT text FROM chunks ORDER BY id")]
+    assert len(texts) > 3  # the long record is several chunks
+    pairs = [
+        Pair("how is sourdough leavened", "Field notes\n" + long_doc, positive_id="long"),
+        Pair("what makes a volcano erupt", "Field notes\n" + long_doc, positive_id="long"),
+        Pair("what do cats hunt", TOPICS["cats"], positive_id="short"),  # one chunk: kept
+        Pair("cats at night", TOPICS["cats"]),  # no id: kept
+        Pair("unknown id", "some text", positive_id="nowhere"),  # not in the index: kept
+    ]
+    with Searcher(config, embedder=real_embedder) as searcher:
+        out, changed = indexed_positives(pairs, searcher)
+    assert changed == 2
+    bread, volcano = out[0].positive, out[1].positive
+    assert bread.startswith("Field notes\n") and "Sourdough" in bread and bread[len("Field notes\n") :] in texts
+    assert volcano.startswith("Field notes\n") and "Volcanoes" in volcano and "Sourdough" not in volcano
+    assert out[2:] == pairs[2:]
+    assert [p.query for p in out] == [p.query for p in pairs] and out[0].positive_id == "long"
+
+
 # -- training, pairs generate, reindex ----------------------------------------------------
 
 
@@ -151,6 +186,7 @@ def test_one_step_of_training_writes_a_loadable_model_with_a_card(tmp_path, topi
     figures = json.loads(result.stdout)
     assert figures["pairs"] == 5 and figures["hard_negatives"] >= 1 and figures["seconds_training"] > 0
     assert set(figures["before"]) == set(figures["after"]) == {"dense nDCG@10", "dense MRR@10", "dense R@10"}
+    assert figures["settings"]["precision"] == resolve_precision("auto")  # bf16 where the CPU has it natively
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(out), device="cpu")
@@ -241,7 +277,7 @@ def test_reindex_swaps_and_rolls_back_consistently(tmp_path, real_embedder):
     # A daemon serving the index picks the new model up with no failed request.
     from fastapi.testclient import TestClient
 
-    errors, models = [], set()
+    errors, models, serving = [], set(), threading.Event()
     with TestClient(create_app(Config(index_dir=index), reload_interval=0.05)) as client:
         stop = time.monotonic() + 60
 
@@ -252,11 +288,13 @@ def test_reindex_swaps_and_rolls_back_consistently(tmp_path, real_embedder):
                     errors.append(response.text)
                 health = client.get("/health").json()
                 models.add(health["model"])
+                serving.set()
                 if health["model"] == str(tiny):
                     return
 
         thread = threading.Thread(target=load)
         thread.start()
+        assert serving.wait(60)  # the old model has answered before the swap starts
         run("reindex", "--index", index, "--rollback")
         thread.join()
     assert errors == [] and str(tiny) in models and len(models) == 2
