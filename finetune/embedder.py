@@ -269,7 +269,7 @@ def train_embedder(
     base: str | None = None,
     epochs: float = 3.0,
     batch_size: int = 32,
-    lr: float = 5e-5,
+    lr: float = 1e-4,
     seed: int = 42,
     hard_negatives: bool = True,
     chunk_positives: bool = True,

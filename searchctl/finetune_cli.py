@@ -259,7 +259,7 @@ def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
     "--epochs", type=click.FloatRange(min=0.01), default=3.0, show_default=True, help="Passes over the pairs."
 )
 @click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True, help="Pairs per step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5, show_default=True, help="Peak rate.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True, help="Peak rate.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed (order, held-out split).")
 @click.option(
     "--hard-negatives/--no-hard-negatives",

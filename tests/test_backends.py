@@ -60,6 +60,16 @@ def test_onnx_vectors_match_torch_on_padded_batches():
     np.testing.assert_allclose(np.linalg.norm(int8, axis=1), 1.0, rtol=1e-5)
 
 
+def test_a_large_batch_runs_in_slices_with_the_same_vectors():
+    from searchcore.onnx_backend import _RUN_BATCH
+
+    texts = [f"sentence {i} about " + "boats and wind " * (i % 9) for i in range(2 * _RUN_BATCH + 5)]
+    embedder = Embedder(backend="onnx", cache_dir=CACHE)
+    together = embedder.embed(texts, batch_size=len(texts))
+    alone = np.vstack([embedder.embed([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
 def test_the_export_is_cached_and_a_corrupt_file_is_exported_again(tmp_path):
     cache = tmp_path / "cache"
     first = Embedder(backend="onnx-int8", cache_dir=cache)
