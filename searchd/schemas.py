@@ -31,12 +31,15 @@ MAX_BODY_BYTES = 1 << 20
 # Unix times beyond the year 5000 either way are not file times.
 MAX_TIME = 1e11
 
-# Some character that str.strip() keeps: \s in the schema's regex dialect may lack the
-# separators \x1c-\x1f that Python counts as whitespace, so they are named.
-NON_BLANK = r"[^\s\x1c-\x1f]"
+# Some character that no regex dialect and not str.strip() counts as space. The dialects
+# disagree: Python's strip() also drops the separators \x1c-\x1f and NEL (\x85); the
+# validator's \s has NEL; the schema's (ECMA-262) \s lacks NEL but has the BOM (\ufeff).
+# So all of those are named, and a text of nothing else is blank everywhere.
+_SPACE = r"\s\x1c-\x1f\x85\ufeff"
+NON_BLANK = rf"[^{_SPACE}]"
 Query = Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS, pattern=NON_BLANK)]
 # LABEL or FACET=LABEL, neither blank; FACET is all before the last "=".
-LABEL_FILTER = r"^(?:[\s\S]*[^\s\x1c-\x1f][\s\S]*=)?[^=]*[^=\s\x1c-\x1f][^=]*$"
+LABEL_FILTER = rf"^(?:[\s\S]*[^{_SPACE}][\s\S]*=)?[^=]*[^={_SPACE}][^=]*$"
 
 
 def _whole(value: object) -> object:

@@ -114,6 +114,7 @@ def test_health_metrics_page_and_schema(client):
     [
         ("get", {"params": {"q": ""}}, 422),
         ("get", {"params": {"q": "   \n\t"}}, 422),
+        ("get", {"params": {"q": "\x85\x1c\ufeff\u3000"}}, 422),  # space to one regex dialect or another
         ("get", {"params": {}}, 422),
         ("get", {"params": {"q": "x" * 2001}}, 422),
         ("get", {"params": {"q": "x" * 2000}}, 200),
@@ -129,6 +130,8 @@ def test_health_metrics_page_and_schema(client):
         ("post", {"json": {"q": "a", "queries": ["b"]}}, 422),
         ("post", {"json": {"queries": []}}, 422),
         ("post", {"json": {"queries": ["ok", " "]}}, 422),
+        ("post", {"json": {"queries": ["ok", "\x85"]}}, 422),
+        ("post", {"json": {"q": "\ufeff"}}, 422),
         ("post", {"json": {"queries": ["q"] * 257}}, 422),
         ("post", {"json": {"queries": ["q"] * 256, "k": 1}}, 200),
         ("post", {"json": {"q": "x", "k": 0}}, 422),
