@@ -5,8 +5,10 @@ other passage of a batch is a negative for a query, and no batch holds the same 
 twice (a duplicate would be a false negative). Hard negatives come from the current
 index: for each query, the best-ranked passages (hybrid search, one per document) that
 are not among its positives and score clearly below its positive (a relative margin, so
-an unjudged but relevant passage is not taught as irrelevant). A fixed seed makes a run
-repeatable.
+an unjudged but relevant passage is not taught as irrelevant). A positive that is a
+document of the index becomes its chunk the query is closest to, the text search will
+rank. Training autocasts to bfloat16 where the CPU has it natively. A fixed seed makes
+a run repeatable.
 
 Quality is measured before and after with the same library function as
 ``searchctl eval``: on a BEIR split over an index of its corpus (the index is copied and
