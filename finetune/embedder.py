@@ -31,7 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from searchcore.config import Config
-from searchcore.embedder import DEFAULT_MODEL, Embedder, canonical_model_name, model_location
+from searchcore.embedder import (
+    DEFAULT_MODEL,
+    Embedder,
+    canonical_model_name,
+    embedded_text,
+    model_location,
+    short_title,
+)
 from searchcore.errors import SearchctlError, UsageError
 
 from .pairs import Pair
@@ -111,7 +118,7 @@ def mine_hard_negatives(
                     floor = float(positive_vectors[pair.positive] @ vector) * (1 - margin)
                     hit = next((h for h in candidates if h.score < floor), None)
                     if hit is not None:
-                        negative_of[(query, pair.positive)] = f"{hit.title}\n{hit.text}" if hit.title else hit.text
+                        negative_of[(query, pair.positive)] = embedded_text(hit.title, hit.text)
             bar.update(len(batch))
     out = [
         p
@@ -130,8 +137,6 @@ def indexed_positives(pairs: list[Pair], searcher) -> tuple[list[Pair], int]:
     which is all of it the model would see if trained on the whole text (it truncates).
     Documents in one chunk, ids found in several files and pairs without an id keep their
     text. Returns the pairs and how many positives became chunks."""
-    from indexer.build import embedded_text, short_title
-
     store, embedder = searcher.store, searcher.embedder
     by_key = store.documents_by_key(p.positive_id for p in pairs)
     docs = {key: found[0] for key, found in by_key.items() if len(found) == 1}

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from searchcore.config import Config
-from searchcore.embedder import Embedder
+from searchcore.embedder import Embedder, embedded_text, short_title
 from searchcore.errors import UsageError
 from searchcore.lock import WriterLock
 from searchcore.search import index_backend, index_model
@@ -55,7 +55,6 @@ def _phase(name: str) -> None:
 # Tokens kept free below the model's limit: re-tokenising a chunk on its own can differ
 # by a token or two from its share of the whole document's tokenisation.
 _TOKEN_MARGIN = 4
-_MAX_TITLE_TOKENS = 64
 
 
 @dataclass
@@ -98,19 +97,6 @@ class IndexSummary:
         out = dict(self.__dict__)
         out["docs_per_second"] = round(self.docs_per_second, 2)
         return out
-
-
-def short_title(embedder, title: str | None) -> str | None:
-    """The title as embedded with each chunk: at most _MAX_TITLE_TOKENS of the model's tokens."""
-    if not title:
-        return title
-    spans = embedder.token_spans(title)
-    return title[: int(spans[_MAX_TITLE_TOKENS - 1][1])] if len(spans) > _MAX_TITLE_TOKENS else title
-
-
-def embedded_text(title: str | None, text: str) -> str:
-    """What the model embeds for a chunk: its document's (short) title, then its text."""
-    return f"{title}\n{text}" if title else text
 
 
 def _digest(data: bytes) -> str:

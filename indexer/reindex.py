@@ -25,13 +25,11 @@ import numpy as np
 from tqdm import tqdm
 
 from searchcore.config import Config
-from searchcore.embedder import Embedder, canonical_model_name, default_backend
+from searchcore.embedder import Embedder, canonical_model_name, default_backend, embedded_text, short_title
 from searchcore.errors import UsageError
 from searchcore.lock import WriterLock
 from searchcore.store import DB_NAME, Store
 from searchcore.vectors import load_current, remove_stale_files
-
-from .build import embedded_text, short_title
 
 __all__ = ["ReindexSummary", "reindex", "rollback", "reembedded_copy"]
 

@@ -32,6 +32,8 @@ __all__ = [
     "default_backend",
     "default_cache_dir",
     "l2_normalise",
+    "short_title",
+    "embedded_text",
 ]
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -116,6 +118,23 @@ def _whitespace_pieces(text: str, limit: int) -> list[tuple[int, int]]:
         pieces.append((start, end))
         start = end
     return pieces
+
+
+# A document's title is embedded with each of its chunks, cut to this many tokens.
+MAX_TITLE_TOKENS = 64
+
+
+def short_title(embedder, title: str | None) -> str | None:
+    """The title as embedded with each chunk: at most MAX_TITLE_TOKENS of the model's tokens."""
+    if not title:
+        return title
+    spans = embedder.token_spans(title)
+    return title[: int(spans[MAX_TITLE_TOKENS - 1][1])] if len(spans) > MAX_TITLE_TOKENS else title
+
+
+def embedded_text(title: str | None, text: str) -> str:
+    """What the model embeds for a chunk: its document's (short) title, then its text."""
+    return f"{title}\n{text}" if title else text
 
 
 def l2_normalise(matrix: np.ndarray) -> np.ndarray:
