@@ -3,7 +3,7 @@
     python bench/embed.py ../shared/eval-data/scifact [--limit N] [--queries 200]
 
 For each backend (torch, onnx fp32, onnx int8) it embeds the corpus documents (title and
-text, truncated at the model's 256 tokens, batches of 32 sorted by length: the same work
+text, truncated at the model's 256 tokens, batches of 32 sorted by token count: the same work
 for every backend) and then encodes the data set's queries one at a time. It also
 reports the mean cosine between each backend's vectors and torch's, and the speed ratio
 to torch measured in this same run. ONNX exports are cached (first use exports).

@@ -291,26 +291,30 @@ class Embedder:
         encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
-    def _encode(self, batch: list[str]) -> np.ndarray:
-        if self.backend != "torch":
-            return self.encoder.encode(batch)
-        return self.model.encode(
-            batch, batch_size=len(batch), convert_to_numpy=True, normalize_embeddings=False, show_progress_bar=False
-        )
-
     def embed(
         self,
         texts: Sequence[str],
         batch_size: int = 32,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
+        """Unit vectors in input order. Texts run in batches of similar token counts, so
+        little of each forward pass is padding."""
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        if self.backend != "torch":
+            return l2_normalise(self.encoder.encode(list(texts), batch_size, progress))
+        lengths = self.count_tokens(texts) if len(texts) > batch_size else [0] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i], reverse=True)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            out[idx] = self._encode([texts[i] for i in idx])
+            out[idx] = self.model.encode(
+                [texts[i] for i in idx],
+                batch_size=len(idx),
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+                show_progress_bar=False,
+            )
             if progress is not None:
                 progress(len(idx))
         return l2_normalise(out)

@@ -15,14 +15,19 @@ longer matches (a crash mid-write, disk trouble) is exported again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +46,10 @@ __all__ = [
 _OPSET = 17
 # Bumped whenever the export itself changes, so cached files of an older export are redone.
 _EXPORT_FORMAT = 2
-# Sequences per ONNX Runtime call: the activations of 16 x 256 tokens stay in cache
-# (measured: 51.8 SciFact docs/s at 8 or 16, 48.2 at 32, int8 on two cores).
-_RUN_BATCH = 16
+# Sequences per ONNX Runtime call: the activations of a few x 256 tokens stay in cache.
+_RUN_BATCH = 4
+# Sessions that run the slices of a large batch side by side (at most one per core).
+_MAX_BULK_WORKERS = 4
 
 
 class OnnxUnsupported(SearchctlError):
@@ -202,7 +208,7 @@ class FastTokenizer:
 
     transformers' AutoTokenizer imports torch, which costs a query about two seconds of
     start-up; this covers the calls searchctl makes: token offsets, token counts, and
-    padded, truncated batches for the encoder."""
+    truncated ids for the encoder."""
 
     def __init__(self, folder: Path):
         from tokenizers import Tokenizer
@@ -216,10 +222,11 @@ class FastTokenizer:
         self._plain = Tokenizer.from_file(str(path))
         self._plain.no_truncation()
         self._plain.no_padding()
-        self._batches = Tokenizer.from_file(str(path))
-        pad_id = self._batches.token_to_id(pad_token)
-        self._batches.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token=pad_token)
-        self._batch_limit: int | None = None
+        self._truncating = Tokenizer.from_file(str(path))
+        self._truncating.no_padding()
+        self._limit: int | None = None
+        pad_id = self._plain.token_to_id(pad_token)
+        self.pad_token_id = pad_id if pad_id is not None else 0
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         processor = self._plain.post_processor
@@ -232,16 +239,16 @@ class FastTokenizer:
             out["offset_mapping"] = [e.offsets for e in encodings]
         return out
 
-    def batch(self, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
-        if self._batch_limit != max_length:
-            self._batches.enable_truncation(max_length)
-            self._batch_limit = max_length
-        encodings = self._batches.encode_batch(list(texts))
-        return {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
+    def token_ids(self, texts: list[str], max_length: int) -> list[list[int]]:
+        """Each text's ids, special tokens included, truncated to ``max_length``; unpadded."""
+        if self._limit != max_length:
+            self._truncating.enable_truncation(max_length)
+            self._limit = max_length
+        return [e.ids for e in self._truncating.encode_batch(list(texts))]
+
+
+def _bulk_workers(cores: int) -> int:
+    return max(1, min(cores, _MAX_BULK_WORKERS))
 
 
 def _physical_cores() -> int:
@@ -257,39 +264,90 @@ def _physical_cores() -> int:
 
 
 class OnnxEncoder:
-    """One ONNX Runtime session (intra-op threads = physical cores, all graph optimisations)."""
+    """ONNX Runtime sessions for one model, created on first use.
+
+    A single text or a small batch runs on one session with intra-op threads = physical
+    cores (the lowest latency for a query). A larger batch is tokenised once, sorted by
+    token count and cut into slices of at most ``_RUN_BATCH`` sequences, each padded only
+    to its own longest; the slices run side by side on ``_bulk_workers()`` sessions of
+    one thread each (data parallelism: for matrices this small it beats splitting each
+    run over threads). Vectors come back in input order."""
 
     def __init__(self, model_file: Path, tokenizer, pooling: str, normalise: bool, max_tokens: int):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = _physical_cores()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self.model_file = Path(model_file)
+        self.cores = _physical_cores()
+        self.session = self._new_session(self.cores)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.tokenizer = tokenizer
         self.pooling = pooling
         self.normalise = normalise
         self.max_tokens = max_tokens
+        self._bulk_lock = threading.Lock()
+        self._bulk: ThreadPoolExecutor | None = None
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        if len(texts) > _RUN_BATCH:
-            return np.concatenate(
-                [self._encode(texts[start : start + _RUN_BATCH]) for start in range(0, len(texts), _RUN_BATCH)]
-            )
-        return self._encode(texts)
+    def _new_session(self, threads: int):
+        import onnxruntime
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return onnxruntime.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
+
+    def _bulk_pool(self) -> ThreadPoolExecutor:
+        with self._bulk_lock:
+            if self._bulk is None:
+                workers = _bulk_workers(self.cores)
+                for _ in range(workers):
+                    self._idle.put(self._new_session(max(1, self.cores // workers)))
+                self._bulk = ThreadPoolExecutor(workers, thread_name_prefix="searchctl-onnx")
+            return self._bulk
+
+    def _token_ids(self, texts: list[str]) -> list[list[int]]:
         if isinstance(self.tokenizer, FastTokenizer):
-            batch = self.tokenizer.batch(texts, self.max_tokens)
+            return self.tokenizer.token_ids(texts, self.max_tokens)
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens, verbose=False)
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def encode(
+        self, texts: list[str], batch_size: int = _RUN_BATCH, progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """(n, dim) pooled vectors, not normalised; at most ``batch_size`` sequences per run."""
+        ids = self._token_ids(texts)
+        size = max(1, min(batch_size, _RUN_BATCH))
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
+        slices = [order[start : start + size] for start in range(0, len(order), size)]
+        if len(slices) > 1 and _bulk_workers(self.cores) > 1:
+            runs = self._bulk_pool().map(self._run_on_worker, [[ids[i] for i in part] for part in slices])
         else:
-            batch = self.tokenizer(
-                texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
-            )
-        feed = {name: batch[name].astype(np.int64) for name in self.inputs}
-        hidden = self.session.run(None, feed)[0]
-        mask = batch["attention_mask"][..., None].astype(np.float32)
+            runs = (self._run(self.session, [ids[i] for i in part]) for part in slices)
+        out: np.ndarray | None = None
+        for part, vectors in zip(slices, runs):
+            if out is None:
+                out = np.empty((len(ids), vectors.shape[1]), dtype=np.float32)
+            out[part] = vectors
+            if progress is not None:
+                progress(len(part))
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+    def _run_on_worker(self, sequences: list[list[int]]) -> np.ndarray:
+        session = self._idle.get()
+        try:
+            return self._run(session, sequences)
+        finally:
+            self._idle.put(session)
+
+    def _run(self, session, sequences: list[list[int]]) -> np.ndarray:
+        longest = max(len(ids) for ids in sequences)
+        input_ids = np.full((len(sequences), longest), self._pad_id, dtype=np.int64)
+        attention = np.zeros((len(sequences), longest), dtype=np.int64)
+        for row, ids in enumerate(sequences):
+            input_ids[row, : len(ids)] = ids
+            attention[row, : len(ids)] = 1
+        arrays = {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": np.zeros_like(input_ids)}
+        hidden = session.run(None, {name: arrays[name] for name in self.inputs})[0]
+        mask = attention[..., None].astype(np.float32)
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         elif self.pooling == "max":
@@ -297,3 +355,8 @@ class OnnxEncoder:
         else:
             pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         return pooled.astype(np.float32)
+
+    @functools.cached_property
+    def _pad_id(self) -> int:
+        pad = getattr(self.tokenizer, "pad_token_id", None)
+        return int(pad) if pad is not None else 0
