@@ -53,6 +53,7 @@ def compare_models(
     *,
     mode: str = "hybrid",
     fusion: str = "weighted",
+    feedback: bool = True,
     progress: bool = False,
 ) -> list[EvalResult]:
     results = []
@@ -72,7 +73,9 @@ def compare_models(
             started = time.perf_counter()
             embedder.embed(sample, config.batch_size)
             speed = len(sample) / (time.perf_counter() - started) if sample else 0.0
-            result = evaluate(searcher, queries, qrels, mode=mode, fusion=fusion, label=embedder.name)
+            result = evaluate(
+                searcher, queries, qrels, mode=mode, fusion=fusion, feedback=feedback, label=embedder.name
+            )
         result.extra = {
             "dimension": embedder.dim,
             "backend": embedder.backend,

@@ -96,6 +96,7 @@ def evaluate(
     *,
     mode: str = "hybrid",
     fusion: str = "weighted",
+    feedback: bool = True,
     depth: int = 100,
     label: str | None = None,
 ) -> EvalResult:
@@ -107,7 +108,7 @@ def evaluate(
     run: dict[str, dict[str, float]] = {}
     started = time.perf_counter()
     for qid, text in judged.items():
-        hits = searcher.search(text, depth, per_doc=True, mode=mode, fusion=fusion)
+        hits = searcher.search(text, depth, per_doc=True, mode=mode, fusion=fusion, feedback=feedback)
         # trec_eval ranks by score: give it the searcher's order, whatever the scores are.
         run[qid] = {(h.key or h.path): float(depth - rank) for rank, h in enumerate(hits)}
     elapsed = time.perf_counter() - started

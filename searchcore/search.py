@@ -2,15 +2,19 @@
 
 Modes: ``dense`` (cosine similarity over the FAISS cache), ``bm25`` (SQLite FTS5 with
 Porter stemming over each chunk and its title) and ``hybrid`` (both, fused; the
-default). Fusion is reciprocal-rank fusion by default, or a weighted sum of min-max
-normalised scores; the defaults below were chosen on development sets (see the README).
+default). Fusion is a weighted sum of min-max normalised scores by default, or
+reciprocal-rank fusion; hybrid mode then feeds its best hits back into a second vector
+search (pseudo-relevance feedback). The defaults below were chosen on development sets
+(see the README).
 An optional one-best-chunk-per-document mode serves judgements made per document, and
 ``Filters`` restrict every mode exactly (FAISS searches only the allowed ids; FTS5
 matches only the allowed rows), so k hits come back whenever k matching chunks exist.
 
 A hit's ``score`` is its cosine similarity to the query whenever the query was embedded
 (dense and hybrid), its BM25 score in bm25 mode; the order is the mode's (fused) order,
-and ``scores`` holds the explanation: each retriever's score and rank and the fused score.
+and ``scores`` holds the explanation: each retriever's score and rank and the fused score
+(with feedback, ``dense_feedback`` and its rank are the second vector search's, which
+fusion used; ``dense`` stays the cosine to the query as typed).
 The searcher refuses to embed a query with any model but the index's own.
 """
 
@@ -52,6 +56,10 @@ DEFAULT_FUSION = "weighted"
 FUSION_DEPTH = 100
 # Weights of (dense, bm25) in fusion.
 FUSION_WEIGHTS = (1.0, 1.0)
+# Hybrid pseudo-relevance feedback: the query vector plus FEEDBACK_WEIGHT times the mean
+# vector of the first FEEDBACK_DOCS fused hits is searched again (see the README).
+FEEDBACK_DOCS = 2
+FEEDBACK_WEIGHT = 0.5
 
 # Words too common to help a keyword match; dropped from the BM25 query only.
 _STOPWORDS = frozenset(
@@ -296,8 +304,11 @@ class Searcher:
         mode: str = DEFAULT_MODE,
         fusion: str = DEFAULT_FUSION,
         filters: Filters | None = None,
+        feedback: bool = True,
     ) -> list[Hit]:
-        return self.search_many([query], k, per_doc=per_doc, mode=mode, fusion=fusion, filters=filters)[0]
+        return self.search_many(
+            [query], k, per_doc=per_doc, mode=mode, fusion=fusion, filters=filters, feedback=feedback
+        )[0]
 
     def search_many(
         self,
@@ -308,8 +319,11 @@ class Searcher:
         mode: str = DEFAULT_MODE,
         fusion: str = DEFAULT_FUSION,
         filters: Filters | None = None,
+        feedback: bool = True,
     ) -> list[list[Hit]]:
-        """Hits for each query; the queries are embedded in one batch."""
+        """Hits for each query; the queries are embedded in one batch. ``feedback``: in
+        hybrid mode, search the vectors a second time with the query moved towards its
+        best first-round hits (pseudo-relevance feedback)."""
         if any(not query or not query.strip() for query in queries):
             raise UsageError("the query is empty; give some words to search for")
         if k < 1:
@@ -331,7 +345,7 @@ class Searcher:
         out = []
         for i, query in enumerate(queries):
             vector = query_vectors[i : i + 1] if dense else None
-            out.append(self._search(query, vector, k, per_doc, mode, fusion, allowed))
+            out.append(self._search(query, vector, k, per_doc, mode, fusion, allowed, feedback))
         return out
 
     # -- retrievers: best-first (chunk id, score), one per document when per_doc -----------
@@ -384,7 +398,7 @@ class Searcher:
                 return collapsed
             fetch *= 4
 
-    def _search(self, query, vector, k, per_doc, mode, fusion, allowed) -> list[Hit]:
+    def _search(self, query, vector, k, per_doc, mode, fusion, allowed, feedback) -> list[Hit]:
         explain: dict[int, dict[str, float]] = {}
         if mode == "dense":
             ranked = self._dense(vector, k, per_doc, allowed) if vector is not None else []
@@ -400,35 +414,52 @@ class Searcher:
             depth = max(FUSION_DEPTH, k)
             dense = self._dense(vector, depth, per_doc, allowed) if vector is not None else []
             sparse = self._bm25(query, depth, per_doc, allowed)
-            # Fuse by document when per_doc, so a document found by both retrievers through
-            # different chunks still counts as found by both.
-            key_of = self._doc_ids([c for c, _ in dense + sparse]) if per_doc else {}
-            key = (lambda c: key_of.get(c, -c)) if per_doc else (lambda c: c)
-            best_chunk: dict[int, int] = {}
-            for name, ranked in (("dense", dense), ("bm25", sparse)):
-                for rank, (c, score) in enumerate(ranked, 1):
-                    item = key(c)
-                    info = explain.setdefault(item, {})
-                    info[name], info[f"{name}_rank"] = score, rank
-                    # The representative chunk: the one its own retriever ranked highest.
-                    if item not in best_chunk or rank < explain[item].get("_best_rank", 1e9):
-                        best_chunk[item], info["_best_rank"] = c, rank
-            if fusion == "rrf":
-                fused = rrf([[key(c) for c, _ in dense], [key(c) for c, _ in sparse]], weights=FUSION_WEIGHTS)
-            else:
-                fused = weighted(
-                    [{key(c): s for c, s in dense}, {key(c): s for c, s in sparse}], weights=FUSION_WEIGHTS
-                )
+            fused, best_chunk, explain = self._fuse([("dense", dense), ("bm25", sparse)], per_doc, fusion)
+            if feedback and dense and fused:
+                # Pseudo-relevance feedback: move the query vector towards the best fused
+                # hits and search the vectors again; BM25's list is reused as it was.
+                # Each fed-back item gives its chunk nearest to the query where it has one.
+                owner = self._doc_ids([c for c, _ in dense]) if per_doc else {}
+                nearest: dict[int, int] = {}
+                for c, _ in dense:
+                    nearest.setdefault(owner.get(c, -c) if per_doc else c, c)
+                top = sorted(fused, key=lambda item: -fused[item])[:FEEDBACK_DOCS]
+                found = self.store.vectors_of([nearest.get(item, best_chunk[item]) for item in top])
+                if found:
+                    expanded = vector + FEEDBACK_WEIGHT * np.mean(list(found.values()), axis=0)
+                    expanded = (expanded / np.linalg.norm(expanded)).astype(np.float32)
+                    again = self._dense(expanded, depth, per_doc, allowed)
+                    fused, best_chunk, explain = self._fuse(
+                        [("dense_feedback", again), ("bm25", sparse)], per_doc, fusion
+                    )
             items = sorted(fused, key=lambda item: -fused[item])[:k]
             order = [best_chunk[item] for item in items]
-            explain = {
-                best_chunk[item]: {
-                    **{n: v for n, v in explain[item].items() if not n.startswith("_")},
-                    "fused": fused[item],
-                }
-                for item in items
-            }
+            explain = {best_chunk[item]: {**explain[item], "fused": fused[item]} for item in items}
         return self._hits(order, explain, vector)
+
+    def _fuse(self, lists, per_doc: bool, fusion: str):
+        """Fused score, representative chunk and explanation of each item of named
+        best-first (chunk id, score) lists; items are documents when per_doc, so a
+        document found by both retrievers through different chunks counts as found by both."""
+        chunk_ids = [c for _, ranked in lists for c, _ in ranked]
+        key_of = self._doc_ids(chunk_ids) if per_doc else {}
+        key = (lambda c: key_of.get(c, -c)) if per_doc else (lambda c: c)
+        explain: dict[int, dict[str, float]] = {}
+        best_chunk: dict[int, int] = {}
+        best_rank: dict[int, int] = {}
+        for name, ranked in lists:
+            for rank, (c, score) in enumerate(ranked, 1):
+                item = key(c)
+                info = explain.setdefault(item, {})
+                info[name], info[f"{name}_rank"] = score, rank
+                # The representative chunk: the one its own retriever ranked highest.
+                if rank < best_rank.get(item, 1 << 30):
+                    best_chunk[item], best_rank[item] = c, rank
+        if fusion == "rrf":
+            fused = rrf([[key(c) for c, _ in ranked] for _, ranked in lists], weights=FUSION_WEIGHTS)
+        else:
+            fused = weighted([{key(c): s for c, s in ranked} for _, ranked in lists], weights=FUSION_WEIGHTS)
+        return fused, best_chunk, explain
 
     def _hits(self, order: list[int], explain: dict[int, dict[str, float]], vector) -> list[Hit]:
         records = self.store.chunk_records(order)

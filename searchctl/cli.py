@@ -104,6 +104,12 @@ _FUSION_OPTION = click.option(
     show_default=True,
     help="How hybrid mode fuses: reciprocal ranks, or weighted normalised scores.",
 )
+_FEEDBACK_OPTION = click.option(
+    "--feedback/--no-feedback",
+    default=True,
+    show_default=True,
+    help="Hybrid mode: search the vectors again with the query moved towards its two best hits.",
+)
 
 
 def _search_options(func):
@@ -111,6 +117,7 @@ def _search_options(func):
     options = [
         _MODE_OPTION,
         _FUSION_OPTION,
+        _FEEDBACK_OPTION,
         click.option(
             "--explain", is_flag=True, help="Show each hit's dense and BM25 score and rank and the fused score."
         ),
@@ -317,6 +324,7 @@ def query_cmd(
     per_doc,
     mode,
     fusion,
+    feedback,
     explain,
     path_filter,
     kinds,
@@ -340,7 +348,9 @@ def query_cmd(
     if server:
         from .remote import remote_search
 
-        payload = remote_search(server, text, k, per_doc, api_key, mode=mode, fusion=fusion, filters=filters)
+        payload = remote_search(
+            server, text, k, per_doc, api_key, mode=mode, fusion=fusion, feedback=feedback, filters=filters
+        )
         hits = payload["hits"]
     else:
         from searchcore.search import Searcher, facets
@@ -348,7 +358,9 @@ def query_cmd(
         config = Config(index_dir=index_dir, model=model, backend=backend, cache_dir=cache_dir())
         with Searcher(config) as searcher:
             notice(searcher.notice)
-            found = searcher.search(text, k, per_doc=per_doc, mode=mode, fusion=fusion, filters=filters)
+            found = searcher.search(
+                text, k, per_doc=per_doc, mode=mode, fusion=fusion, feedback=feedback, filters=filters
+            )
         hits = [dict(rank=n, **h.to_dict()) for n, h in enumerate(found, 1)]
         payload = {"query": text, "k": k, "mode": mode, "hits": hits, "facets": facets(found)}
     if as_json:
@@ -377,14 +389,18 @@ def query_cmd(
 
 def _explanation(scores: dict) -> str:
     parts = []
-    for name in ("dense", "bm25"):
-        if name in scores:
-            rank = scores.get(f"{name}_rank")
-            parts.append(
-                f"{name} {scores[name]:.4f} (rank {int(rank)})" if rank else f"{name} {scores[name]:.4f} (not ranked)"
-            )
+    for name in ("dense", "dense_feedback", "bm25"):
+        label = "dense after feedback" if name == "dense_feedback" else name
+        rank = scores.get(f"{name}_rank")
+        if name not in scores:
+            if name != "dense_feedback":
+                parts.append(f"{label} -")
+        elif rank:
+            parts.append(f"{label} {scores[name]:.4f} (rank {int(rank)})")
+        elif name == "dense" and "dense_feedback" in scores:
+            parts.append(f"{label} {scores[name]:.4f}")  # the cosine; the feedback search ranked
         else:
-            parts.append(f"{name} -")
+            parts.append(f"{label} {scores[name]:.4f} (not ranked)")
     if "fused" in scores:
         parts.append(f"fused {scores['fused']:.4f}")
     return "; ".join(parts)
@@ -416,11 +432,12 @@ def _explanation(scores: dict) -> str:
 )
 @_MODE_OPTION
 @_FUSION_OPTION
+@_FEEDBACK_OPTION
 @click.option(
     "--compare",
     metavar="SETTING=A,B,...",
     default=None,
-    help="Evaluate side by side, e.g. mode=dense,bm25,hybrid or fusion=rrf,weighted.",
+    help="Evaluate side by side, e.g. mode=dense,bm25,hybrid, fusion=rrf,weighted or feedback=on,off.",
 )
 @click.option(
     "--model",
@@ -443,7 +460,7 @@ def _explanation(scores: dict) -> str:
     help="Write a bar chart of the comparison to this PNG file.",
 )
 def eval_cmd(
-    index_dir, beir_dir, split, queries_file, qrels_file, mode, fusion, compare, models, corpus, as_json, plot
+    index_dir, beir_dir, split, queries_file, qrels_file, mode, fusion, feedback, compare, models, corpus, as_json, plot
 ):
     """Score the index against relevance judgements: nDCG@10, MRR@10, Recall@10/100, MAP (per document).
 
@@ -459,14 +476,18 @@ def eval_cmd(
         queries, qrels = load_queries(queries_file), load_qrels(qrels_file)
     else:
         raise click.UsageError("give --beir DIR, or --queries FILE and --qrels FILE")
-    settings = [{"mode": mode, "fusion": fusion}]
+    settings = [{"mode": mode, "fusion": fusion, "feedback": feedback}]
     if compare:
         name, sep, values = compare.partition("=")
-        allowed = {"mode": ("dense", "bm25", "hybrid"), "fusion": ("rrf", "weighted")}
+        allowed = {"mode": ("dense", "bm25", "hybrid"), "fusion": ("rrf", "weighted"), "feedback": ("on", "off")}
         choices = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or name not in allowed or not choices or any(v not in allowed[name] for v in choices):
-            raise click.UsageError(f"--compare takes mode=dense,bm25,hybrid or fusion=rrf,weighted, not {compare!r}")
-        settings = [{**settings[0], name: v, "label": f"{name}={v}"} for v in choices]
+            raise click.UsageError(
+                f"--compare takes mode=dense,bm25,hybrid, fusion=rrf,weighted or feedback=on,off, not {compare!r}"
+            )
+        settings = [
+            {**settings[0], name: (v == "on") if name == "feedback" else v, "label": f"{name}={v}"} for v in choices
+        ]
     if models:
         from indexer.compare import compare_models
 
@@ -483,6 +504,7 @@ def eval_cmd(
             qrels,
             mode=mode,
             fusion=fusion,
+            feedback=feedback,
             progress=sys.stderr.isatty(),
         )
     else:
@@ -520,6 +542,7 @@ def _evaluate_settings(index_dir, queries, qrels, settings):
                 qrels,
                 mode=st["mode"],
                 fusion=st["fusion"],
+                feedback=st["feedback"],
                 label=st.get("label", f"mode={st['mode']}"),
             )
             for st in settings

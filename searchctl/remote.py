@@ -21,6 +21,7 @@ def remote_search(
     *,
     mode: str = "hybrid",
     fusion: str = "weighted",
+    feedback: bool = True,
     filters=None,
     timeout: float = 30,
 ) -> dict:
@@ -33,6 +34,7 @@ def remote_search(
         ("per_doc", str(per_doc).lower()),
         ("mode", mode),
         ("fusion", fusion),
+        ("feedback", str(feedback).lower()),
         ("explain", "true"),
     ]
     if filters:

@@ -257,7 +257,9 @@ def create_app(
         ]
         return out, searcher.generation, took
 
-    def options(mode, fusion, explain, path, kinds, after, before, where: dict[str, str], labels: list[str]) -> dict:
+    def options(
+        mode, fusion, feedback, explain, path, kinds, after, before, where: dict[str, str], labels: list[str]
+    ) -> dict:
         try:
             label_pairs = parse_labels(labels)
         except UsageError as exc:
@@ -270,7 +272,13 @@ def create_app(
             where=tuple(where.items()),
             labels=label_pairs,
         )
-        return {"mode": mode, "fusion": fusion, "explain": explain, "filters": filters if filters else None}
+        return {
+            "mode": mode,
+            "fusion": fusion,
+            "feedback": feedback,
+            "explain": explain,
+            "filters": filters if filters else None,
+        }
 
     @app.get("/search", response_model=SearchResponse, responses=_ERRORS, summary="Search with one query")
     async def search_get(
@@ -282,6 +290,9 @@ def create_app(
         per_doc: Annotated[bool, Query(description="Keep only the best chunk of each document.")] = False,
         mode: Annotated[Literal["dense", "bm25", "hybrid"], Query(description="Retrieval mode.")] = "hybrid",
         fusion: Annotated[Literal["rrf", "weighted"], Query(description="Fusion of hybrid mode.")] = "weighted",
+        feedback: Annotated[
+            bool, Query(description="Hybrid mode: search the vectors again, moved towards the two best hits.")
+        ] = True,
         explain: Annotated[bool, Query(description="Give each hit's dense and BM25 scores and ranks.")] = False,
         path: Annotated[str | None, Query(max_length=1000, description="Glob or path prefix.")] = None,
         type: Annotated[list[str], Query(max_length=20, description="File kinds or extensions.")] = [],  # noqa: B006
@@ -308,7 +319,7 @@ def create_app(
             if not sep or not field:
                 raise HTTPException(422, f"where takes FIELD=VALUE, not {item!r}")
             pairs[field] = value
-        opts = options(mode, fusion, explain, path, type, after, before, pairs, label)
+        opts = options(mode, fusion, feedback, explain, path, type, after, before, pairs, label)
         return _as_json((await run_search(request, [q], k, per_doc, opts))[0][0])
 
     @app.post(
@@ -319,7 +330,16 @@ def create_app(
     )
     async def search_post(request: Request, body: SearchRequest) -> SearchResponse | BatchResponse:
         opts = options(
-            body.mode, body.fusion, body.explain, body.path, body.type, body.after, body.before, body.where, body.label
+            body.mode,
+            body.fusion,
+            body.feedback,
+            body.explain,
+            body.path,
+            body.type,
+            body.after,
+            body.before,
+            body.where,
+            body.label,
         )
         if body.q is not None:
             return _as_json((await run_search(request, [body.q], body.k, body.per_doc, opts))[0][0])

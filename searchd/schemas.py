@@ -67,6 +67,7 @@ class SearchRequest(BaseModel):
     per_doc: bool = Field(False, description="Keep only the best chunk of each document.")
     mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Retrieval mode.")
     fusion: Literal["rrf", "weighted"] = Field("weighted", description="Fusion of hybrid mode.")
+    feedback: bool = Field(True, description="Hybrid mode: search the vectors again, moved towards the two best hits.")
     explain: bool = Field(False, description="Give each hit's dense and BM25 score and rank and the fused score.")
     path: str | None = Field(None, max_length=1000, description="Only files matching this glob or under this prefix.")
     type: list[Annotated[str, StringConstraints(max_length=40)]] = Field(

@@ -5,6 +5,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -104,15 +105,43 @@ def test_filters_by_kind_time_and_record_fields(searcher, corpus):
 
 
 def test_hybrid_explains_each_hit(searcher):
-    hits = searcher.search("rare apple variety keep folder", 3, mode="hybrid")
+    hits = searcher.search("rare apple variety keep folder", 3, mode="hybrid", feedback=False)
     top = hits[0]
     assert os.path.basename(top.path) == "one.md"
     assert {"dense", "dense_rank", "bm25", "bm25_rank", "fused"} <= set(top.scores)
     assert top.score == pytest.approx(top.scores["dense"])  # the score shown is the cosine
-    rrf_hits = searcher.search("rare apple variety keep folder", 3, mode="hybrid", fusion="rrf")
+    rrf_hits = searcher.search("rare apple variety keep folder", 3, mode="hybrid", fusion="rrf", feedback=False)
     assert rrf_hits[0].scores["fused"] == pytest.approx(
         1 / (60 + rrf_hits[0].scores["dense_rank"]) + 1 / (60 + rrf_hits[0].scores["bm25_rank"])
     )
+
+
+def test_feedback_searches_again_with_the_query_moved_towards_its_best_hits(searcher):
+    from searchcore.search import FEEDBACK_DOCS, FEEDBACK_WEIGHT
+
+    query = "rare apple variety keep folder"
+    first = searcher.search(query, 10, mode="hybrid", feedback=False)
+    assert not any("dense_feedback" in h.scores for h in first)
+    vector = searcher.embedder.embed([query])[0]
+    fed_back = searcher.store.vectors_of([h.chunk_id for h in first[:FEEDBACK_DOCS]])
+    expanded = vector + FEEDBACK_WEIGHT * np.mean(list(fed_back.values()), axis=0)
+    expanded /= np.linalg.norm(expanded)
+    hits = searcher.search(query, 10, mode="hybrid")  # feedback is the default
+    assert {"dense", "dense_feedback", "dense_feedback_rank", "bm25", "bm25_rank", "fused"} <= set(hits[0].scores)
+    stored = searcher.store.vectors_of([h.chunk_id for h in hits])
+    for hit in hits:
+        # The shown score stays the cosine to the query as typed; fusion used the second search.
+        assert hit.score == pytest.approx(float(stored[hit.chunk_id] @ vector), abs=1e-5)
+        if "dense_feedback" in hit.scores:
+            assert hit.scores["dense_feedback"] == pytest.approx(float(stored[hit.chunk_id] @ expanded), abs=1e-5)
+    ranked = sorted(
+        (h for h in hits if "dense_feedback_rank" in h.scores), key=lambda h: h.scores["dense_feedback_rank"]
+    )
+    assert [h.scores["dense_feedback"] for h in ranked] == sorted(
+        (h.scores["dense_feedback"] for h in ranked), reverse=True
+    )
+    # Dense and BM25 modes never feed back.
+    assert all("dense_feedback" not in h.scores for h in searcher.search(query, 5, mode="dense"))
 
 
 def test_eval_metrics_match_a_hand_computation(tmp_path):
@@ -161,6 +190,11 @@ def test_eval_command_compares_and_plots(tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
+    on_off = runner.invoke(
+        cli, ["eval", "--beir", str(beir), "--index", str(idx), "--compare", "feedback=on,off", "--json"]
+    )
+    assert on_off.exit_code == 0, on_off.output
+    assert [r["label"] for r in json.loads(on_off.stdout)] == ["feedback=on", "feedback=off"]
     rows = json.loads(result.stdout)
     assert [r["label"] for r in rows] == ["mode=dense", "mode=bm25", "mode=hybrid"]
     assert rows[1]["ndcg@10"] == pytest.approx(1.0) and all(r["queries"] == 5 for r in rows)
@@ -190,6 +224,9 @@ def test_query_command_explain_modes_and_filters(tmp_path):
     assert "pie.md" in lines[0]
     assert lines[1].strip().startswith("dense 0.") and "(rank 1)" in lines[1] and "bm25 " in lines[1]
     assert "fused " in lines[1]
+    assert "dense after feedback" in lines[1]
+    plain = runner.invoke(cli, ["query", "apple dessert", "--index", idx, "--no-feedback", "--json", "--explain"])
+    assert all("dense_feedback" not in h["scores"] for h in json.loads(plain.stdout)["hits"])
     only_text = runner.invoke(cli, ["query", "apple dessert", "--index", idx, "--type", "text", "--json"])
     assert {os.path.basename(h["path"]) for h in json.loads(only_text.stdout)["hits"]} == {"car.txt", "tart.txt"}
     bm25 = runner.invoke(cli, ["query", "engine oil", "--index", idx, "--mode", "bm25", "--json"])

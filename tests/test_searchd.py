@@ -312,6 +312,11 @@ def test_modes_filters_and_explain_over_http(client, corpus):
     assert plain["mode"] == "hybrid" and plain["hits"][0]["scores"] == {}
     explained = client.get("/search", params={"q": "money back refunds", "k": 1, "explain": "true"}).json()
     assert {"dense", "bm25", "fused"} <= set(explained["hits"][0]["scores"])
+    assert "dense_feedback" in explained["hits"][0]["scores"]  # hybrid feeds back by default
+    plain = client.get("/search", params={"q": "money back refunds", "k": 1, "explain": "true", "feedback": "false"})
+    assert "dense_feedback" not in plain.json()["hits"][0]["scores"]
+    posted = client.post("/search", json={"q": "money back refunds", "k": 1, "explain": True, "feedback": False})
+    assert posted.status_code == 200 and "dense_rank" in posted.json()["hits"][0]["scores"]
     bm25 = client.get("/search", params={"q": "sourdough yeast", "mode": "bm25"}).json()
     assert [h["path"].rsplit("/", 1)[-1] for h in bm25["hits"]] == ["bread.txt"]
     only_md = client.get("/search", params={"q": "wind yeast cats", "type": "markdown"}).json()
