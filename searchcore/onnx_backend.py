@@ -299,8 +299,8 @@ class OnnxEncoder:
         with self._bulk_lock:
             if self._bulk is None:
                 workers = _bulk_workers(self.cores)
-                for _ in range(workers):
-                    self._idle.put(self._new_session(max(1, self.cores // workers)))
+                for i in range(workers):  # the cores shared out: 6 cores, 4 workers -> 2, 2, 1, 1
+                    self._idle.put(self._new_session(self.cores // workers + (i < self.cores % workers)))
                 self._bulk = ThreadPoolExecutor(workers, thread_name_prefix="searchctl-onnx")
             return self._bulk
 
