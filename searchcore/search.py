@@ -414,22 +414,18 @@ class Searcher:
             depth = max(FUSION_DEPTH, k)
             dense = self._dense(vector, depth, per_doc, allowed) if vector is not None else []
             sparse = self._bm25(query, depth, per_doc, allowed)
-            fused, best_chunk, explain = self._fuse([("dense", dense), ("bm25", sparse)], per_doc, fusion)
+            fused, best_chunk, explain, nearest = self._fuse([("dense", dense), ("bm25", sparse)], per_doc, fusion)
             if feedback and dense and fused:
                 # Pseudo-relevance feedback: move the query vector towards the best fused
                 # hits and search the vectors again; BM25's list is reused as it was.
                 # Each fed-back item gives its chunk nearest to the query where it has one.
-                owner = self._doc_ids([c for c, _ in dense]) if per_doc else {}
-                nearest: dict[int, int] = {}
-                for c, _ in dense:
-                    nearest.setdefault(owner.get(c, -c) if per_doc else c, c)
                 top = sorted(fused, key=lambda item: -fused[item])[:FEEDBACK_DOCS]
                 found = self.store.vectors_of([nearest.get(item, best_chunk[item]) for item in top])
                 if found:
                     expanded = vector + FEEDBACK_WEIGHT * np.mean(list(found.values()), axis=0)
                     expanded = (expanded / np.linalg.norm(expanded)).astype(np.float32)
                     again = self._dense(expanded, depth, per_doc, allowed)
-                    fused, best_chunk, explain = self._fuse(
+                    fused, best_chunk, explain, _ = self._fuse(
                         [("dense_feedback", again), ("bm25", sparse)], per_doc, fusion
                     )
             items = sorted(fused, key=lambda item: -fused[item])[:k]
@@ -439,14 +435,16 @@ class Searcher:
 
     def _fuse(self, lists, per_doc: bool, fusion: str):
         """Fused score, representative chunk and explanation of each item of named
-        best-first (chunk id, score) lists; items are documents when per_doc, so a
-        document found by both retrievers through different chunks counts as found by both."""
+        best-first (chunk id, score) lists, and each item's best chunk in the first list;
+        items are documents when per_doc, so a document found by both retrievers through
+        different chunks counts as found by both."""
         chunk_ids = [c for _, ranked in lists for c, _ in ranked]
         key_of = self._doc_ids(chunk_ids) if per_doc else {}
         key = (lambda c: key_of.get(c, -c)) if per_doc else (lambda c: c)
         explain: dict[int, dict[str, float]] = {}
         best_chunk: dict[int, int] = {}
         best_rank: dict[int, int] = {}
+        first_list: dict[int, int] = {}
         for name, ranked in lists:
             for rank, (c, score) in enumerate(ranked, 1):
                 item = key(c)
@@ -455,11 +453,13 @@ class Searcher:
                 # The representative chunk: the one its own retriever ranked highest.
                 if rank < best_rank.get(item, 1 << 30):
                     best_chunk[item], best_rank[item] = c, rank
+                if name == lists[0][0]:
+                    first_list.setdefault(item, c)
         if fusion == "rrf":
             fused = rrf([[key(c) for c, _ in ranked] for _, ranked in lists], weights=FUSION_WEIGHTS)
         else:
             fused = weighted([{key(c): s for c, s in ranked} for _, ranked in lists], weights=FUSION_WEIGHTS)
-        return fused, best_chunk, explain
+        return fused, best_chunk, explain, first_list
 
     def _hits(self, order: list[int], explain: dict[int, dict[str, float]], vector) -> list[Hit]:
         records = self.store.chunk_records(order)
