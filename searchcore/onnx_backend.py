@@ -92,13 +92,30 @@ def pooling_config(location: Path) -> tuple[str, bool, int, int]:
     dim = config.get("word_embedding_dimension") or config.get("embedding_dimension")
     if not dim:
         dim = json.loads((location / "config.json").read_text())["hidden_size"]
-    max_tokens = 0
+    return mode, "Normalize" in kinds, int(dim), _max_tokens(location)
+
+
+def _max_tokens(location: Path) -> int:
+    """The input length sentence-transformers truncates at for this folder.
+
+    Folders saved by sentence-transformers before 6 record it as ``max_seq_length`` in
+    sentence_bert_config.json; from 6 on it is the tokenizer's ``model_max_length``,
+    capped at the model's position embeddings (as its Transformer module reads it)."""
     sbert = location / "sentence_bert_config.json"
     if sbert.exists():
-        max_tokens = int(json.loads(sbert.read_text()).get("max_seq_length") or 0)
-    if not max_tokens:
-        max_tokens = int(json.loads((location / "config.json").read_text()).get("max_position_embeddings", 512))
-    return mode, "Normalize" in kinds, int(dim), max_tokens
+        recorded = json.loads(sbert.read_text()).get("max_seq_length")
+        if recorded:
+            return int(recorded)
+    limits = []
+    positions = json.loads((location / "config.json").read_text()).get("max_position_embeddings")
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions)
+    tokenizer_config = location / "tokenizer_config.json"
+    if tokenizer_config.exists():
+        length = json.loads(tokenizer_config.read_text()).get("model_max_length")
+        if isinstance(length, (int, float)) and 0 < length < 1_000_000:  # unset reads as 1e30
+            limits.append(int(length))
+    return min(limits) if limits else 512
 
 
 def _sha256(path: Path) -> str:

@@ -169,3 +169,18 @@ def test_the_onnx_path_tokenises_like_transformers_and_never_imports_torch(tmp_p
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["ebook-readers-for-mac.md", "False"]
+
+
+def test_the_onnx_path_truncates_where_sentence_transformers_does(tmp_path):
+    from conftest import make_tiny_model
+
+    # The packaged MiniLM records 256 in sentence_bert_config.json (sentence-transformers
+    # before 6); a folder saved by sentence-transformers 6 (the tiny model here, and every
+    # fine-tuned model) keeps it as the tokenizer's model_max_length (128 here).
+    assert Embedder(backend="onnx", cache_dir=CACHE).max_tokens == Embedder(backend="torch").max_tokens == 256
+    tiny = make_tiny_model(tmp_path)
+    torch_tiny = Embedder(model=str(tiny), backend="torch")
+    onnx_tiny = Embedder(model=str(tiny), backend="onnx", cache_dir=tmp_path / "cache")
+    assert onnx_tiny.max_tokens == torch_tiny.max_tokens == 128
+    texts = ["x " * 200, "a somewhat longer sentence about sailing boats and wind " * 20]
+    assert np.min(np.sum(onnx_tiny.embed(texts) * torch_tiny.embed(texts), axis=1)) > 0.9999
