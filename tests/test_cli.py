@@ -68,7 +68,9 @@ def test_seed_under_the_onnx_backends(runner, seed, tmp_path, backend):
         "hits"
     ]
     assert hits[0]["path"].endswith("book-reader.txt")
-    assert hits[0]["score"] == pytest.approx(0.8011, abs=0.0005 if backend == "onnx" else 0.02)
+    # int8: query-document scores differ from torch's by 0.0105 RMS (measured over
+    # SciFact, 300 queries x 400 abstracts); 0.035 is about three times that.
+    assert hits[0]["score"] == pytest.approx(0.8011, abs=0.0005 if backend == "onnx" else 0.035)
     info = json.loads(run(runner, "info", "--index", idx, "--json").stdout)
     assert info["backend"] == backend
 
