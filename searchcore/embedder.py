@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import platform
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,7 +61,11 @@ def default_backend() -> tuple[str, str | None]:
 
 
 def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "searchctl"
+    """Exported ONNX models: $SEARCHCTL_CACHE, else $XDG_CACHE_HOME/searchctl, else ~/.cache/searchctl."""
+    if os.environ.get("SEARCHCTL_CACHE"):
+        return Path(os.environ["SEARCHCTL_CACHE"])
+    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "searchctl"
 
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

@@ -497,7 +497,7 @@ def eval_cmd(
         if corpus is None or not corpus.exists():
             raise click.UsageError("--model needs the collection to index: --beir DIR with a corpus.jsonl, or --corpus")
         results = compare_models(
-            Config(index_dir=index_dir),
+            Config(index_dir=index_dir, cache_dir=cache_dir()),
             list(models),
             corpus,
             queries,

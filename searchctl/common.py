@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -46,10 +45,9 @@ def backend_option(func):
 
 def cache_dir() -> Path:
     """Exported ONNX models: $SEARCHCTL_CACHE, else $XDG_CACHE_HOME/searchctl, else ~/.cache/searchctl."""
-    if os.environ.get("SEARCHCTL_CACHE"):
-        return Path(os.environ["SEARCHCTL_CACHE"])
-    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "searchctl"
+    from searchcore.embedder import default_cache_dir
+
+    return default_cache_dir()
 
 
 def wait_option(func):

@@ -92,6 +92,19 @@ def test_the_export_is_cached_and_a_corrupt_file_is_exported_again(tmp_path):
     assert model_file.stat().st_mtime_ns != stamp, "the damaged file was exported again"
 
 
+def test_the_cache_folder_follows_the_environment(tmp_path, monkeypatch):
+    from searchcore.embedder import default_cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("SEARCHCTL_CACHE", raising=False)
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "searchctl"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "searchctl"
+    monkeypatch.setenv("SEARCHCTL_CACHE", str(tmp_path / "mine"))
+    assert default_cache_dir() == Embedder(backend="onnx-int8").cache_dir == tmp_path / "mine"
+
+
 def test_without_onnxruntime_it_says_so_and_uses_torch(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -241,9 +241,11 @@ def test_query_command_explain_modes_and_filters(tmp_path):
         assert bad.exit_code == 2 and message in bad.stderr, bad.output
 
 
-def test_eval_compares_embedding_models(tmp_path):
+def test_eval_compares_embedding_models(tmp_path, monkeypatch):
     from conftest import make_tiny_model
 
+    # Exports go to $SEARCHCTL_CACHE, never to the home folder.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     tiny = make_tiny_model(tmp_path)
     beir = tmp_path / "beir"
     docs = [{"_id": f"d{i}", "title": f"Topic {i}", "text": f"word{i} text about subject{i}"} for i in range(12)]
@@ -266,3 +268,5 @@ def test_eval_compares_embedding_models(tmp_path):
     assert table.exit_code == 0 and "chunks/s" in table.stdout and " 32 " in table.stdout
     bad = runner.invoke(cli, [*args, "--compare", "mode=dense,bm25"])
     assert bad.exit_code == 2 and "not both" in bad.stderr
+    assert not (tmp_path / "home").exists()
+    assert any("tiny-model" in p.name for p in Path(os.environ["SEARCHCTL_CACHE"]).iterdir())
