@@ -284,8 +284,14 @@ def onnx_model_file(location: Path, name: str, revision: str, backend: str, cach
                 return model_file
         except (OSError, ValueError):
             pass
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
+    except OSError as exc:
+        raise SearchctlError(
+            f"cannot write the model cache {folder.parent} ({exc.strerror or exc}); "
+            "set SEARCHCTL_CACHE to a writable folder"
+        ) from exc
     try:
         fp32 = work / "fp32.onnx"
         _export(Path(location), fp32)

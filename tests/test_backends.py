@@ -105,6 +105,23 @@ def test_the_cache_folder_follows_the_environment(tmp_path, monkeypatch):
     assert default_cache_dir() == Embedder(backend="onnx-int8").cache_dir == tmp_path / "mine"
 
 
+def test_an_unwritable_cache_says_which_folder_and_what_to_do(tmp_path):
+    from click.testing import CliRunner
+
+    from searchctl.cli import cli
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    result = CliRunner(env={"SEARCHCTL_CACHE": str(blocker / "cache")}).invoke(
+        cli, ["index", str(SAMPLE), "--index", str(tmp_path / "idx"), "--backend", "onnx-int8"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot write the model cache {blocker / 'cache'} (Not a directory); "
+        "set SEARCHCTL_CACHE to a writable folder"
+    ]
+
+
 def test_without_onnxruntime_it_says_so_and_uses_torch(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
