@@ -5,8 +5,10 @@
 It writes a corpus of synthetic notes (plain text, Markdown with sections, and JSONL files
 of many records) and then, cycle after cycle, starts `searchctl index` on it and kills
 it with SIGKILL: either after a random delay, or the moment the run enters a chosen step
-(embedding, the SQLite commit, the FAISS write and rename), read from the file the
-indexer names in SEARCHCTL_PHASE_FILE. After every kill, `searchctl check` must pass and
+(embedding, the SQLite commit, the FAISS write and rename). Each killed run is this
+script's own `_index_run` in a child process: `build_index(..., on_phase=...)`, the
+library call behind `searchctl index`, writing each step's name to a file the parent
+watches. After every kill, `searchctl check` must pass and
 `searchctl query` must answer. Whenever a run finishes unkilled, the corpus is changed
 (files edited, added, deleted) so that every run has work to do. At the end a last run
 completes, and its index is compared with a clean build of the final corpus in a fresh
@@ -26,7 +28,6 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -101,16 +102,29 @@ def index_args(docs: Path, index: Path, opts) -> list[str]:
     return args + (["--model", opts.model] if opts.model else [])
 
 
+def _index_run(docs: str, index: str, phase_file: str, backend: str, model: str) -> None:
+    """The child of kill_once: one indexing run that reports each step to ``phase_file``."""
+    from indexer.build import build_index
+    from searchcore.config import Config
+
+    def report(phase: str) -> None:
+        with open(phase_file, "w") as handle:
+            handle.write(phase)
+
+    config = Config(index_dir=Path(index), backend=backend, model=model or None)
+    build_index(config, [Path(docs)], on_phase=report)
+
+
 def kill_once(docs, index, opts, rng, phase_file: Path, expected: float) -> tuple[bool, str, float]:
     """(killed, phase at the kill or 'completed', seconds the run lived)."""
-    env = {**os.environ, "SEARCHCTL_PHASE_FILE": str(phase_file)}
     phase_file.write_text("start")
     target = rng.choice(PHASES) if rng.random() < 0.5 else None
     delay = rng.uniform(0.3, max(1.0, expected))
     started = time.perf_counter()
+    child = [__file__, "--index-run", str(docs), str(index), str(phase_file), opts.backend, opts.model or ""]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "searchctl", *index_args(docs, index, opts)],
-        env=env,
+        [sys.executable, *child],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -133,13 +147,10 @@ def kill_once(docs, index, opts, rng, phase_file: Path, expected: float) -> tupl
 
 def snapshot(index: Path) -> tuple[dict, dict]:
     """chunk identity -> text, and -> vector."""
-    conn = sqlite3.connect(index / "index.db")
-    rows = conn.execute(
-        "SELECT files.path, documents.key, chunks.ordinal, chunks.char_start, chunks.char_end, chunks.line_start, "
-        "chunks.line_end, chunks.text, vectors.vector FROM chunks JOIN documents ON documents.id = chunks.doc_id "
-        "JOIN files ON files.id = documents.file_id JOIN vectors ON vectors.chunk_id = chunks.id"
-    ).fetchall()
-    conn.close()
+    from searchcore.store import Store
+
+    with Store.open(index, reader=True) as store:
+        rows = store.chunk_rows()
     texts = {r[:7]: r[7] for r in rows}
     vectors = {r[:7]: np.frombuffer(r[8], dtype=np.float32) for r in rows}
     return texts, vectors
@@ -240,6 +251,9 @@ def run(opts) -> dict:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--index-run"]:
+        _index_run(*sys.argv[2:7])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=3000, help="files in the corpus at the start")
     parser.add_argument("--kills", type=int, default=50, help="SIGKILLs to deliver")

@@ -1,4 +1,4 @@
-"""Text classifiers: train one, load one, predict labels.
+"""Training text classifiers (loading and applying one is ``searchcore.classifier``).
 
 Two methods, one folder format:
 
@@ -20,7 +20,6 @@ transformers sequence-classification model is accepted as a ``full`` classifier.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,18 +30,22 @@ from pathlib import Path
 
 import numpy as np
 
-from searchcore.embedder import DEFAULT_MODEL, Embedder, canonical_model_name, default_backend, model_location
+from searchcore.classifier import (
+    HEAD_FILE,
+    MANIFEST,
+    MAX_TOKENS,
+    METHODS,
+    FullModel,
+    load_classifier,
+    quiet_transformers,
+    softmax,
+)
+from searchcore.embedder import DEFAULT_MODEL, Embedder, canonical_model_name, model_location
 from searchcore.errors import SearchctlError, UsageError
 
 from .data import Examples, label_names
 
-__all__ = ["Classifier", "TrainResult", "load_classifier", "train_classifier", "MANIFEST", "METHODS"]
-
-MANIFEST = "searchctl-classifier.json"
-HEAD_FILE = "head.npz"
-METHODS = ("full", "head")
-# Longest input, in tokens, the full classifier reads (training and prediction).
-MAX_TOKENS = 256
+__all__ = ["TrainResult", "train_classifier", "load_classifier"]
 
 
 @dataclass
@@ -203,11 +206,38 @@ class _Encoded:
         return self.rows[i]
 
 
-def quiet_transformers() -> None:
-    import transformers
+def _arguments(staging: Path, settings: dict, n_train: int, progress: bool):
+    """The Trainer's arguments: linear warm-up over the first 10 %, evaluation and a
+    checkpoint each epoch, the best epoch by macro-F1 kept, length-grouped batches."""
+    import torch
+    from transformers import TrainingArguments
 
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
+    epochs, lr, batch_size, seed = settings["epochs"], settings["lr"], settings["batch_size"], settings["seed"]
+    return TrainingArguments(
+        output_dir=str(staging / "checkpoints"),
+        num_train_epochs=epochs,
+        learning_rate=lr,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=128,
+        warmup_steps=max(1, int(0.1 * epochs * -(-n_train // batch_size))),
+        weight_decay=0.01,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        train_sampling_strategy="group_by_length",
+        logging_strategy="no",
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        disable_tqdm=not progress,
+        save_only_model=True,
+    )
 
 
 def _train_full(train, evaluation, labels, base, staging, epochs, lr, batch_size, seed, progress):
@@ -217,7 +247,6 @@ def _train_full(train, evaluation, labels, base, staging, epochs, lr, batch_size
         AutoTokenizer,
         DataCollatorWithPadding,
         Trainer,
-        TrainingArguments,
     )
 
     quiet_transformers()
@@ -253,31 +282,7 @@ def _train_full(train, evaluation, labels, base, staging, epochs, lr, batch_size
         "warmup_ratio": 0.1,
         "weight_decay": 0.01,
     }
-    args = TrainingArguments(
-        output_dir=str(staging / "checkpoints"),
-        num_train_epochs=epochs,
-        learning_rate=lr,
-        per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=128,
-        warmup_steps=max(1, int(0.1 * epochs * -(-len(train_set) // batch_size))),
-        weight_decay=0.01,
-        lr_scheduler_type="linear",
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=1,
-        load_best_model_at_end=True,
-        metric_for_best_model="macro_f1",
-        greater_is_better=True,
-        train_sampling_strategy="group_by_length",
-        logging_strategy="no",
-        report_to=[],
-        seed=seed,
-        data_seed=seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-        disable_tqdm=not progress,
-        save_only_model=True,
-    )
+    args = _arguments(staging, settings, len(train_set), progress)
     trainer = Trainer(
         model=model,
         args=args,
@@ -306,32 +311,12 @@ def _train_full(train, evaluation, labels, base, staging, epochs, lr, batch_size
     trainer.save_model(str(staging))
     tokenizer.save_pretrained(str(staging))
     gold = _ids(evaluation, train)
-    predicted = _FullModel(trainer.model, tokenizer).probabilities(evaluation.texts).argmax(1)
+    predicted = FullModel(trainer.model, tokenizer).probabilities(evaluation.texts).argmax(1)
     accuracy, macro_f1, confusion = _metrics(gold, predicted, len(labels))
     result = TrainResult(
         "full", accuracy, macro_f1, 0.0, len(train), len(evaluation), labels, confusion, evaluation.source, history
     )
     return result, settings
-
-
-class _FullModel:
-    def __init__(self, model, tokenizer):
-        self.model, self.tokenizer = model, tokenizer
-
-    def probabilities(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        import torch
-
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), self.model.config.num_labels), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                batch = self.tokenizer(
-                    [texts[i] for i in rows], truncation=True, max_length=MAX_TOKENS, padding=True, return_tensors="pt"
-                )
-                logits = self.model(**batch).logits
-                out[rows] = torch.softmax(logits.float(), dim=-1).numpy()
-        return out
 
 
 # -- logistic-regression head -------------------------------------------------------------
@@ -360,7 +345,7 @@ def _train_head(train, evaluation, labels, base, staging, backend, cache_dir, pr
     np.savez(staging / HEAD_FILE, coef=coef, intercept=intercept)
     if evaluation is not None:
         x_eval = _embed(embedder, evaluation.texts, progress, "embedding eval texts")
-        predicted, gold = _softmax(x_eval @ coef.T + intercept).argmax(1), _ids(evaluation, train)
+        predicted, gold = softmax(x_eval @ coef.T + intercept).argmax(1), _ids(evaluation, train)
         source, n_eval = evaluation.source, len(evaluation)
     else:
         folds = min(5, int(np.bincount(y_train).min()))
@@ -380,99 +365,3 @@ def _embed(embedder: Embedder, texts: list[str], progress: bool, what: str) -> n
 
     with tqdm(total=len(texts), desc=what, unit="text", disable=not progress, leave=False) as bar:
         return embedder.embed(texts, progress=bar.update)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-# -- loading and prediction ---------------------------------------------------------------
-
-
-class Classifier:
-    """A trained classifier folder: ``predict(texts)`` gives (label, score) per text."""
-
-    def __init__(self, folder: Path, manifest: dict):
-        self.folder = Path(folder)
-        self.manifest = manifest
-        self.method: str = manifest["method"]
-        self.labels: list[str] = list(manifest["labels"])
-        self.embedder_model: str | None = manifest.get("embedder")
-        self.id: str = manifest["id"]
-        self.name: str = self.folder.resolve().name
-        self._model = None
-
-    def probabilities(
-        self, texts: list[str], *, backend: str | None = None, cache_dir: Path | None = None
-    ) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        if self.method == "head":
-            if self._model is None:
-                chosen = backend or self.manifest.get("settings", {}).get("backend") or default_backend()[0]
-                self._model = Embedder(self.embedder_model, backend=chosen, cache_dir=cache_dir)
-            return self.probabilities_of_vectors(self._model.embed(texts))
-        if self._model is None:
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-            quiet_transformers()
-            try:
-                model = AutoModelForSequenceClassification.from_pretrained(str(self.folder))
-                tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
-            except (OSError, ValueError) as exc:
-                raise SearchctlError(
-                    f"cannot load the classifier in {self.folder}: {str(exc).splitlines()[0]}"
-                ) from None
-            model.eval()
-            self._model = _FullModel(model, tokenizer)
-        return self._model.probabilities(texts)
-
-    def probabilities_of_vectors(self, vectors: np.ndarray) -> np.ndarray:
-        """Head classifiers only: class probabilities of sentence vectors of ``embedder_model``."""
-        if self.method != "head":
-            raise UsageError("only a head classifier reads sentence vectors")
-        if not hasattr(self, "_head"):
-            weights = np.load(self.folder / HEAD_FILE)
-            self._head = (weights["coef"], weights["intercept"])
-        coef, intercept = self._head
-        if vectors.shape[1] != coef.shape[1]:
-            raise UsageError(
-                f"the classifier in {self.folder} reads {coef.shape[1]}-d vectors of {self.embedder_model}, "
-                f"not {vectors.shape[1]}-d ones"
-            )
-        return _softmax(vectors.astype(np.float32) @ coef.T + intercept)
-
-    def predict(self, texts: list[str], **options) -> list[tuple[str, float]]:
-        probabilities = self.probabilities(texts, **options)
-        best = probabilities.argmax(1)
-        return [(self.labels[i], float(probabilities[n, i])) for n, i in enumerate(best)]
-
-
-def load_classifier(folder: Path) -> Classifier:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UsageError(f"no classifier folder at {folder}; train one with `searchctl finetune classifier`")
-    manifest_path = folder / MANIFEST
-    if manifest_path.exists():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            if manifest.get("method") not in METHODS or not manifest.get("labels") or not manifest.get("id"):
-                raise ValueError("incomplete")
-        except (ValueError, OSError) as exc:
-            raise SearchctlError(f"{manifest_path} is damaged ({exc}); train the classifier again") from None
-        if manifest["method"] == "head" and not (folder / HEAD_FILE).exists():
-            raise SearchctlError(f"{folder / HEAD_FILE} is missing; train the classifier again")
-        return Classifier(folder, manifest)
-    config_path = folder / "config.json"
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, ValueError):
-        raise UsageError(f"{folder} holds no classifier (no {MANIFEST}, no config.json)") from None
-    id2label = config.get("id2label") or {}
-    if not id2label or not any(a.endswith("ForSequenceClassification") for a in config.get("architectures") or []):
-        raise UsageError(f"{folder} holds a transformer, but not a text classifier (no labels in config.json)")
-    labels = [id2label[k] for k in sorted(id2label, key=int)]
-    digest = hashlib.sha256(config_path.read_bytes()).hexdigest()[:16]
-    return Classifier(folder, {"method": "full", "labels": labels, "id": digest, "base": config.get("_name_or_path")})

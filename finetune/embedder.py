@@ -23,17 +23,17 @@ import json
 import os
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from searchcore.classifier import quiet_transformers
 from searchcore.config import Config
 from searchcore.embedder import (
     DEFAULT_MODEL,
-    Embedder,
     canonical_model_name,
     embedded_text,
     model_location,
@@ -42,6 +42,7 @@ from searchcore.embedder import (
 from searchcore.errors import SearchctlError, UsageError
 
 from .pairs import Pair
+from .scoring import Reembed, evaluation_for, score_index, score_reembedded
 
 __all__ = ["EmbedderResult", "mine_hard_negatives", "train_embedder", "NotBetterError"]
 
@@ -163,57 +164,6 @@ def indexed_positives(pairs: list[Pair], searcher) -> tuple[list[Pair], int]:
     return out, changed
 
 
-# -- evaluation ---------------------------------------------------------------------------
-
-
-def _held_out(pairs: list[Pair], seed: int, fraction: float = 0.1) -> tuple[list[Pair], list[Pair]]:
-    queries = sorted({p.query for p in pairs})
-    random.Random(seed).shuffle(queries)
-    n = max(1, int(round(len(queries) * fraction)))
-    if len(queries) - n < 2:
-        raise UsageError(f"{len(queries)} distinct queries are too few to hold some out; give more pairs")
-    held = set(queries[:n])
-    return [p for p in pairs if p.query not in held], [p for p in pairs if p.query in held]
-
-
-def _score_in_memory(embedder: Embedder, held: list[Pair], pool: list[str]) -> dict[str, float]:
-    """Held-out queries ranked against every passage of the pairs: nDCG@10, MRR@10, R@10."""
-    import pytrec_eval
-
-    pool_ids = {text: f"p{i}" for i, text in enumerate(pool)}
-    queries = sorted({p.query for p in held})
-    qrels: dict[str, dict[str, int]] = {}
-    for p in held:
-        qrels.setdefault(f"q{queries.index(p.query)}", {})[pool_ids[p.positive]] = 1
-    passages = embedder.embed(pool)
-    scores = embedder.embed(queries) @ passages.T
-    run = {}
-    for i, row in enumerate(scores):
-        top = np.argsort(-row)[:100]
-        run[f"q{i}"] = {f"p{j}": float(100 - rank) for rank, j in enumerate(top)}
-    table = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10"}).evaluate(run)
-    top10 = {q: dict(sorted(d.items(), key=lambda kv: -kv[1])[:10]) for q, d in run.items()}
-    rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
-    return {
-        "dense nDCG@10": float(np.mean([t["ndcg_cut_10"] for t in table.values()])),
-        "dense MRR@10": float(np.mean([t["recip_rank"] for t in rr.values()])),
-        "dense R@10": float(np.mean([t["recall_10"] for t in table.values()])),
-    }
-
-
-def _score_index(index_dir: Path, queries, qrels, config: Config) -> dict[str, float]:
-    from searchcore.evaluate import evaluate
-    from searchcore.search import Searcher
-
-    out = {}
-    with Searcher(Config(index_dir=index_dir, cache_dir=config.cache_dir)) as searcher:
-        for mode in ("dense", "hybrid"):
-            metrics = evaluate(searcher, queries, qrels, mode=mode).metrics
-            out[f"{mode} nDCG@10"] = metrics["ndcg@10"]
-            out[f"{mode} R@100"] = metrics["recall@100"]
-    return out
-
-
 # -- training -----------------------------------------------------------------------------
 
 
@@ -269,6 +219,117 @@ Training took {result.seconds_training:.0f} s.
 """
 
 
+def _check_inputs(pairs: list[Pair], out: Path, index_dir: Path | None, needs_index: bool) -> bool:
+    """Refuse what cannot work before anything is loaded; whether the index exists."""
+    if out.exists() and any(out.iterdir()) and not (out / "modules.json").exists():
+        raise UsageError(f"{out} exists and is not a model folder; pick a new --out")
+    if len({p.query for p in pairs}) < 2:
+        raise UsageError("fine-tuning needs pairs with at least two different queries")
+    have_index = index_dir is not None and (Path(index_dir) / "index.db").exists()
+    if needs_index and not have_index:
+        raise UsageError(
+            "hard negatives and --eval-beir need the index of the corpus (--index DIR; build it with "
+            "`searchctl index`), or pass --no-hard-negatives"
+        )
+    return have_index
+
+
+def _fit(model, columns: dict[str, list[str]], out: Path, settings: dict, progress: bool) -> tuple[Path, float]:
+    """Train ``model`` on ``columns`` into a staging folder next to ``out``; (folder, seconds)."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+    try:
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+        from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+    except ImportError:  # sentence-transformers before 6
+        from sentence_transformers.losses import MultipleNegativesRankingLoss  # type: ignore[no-redef]
+        from sentence_transformers.training_args import BatchSamplers  # type: ignore[no-redef]
+
+    dataset = Dataset.from_dict(columns)
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    steps = -(-len(dataset) // settings["batch_size"]) * settings["epochs"]
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(staging / "checkpoints"),
+        num_train_epochs=settings["epochs"],
+        per_device_train_batch_size=settings["batch_size"],
+        learning_rate=settings["lr"],
+        warmup_steps=max(1, int(0.1 * steps)),
+        weight_decay=0.01,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        seed=settings["seed"],
+        data_seed=settings["seed"],
+        save_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        use_cpu=not torch.cuda.is_available(),
+        bf16=settings["precision"] == "bf16",
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+    )
+    loss = MultipleNegativesRankingLoss(model)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    if not progress:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    shutil.rmtree(staging / "checkpoints", ignore_errors=True)
+    model.save(str(staging))
+    return staging, seconds
+
+
+def _columns(train_pairs: list[Pair], hard_negatives: bool, seed: int) -> dict[str, list[str]]:
+    columns = {"anchor": [p.query for p in train_pairs], "positive": [p.positive for p in train_pairs]}
+    if hard_negatives:
+        # Every row needs a negative column; the few queries without a qualifying hard
+        # negative get a random other query's positive (an easy negative) instead.
+        rng = random.Random(seed)
+        columns["negative"] = [
+            p.negative or rng.choice([q.positive for q in train_pairs if q.query != p.query]) for p in train_pairs
+        ]
+    return columns
+
+
+def _prepare(pairs, base, have_index, hard_negatives, chunk_positives, eval_beir, seed, config, progress):
+    """Everything before training that reads the index: the base model, the pairs with
+    their indexed positives and mined negatives, and the base model's scores.
+    Returns (base, train pairs, evaluation, scores before, (positives replaced, negatives mined))."""
+    import torch
+
+    # FAISS cuts the OpenMP pool it shares with torch to one thread (see searchcore.vectors);
+    # training gets every core back once the searcher is done.
+    threads = torch.get_num_threads()
+    searcher = None
+    if have_index and (hard_negatives or eval_beir or chunk_positives):
+        from searchcore.search import Searcher
+
+        searcher = Searcher(config)
+        base = base or searcher.embedder.name
+    base = canonical_model_name(base) if base else DEFAULT_MODEL
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    train_pairs, evaluation = evaluation_for(pairs, seed, eval_beir, config.index_dir)
+    chunked = mined = 0
+    if chunk_positives and searcher is not None:
+        train_pairs, chunked = indexed_positives(train_pairs, searcher)
+    if hard_negatives:
+        train_pairs, mined = mine_hard_negatives(train_pairs, searcher, progress=progress)
+    if evaluation.beir is None:
+        before = evaluation.score_model(base)
+    else:
+        before = score_index(Path(config.index_dir), *evaluation.beir, config)
+    if searcher is not None:
+        searcher.close()
+    torch.set_num_threads(threads)
+    return base, train_pairs, evaluation, before, (chunked, mined)
+
+
 def train_embedder(
     pairs: list[Pair],
     out: Path,
@@ -283,145 +344,41 @@ def train_embedder(
     precision: str = "auto",
     index_dir: Path | None = None,
     eval_beir: tuple[Path, str] | None = None,
+    reembed: Reembed | None = None,
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> EmbedderResult:
     """Fine-tune ``base`` on ``pairs`` and save a sentence-transformers folder to ``out``.
 
     ``index_dir`` is where hard negatives are mined (and, with ``eval_beir``, the index of
-    that BEIR corpus to score before and after)."""
-    import torch
-    from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
+    that BEIR corpus to score before and after, through a copy that ``reembed`` makes)."""
+    from sentence_transformers import SentenceTransformer
 
-    try:
-        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-        from sentence_transformers.sentence_transformer.training_args import BatchSamplers
-    except ImportError:  # sentence-transformers before 6
-        from sentence_transformers.losses import MultipleNegativesRankingLoss
-        from sentence_transformers.training_args import BatchSamplers
-
-    from .classifier import quiet_transformers
     from .precision import resolve_precision
 
     quiet_transformers()
-    precision = resolve_precision(precision)
     started = time.perf_counter()
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / "modules.json").exists():
-        raise UsageError(f"{out} exists and is not a model folder; pick a new --out")
-    if len({p.query for p in pairs}) < 2:
-        raise UsageError("fine-tuning needs pairs with at least two different queries")
+    have_index = _check_inputs(pairs, out, index_dir, needs_index=hard_negatives or eval_beir is not None)
+    if eval_beir is not None and reembed is None:
+        raise UsageError("scoring on --eval-beir needs a way to re-embed the index (reembed)")
+    settings: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+    settings["precision"] = resolve_precision(precision)
     config = Config(index_dir=index_dir or Path(".searchctl"), cache_dir=cache_dir)
-    # FAISS cuts the OpenMP pool it shares with torch to one thread (see searchcore.vectors);
-    # training gets every core back once the searcher is done.
-    threads = torch.get_num_threads()
-    searcher = None
-    have_index = index_dir is not None and (Path(index_dir) / "index.db").exists()
-    if (hard_negatives or eval_beir) and not have_index:
-        raise UsageError(
-            "hard negatives and --eval-beir need the index of the corpus (--index DIR; build it with "
-            "`searchctl index`), or pass --no-hard-negatives"
-        )
-    if have_index and (hard_negatives or eval_beir or chunk_positives):
-        from searchcore.search import Searcher
+    base, train_pairs, evaluation, before, counts = _prepare(
+        pairs, base, have_index, hard_negatives, chunk_positives, eval_beir, seed, config, progress
+    )
+    chunked, mined = counts
 
-        searcher = Searcher(config)
-        base = base or searcher.embedder.name
-    base = canonical_model_name(base) if base else DEFAULT_MODEL
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-    if eval_beir is None:
-        train_pairs, held = _held_out(pairs, seed)
-        pool = list(dict.fromkeys([p.positive for p in pairs] + [p.negative for p in pairs if p.negative]))
-        evaluation = f"{len({p.query for p in held})} held-out queries ranked against {len(pool):,} passages"
-    else:
-        from searchcore.evaluate import load_beir
-
-        train_pairs, held, pool = pairs, [], []
-        beir_queries, beir_qrels = load_beir(*eval_beir)
-        evaluation = f"{eval_beir[0]} split {eval_beir[1]} ({len(beir_qrels)} queries), index {index_dir}"
-
-    chunked = 0
-    if chunk_positives and searcher is not None:
-        train_pairs, chunked = indexed_positives(train_pairs, searcher)
-    mined = 0
-    if hard_negatives:
-        train_pairs, mined = mine_hard_negatives(train_pairs, searcher, progress=progress)
-    base_embedder = Embedder(base, backend="torch")
-    if eval_beir is None:
-        before = _score_in_memory(base_embedder, held, pool)
-    else:
-        before = _score_index(Path(index_dir), beir_queries, beir_qrels, config)
-    if searcher is not None:
-        searcher.close()
-    torch.set_num_threads(threads)
-
-    columns = {"anchor": [p.query for p in train_pairs], "positive": [p.positive for p in train_pairs]}
-    if hard_negatives:
-        # Every row needs a negative column; the few queries without a qualifying hard
-        # negative get a random other query's positive (an easy negative) instead.
-        rng = random.Random(seed)
-        columns["negative"] = [
-            p.negative or rng.choice([q.positive for q in train_pairs if q.query != p.query]) for p in train_pairs
-        ]
-    dataset = Dataset.from_dict(columns)
     model = SentenceTransformer(model_location(base), device="cpu")
     # The folder gets our own model card; skip the trainer's widget examples (and their bar).
-    model.model_card_data.set_widget_examples = lambda dataset: None
+    model.model_card_data.set_widget_examples = lambda dataset: None  # type: ignore[method-assign]
     _no_attention_dropout(model)
-    loss = MultipleNegativesRankingLoss(model)
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    steps = -(-len(dataset) // batch_size) * epochs
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(staging / "checkpoints"),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
-        learning_rate=lr,
-        warmup_steps=max(1, int(0.1 * steps)),
-        weight_decay=0.01,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
-        seed=seed,
-        data_seed=seed,
-        save_strategy="no",
-        logging_strategy="no",
-        report_to=[],
-        use_cpu=not torch.cuda.is_available(),
-        bf16=precision == "bf16",
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-    )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
-    if not progress:
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    train_started = time.perf_counter()
-    trainer.train()
-    seconds_training = time.perf_counter() - train_started
-    shutil.rmtree(staging / "checkpoints", ignore_errors=True)
-    model.save(str(staging))
-
-    if eval_beir is None:
-        after = _score_in_memory(Embedder(str(staging), backend="torch"), held, pool)
+    staging, seconds_training = _fit(model, _columns(train_pairs, hard_negatives, seed), out, settings, progress)
+    if evaluation.beir is None:
+        after = evaluation.score_model(str(staging))
     else:
-        from indexer.reindex import reembedded_copy
-
-        scratch = Path(tempfile.mkdtemp(prefix="searchctl-eval-"))
-        try:
-            reembedded_copy(
-                Path(index_dir), scratch / "idx", str(staging.resolve()), cache_dir=cache_dir, progress=progress
-            )
-            after = _score_index(scratch / "idx", beir_queries, beir_qrels, config)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        after = score_reembedded(Path(index_dir), staging, evaluation, reembed, config, progress)  # type: ignore[arg-type]
 
     result = EmbedderResult(
         out=str(out),
@@ -430,17 +387,13 @@ def train_embedder(
         hard_negatives=mined if hard_negatives else 0,
         seconds_training=seconds_training,
         seconds_total=0.0,
-        evaluation=evaluation,
+        evaluation=evaluation.description,
         before=before,
         after=after,
         settings={
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "seed": seed,
+            **settings,
             "hard_negatives": hard_negatives,
             "positives replaced by their closest indexed chunk": chunked,
-            "precision": precision,
             "margin": MARGIN if hard_negatives else None,
             "loss": "MultipleNegativesRankingLoss (in-batch and hard negatives)",
             "attention dropout": 0.0,

@@ -41,9 +41,11 @@ class Pair:
         return {k: v for k, v in asdict(self).items() if v is not None and k != "kind"} | {"kind": self.kind}
 
 
-def _text(value: object, field: str, where: str, required: bool = True) -> str | None:
-    if value is None and not required:
-        return None
+def _optional_text(value: object, field: str, where: str) -> str | None:
+    return None if value is None else _text(value, field, where)
+
+
+def _text(value: object, field: str, where: str) -> str:
     if value is None:
         raise UsageError(f"{where}: missing field {field!r}")
     if not isinstance(value, str):
@@ -68,7 +70,7 @@ def load_pairs(path: Path) -> list[Pair]:
                     where = f"{path}:{number}"
                     if len(row) not in (2, 3):
                         raise UsageError(f"{where}: expected 2 or 3 tab-separated columns, found {len(row)}")
-                    negative = _text(row[2], "negative", where) if len(row) == 3 else None
+                    negative = _optional_text(row[2], "negative", where) if len(row) == 3 else None
                     pairs.append(Pair(_text(row[0], "query", where), _text(row[1], "positive", where), negative))
         else:
             for where, row in jsonl_rows(path):
@@ -78,7 +80,7 @@ def load_pairs(path: Path) -> list[Pair]:
                     Pair(
                         _text(row.get("query"), "query", where),
                         _text(row.get("positive"), "positive", where),
-                        _text(row.get("negative"), "negative", where, required=False),
+                        _optional_text(row.get("negative"), "negative", where),
                         kind=str(row.get("kind") or "given"),
                     )
                 )
@@ -158,10 +160,7 @@ def generate_pairs(store, *, seed: int = 42, max_per_document: int = 3) -> tuple
     rng = random.Random(seed)
     pairs: list[Pair] = []
     with store.snapshot():
-        documents = store.conn.execute(
-            "SELECT documents.id, documents.key, documents.title, files.path, files.kind FROM documents "
-            "JOIN files ON files.id = documents.file_id ORDER BY documents.id"
-        ).fetchall()
+        documents = store.document_list()
         chunks = store.document_chunks([d[0] for d in documents])
     for doc_id, key, title, path, kind in documents:
         texts = [text for _, text in chunks.get(doc_id, [])]

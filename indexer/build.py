@@ -21,82 +21,38 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from searchcore.classifier import Classifier, load_classifier
 from searchcore.config import Config
-from searchcore.embedder import Embedder, embedded_text, short_title
+from searchcore.embedder import embedded_text, short_title
+from searchcore.engine import LocalWriter
 from searchcore.errors import UsageError
-from searchcore.lock import WriterLock
-from searchcore.search import index_backend, index_model
+from searchcore.lock import writing
+from searchcore.models import TextEmbedder, index_backend, index_model, make_embedder
 from searchcore.store import Store
-from searchcore.vectors import VectorIndex, load_current, remove_stale_files, vectors_path
 
 from .chunker import Chunk, chunk_text
+from .labels import label_with
 from .readers import Document, Skip, read_document
 from .sources import walk
+from .summary import IndexSummary
 
-__all__ = ["build_index", "IndexSummary", "FLUSH_CHUNKS"]
+__all__ = ["build_index", "IndexSummary", "FLUSH_CHUNKS", "PHASES"]
 
 FLUSH_CHUNKS = 512
-# For crash testing (bench/crash.py): the run writes the step it is in to this file.
-_PHASE_FILE = os.environ.get("SEARCHCTL_PHASE_FILE")
-
-
-def _phase(name: str) -> None:
-    if _PHASE_FILE:
-        with open(_PHASE_FILE, "w") as handle:
-            handle.write(name)
+# The steps a run goes through, as ``on_phase`` hears of them (bench/crash.py kills in each).
+PHASES = ("read", "embed", "sqlite", "faiss", "done")
 
 
 # Tokens kept free below the model's limit: re-tokenising a chunk on its own can differ
 # by a token or two from its share of the whole document's tokenisation.
 _TOKEN_MARGIN = 4
-
-
-@dataclass
-class IndexSummary:
-    added: int = 0
-    updated: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    files: int = 0
-    chunks_embedded: int = 0
-    documents: int = 0
-    chunks: int = 0
-    seconds: float = 0.0
-    generation: int = 0
-    model: str = ""
-    backend: str = ""
-    notice: str | None = None  # e.g. why the backend fell back to torch
-    labels: dict[str, int] = field(default_factory=dict)  # facet -> documents labelled this run
-
-    def skip(self, reason: str, n: int = 1) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + n
-
-    @property
-    def docs_per_second(self) -> float:
-        return (self.added + self.updated) / self.seconds if self.seconds > 0 else 0.0
-
-    def line(self) -> str:
-        skipped = sum(self.skipped.values())
-        reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
-        return (
-            f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged, "
-            f"{skipped} skipped{f' ({reasons})' if reasons else ''}; "
-            f"{self.chunks_embedded} chunks embedded, {self.documents} documents / {self.chunks} chunks in index; "
-            f"{self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s"
-            + "".join(f"; {n:,} documents labelled ({facet})" for facet, n in sorted(self.labels.items()))
-        )
-
-    def to_dict(self) -> dict:
-        out = dict(self.__dict__)
-        out["docs_per_second"] = round(self.docs_per_second, 2)
-        return out
 
 
 def _digest(data: bytes) -> str:
@@ -142,12 +98,23 @@ class _Drop:
 
 
 class _Run:
-    def __init__(self, config: Config, store: Store, embedder: Embedder, summary: IndexSummary, progress: bool):
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        embedder: TextEmbedder,
+        summary: IndexSummary,
+        progress: bool,
+        engine: LocalWriter,
+        phase: Callable[[str], None],
+    ):
         self.config = config
         self.store = store
         self.embedder = embedder
         self.summary = summary
         self.progress = progress
+        self.engine = engine
+        self.phase = phase
         self.pending: list[object] = []
         self.pending_chunks = 0
         self.chunk_bar: tqdm | None = None
@@ -254,20 +221,20 @@ class _Run:
         if texts:
             if self.chunk_bar is None:
                 self.chunk_bar = tqdm(desc="chunks", unit="chunk", disable=not self.progress, leave=False)
-            _phase("embed")
+            self.phase("embed")
             vectors = self.embedder.embed(texts, self.config.batch_size, progress=self.chunk_bar.update)
             self.summary.chunks_embedded += len(texts)
         changed = False
         offset = 0
         store = self.store
-        _phase("sqlite")
+        self.phase("sqlite")
         with store.write():
             for item in items:
                 if isinstance(item, _DocItem):
                     file_id = self._file_id(item.file)
                     n = len(item.texts)
                     doc = item.doc
-                    store.put_document(
+                    removed, added = store.put_document(
                         file_id,
                         doc.key,
                         title=doc.title,
@@ -276,12 +243,14 @@ class _Run:
                         chunks=item.chunks,
                         vectors=vectors[offset : offset + n],
                     )
+                    self.engine.removed(removed)
+                    self.engine.added(added)
                     offset += n
                     changed = True
                 elif isinstance(item, _FileDone):
                     file_id = self._file_id(item.file)
                     if item.removed_doc_ids:
-                        store.delete_documents(item.removed_doc_ids)
+                        self.engine.removed(store.delete_documents(item.removed_doc_ids))
                         changed = True
                     store.finish_file(
                         file_id, kind=item.file.kind, hash=item.hash, size=item.size, mtime_ns=item.mtime_ns
@@ -289,155 +258,90 @@ class _Run:
                 elif isinstance(item, _Touch):
                     store.touch_file(item.file_id, size=item.size, mtime_ns=item.mtime_ns)
                 elif isinstance(item, _Drop):
-                    store.delete_file(item.file_id)
+                    self.engine.removed(store.delete_file(item.file_id))
                     changed = True
             if texts and store.get_meta("dim") is None:
                 store.set_meta(dim=str(vectors.shape[1]), model_revision=self.embedder.revision, normalized="l2")
             if changed:
                 store.set_meta(chunking=self.settings)
                 self.summary.generation = store.bump_generation()
-        _phase("read")
+        self.phase("read")
 
     def _file_id(self, state: _FileState) -> int:
         if not state.claimed:
             state.file_id = self.store.ensure_file(state.path, state.kind)
             state.claimed = True
+        assert state.file_id is not None
         return state.file_id
-
-
-def _known_files(store: Store) -> dict[str, dict]:
-    rows = store.db.query(
-        "SELECT files.*, (SELECT count(*) FROM documents WHERE documents.file_id = files.id) AS documents FROM files"
-    )
-    return {row["path"]: row for row in rows}
 
 
 def _under(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def vectors_state(store: Store) -> tuple[int, int, int]:
-    """(generation, vector count, largest chunk id) committed now: where update_vectors starts from."""
-    with store.snapshot():
-        return (
-            store.generation,
-            store.counts()["vectors"],
-            int(store.db.execute("SELECT coalesce(max(chunk_id), 0) FROM vectors").fetchone()[0]),
-        )
+def _files(paths: list[Path], config: Config, summary: IndexSummary) -> tuple[list[Path], set[str], list[str]]:
+    """The files to look at under ``paths`` (each once), their names, and the roots."""
+    roots = [os.path.abspath(p) for p in paths]
+    seen: set[str] = set()
+    files: list[Path] = []
+    for root in roots:
+        found = walk(Path(root), config.index_dir)
+        for reason, n in found.skipped.items():
+            summary.skip(reason, n)
+        for file in found.files:
+            if str(file) not in seen:
+                seen.add(str(file))
+                files.append(file)
+    return files, seen, roots
 
 
-def update_vectors(store: Store, index_dir: Path, start: tuple[int, int, int]) -> None:
-    """Write the FAISS file for the committed generation, from the previous one plus
-    this run's changes when that file is sound, else from everything in index.db."""
-    start_generation, start_count, start_max_id = start
-    generation = store.generation
-    previous = vectors_path(index_dir, start_generation)
-    meta = store.meta()
-    if previous.exists() and meta.get("dim"):
-        try:
-            index = VectorIndex.load(previous, meta.get("faiss_factory", "IDMap,Flat"))
-        except Exception:
-            index = None
-        if index is not None and index.ntotal == start_count:
-            with store.snapshot():
-                live = {
-                    r[0] for r in store.db.execute("SELECT chunk_id FROM vectors WHERE chunk_id <= ?", [start_max_id])
-                }
-                added = store.db.execute(
-                    "SELECT chunk_id, vector FROM vectors WHERE chunk_id > ? ORDER BY chunk_id", [start_max_id]
-                ).fetchall()
-                count = store.counts()["vectors"]
-            old_ids = index.ids()
-            gone = np.array([i for i in old_ids.tolist() if i not in live], dtype=np.int64)
-            index.remove(gone)
-            if added:
-                ids = np.array([r[0] for r in added], dtype=np.int64)
-                vecs = np.frombuffer(b"".join(r[1] for r in added), dtype=np.float32).reshape(len(added), -1)
-                index.add(ids, vecs)
-            if index.ntotal == count:
-                index.save(vectors_path(index_dir, generation))
-                remove_stale_files(index_dir, generation)
-                return
-    with store.snapshot():
-        load_current(store, index_dir)
-    remove_stale_files(index_dir, generation)
-
-
-def _label(store: Store, config: Config, given, progress: bool, summary: IndexSummary) -> dict:
-    """Label new and changed documents with ``given`` and the index's own classifiers."""
-    if given is None and not store.classifiers():
-        return {}
-    from .labels import label_documents, recorded_classifiers
-
-    classifiers, notices = recorded_classifiers(store)
-    if given is not None:
-        classifiers = [c for c in classifiers if c.name != given.name] + [given]
-    out = {}
-    for item in classifiers:
-        result = label_documents(store, item, config=config, progress=progress)
-        out[result.facet] = result.labelled
-        notices.append(result.notice)
-    summary.notice = "; ".join(n for n in [summary.notice, *notices] if n) or None
-    return out
+def _embedder_for(store: Store, config: Config, embedder: TextEmbedder | None) -> tuple[TextEmbedder, str | None]:
+    """The embedder this run writes with, recording model and backend in a new index."""
+    model = index_model(store, config.model or (embedder.name if embedder else None))
+    notice = None
+    if embedder is None:
+        backend, notice = index_backend(store, config.backend, writing=True, model=model)
+        embedder = make_embedder(model, backend, config.cache_dir)
+    if store.get_meta("model") is None:
+        with store.write():
+            store.set_meta(model=model, faiss_factory=config.faiss_factory, backend=embedder.backend)
+    return embedder, notice
 
 
 def build_index(
     config: Config,
     paths: list[Path] | Path,
     *,
-    embedder: Embedder | None = None,
+    embedder: TextEmbedder | None = None,
     progress: bool = False,
     wait: bool = False,
     classifier: Path | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> IndexSummary:
     """Bring the index at ``config.index_dir`` up to date with ``paths``; returns the run's figures.
 
     Only one run writes an index at a time: another one fails at once naming the
     writer's pid, or with ``wait=True`` waits for it to finish. Documents are labelled by
     ``classifier`` (a folder) and by every classifier the index already labels with.
+    ``on_phase`` hears the name of each step (``PHASES``) as the run enters it.
     """
     started = time.perf_counter()
+    phase = on_phase or (lambda name: None)
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
         raise UsageError("nothing to index; give a folder or a file")
     for path in paths:
         if not Path(path).exists():
             raise UsageError(f"no such file or folder: {path}")
-    given = None
-    if classifier is not None:
-        from finetune.classifier import load_classifier
-
-        given = load_classifier(classifier)  # a bad folder fails before any work is done
-    Path(config.index_dir).mkdir(parents=True, exist_ok=True)
-    lock = WriterLock(config.index_dir).acquire(wait=wait)
-    try:
-        store = Store.open(config.index_dir, create=True)
-    except BaseException:
-        lock.release()
-        raise
-    try:
-        model = index_model(store, config.model or (embedder.name if embedder else None))
-        notice = None
-        if embedder is None:
-            backend, notice = index_backend(store, config.backend, writing=True, model=model)
-            embedder = Embedder(model, backend=backend, cache_dir=config.cache_dir)
-        backend = getattr(embedder, "backend", "torch")
-        if store.get_meta("model") is None:
-            with store.write():
-                store.set_meta(model=model, faiss_factory=config.faiss_factory, backend=backend)
-        summary = IndexSummary(model=model, backend=backend, notice=notice)
-        start = vectors_state(store)
-        _phase("read")
-        known = _known_files(store)
-        run = _Run(config, store, embedder, summary, progress)
-        roots = [os.path.abspath(p) for p in paths]
-        seen: set[str] = set()
-        files: list[Path] = []
-        for root in roots:
-            found = walk(Path(root), config.index_dir)
-            for reason, n in found.skipped.items():
-                summary.skip(reason, n)
-            files.extend(f for f in found.files if str(f) not in seen and not seen.add(str(f)))
+    given: Classifier | None = load_classifier(classifier) if classifier is not None else None  # fail before work
+    with writing(config.index_dir, wait=wait, create=True) as store:
+        embedder, notice = _embedder_for(store, config, embedder)
+        summary = IndexSummary(model=embedder.name, backend=embedder.backend, notice=notice)
+        engine = LocalWriter(store, Path(config.index_dir))
+        phase("read")
+        known = store.known_files()
+        run = _Run(config, store, embedder, summary, progress, engine, phase)
+        files, seen, roots = _files(paths, config, summary)
         summary.files = len(files)
         for path in tqdm(files, desc="files", unit="file", disable=not progress, leave=False):
             run.index_file(path, known)
@@ -445,16 +349,13 @@ def build_index(
         run.flush()
         if run.chunk_bar is not None:
             run.chunk_bar.close()
-        summary.labels = _label(store, config, given, progress, summary)
-        if store.generation != start[0]:
-            _phase("faiss")
-            update_vectors(store, Path(config.index_dir), start)
-        _phase("done")
+        summary.labels, notices = label_with(store, config, given, progress)
+        summary.notice = "; ".join(n for n in [summary.notice, *notices] if n) or None
+        phase("faiss")
+        engine.commit()
+        phase("done")
         counts = store.counts()
         summary.documents, summary.chunks = counts["documents"], counts["chunks"]
         summary.generation = store.generation
-    finally:
-        store.close()
-        lock.release()
     summary.seconds = time.perf_counter() - started
     return summary

@@ -31,7 +31,7 @@ def model_index_dir(index_dir: Path, model: str) -> Path:
     index_dir = Path(index_dir)
     canonical = canonical_model_name(model)
     if (index_dir / "index.db").exists():
-        with Store.open(index_dir) as store:
+        with Store.open(index_dir, reader=True) as store:
             if store.get_meta("model") == canonical:
                 return index_dir
     slug = re.sub(r"[^A-Za-z0-9]+", "-", canonical).strip("-")[-60:] or "model"
@@ -39,9 +39,8 @@ def model_index_dir(index_dir: Path, model: str) -> Path:
 
 
 def _sample_texts(index_dir: Path) -> list[str]:
-    with Store.open(index_dir) as store:
-        rows = store.conn.execute("SELECT text FROM chunks ORDER BY id LIMIT ?", (_SAMPLE,)).fetchall()
-    return [r[0] for r in rows]
+    with Store.open(index_dir, reader=True) as store:
+        return store.sample_texts(_SAMPLE)
 
 
 def compare_models(

@@ -16,7 +16,6 @@ the generation, so a daemon reloads and filters with the new labels.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from searchcore.classifier import Classifier, load_classifier
 from searchcore.config import Config
+from searchcore.engine import LocalWriter
 from searchcore.errors import UsageError
-from searchcore.lock import WriterLock
+from searchcore.lock import writing
 from searchcore.store import Store
 
-__all__ = ["LabelSummary", "label_documents", "label_index"]
+__all__ = ["LabelSummary", "label_documents", "label_index", "label_with"]
 
 BATCH_DOCUMENTS = 256
 
@@ -46,7 +47,9 @@ class LabelSummary:
         return f"{self.facet}: {self.labelled:,} documents labelled, {self.current:,} already current"
 
 
-def _probabilities(classifier, store: Store, chunks: dict[int, list[tuple[int, str]]], index_model: str | None, config):
+def _probabilities(
+    classifier: Classifier, store: Store, chunks: dict[int, list[tuple[int, str]]], index_model: str | None, config
+):
     """Class probabilities per chunk, in one batch for all the documents given."""
     flat = [(doc, cid, text) for doc, rows in chunks.items() for cid, text in rows]
     if not flat:
@@ -60,7 +63,9 @@ def _probabilities(classifier, store: Store, chunks: dict[int, list[tuple[int, s
     return flat, classifier.probabilities(texts, cache_dir=config.cache_dir if config else None)
 
 
-def label_documents(store: Store, classifier, *, config: Config | None = None, progress: bool = False) -> LabelSummary:
+def label_documents(
+    store: Store, classifier: Classifier, *, config: Config | None = None, progress: bool = False
+) -> LabelSummary:
     """Inside the writer lock: give every document without a current label of this
     classifier's facet one; records the classifier in the index's meta."""
     started = time.perf_counter()
@@ -95,29 +100,48 @@ def label_documents(store: Store, classifier, *, config: Config | None = None, p
                 rows.append((doc, classifier.labels[best], float(mean[best]), hashes[doc]))
             with store.write():
                 store.put_labels(facet, classifier.id, rows)
-                store.set_meta(classifiers=json.dumps(record, sort_keys=True))
+                store.set_classifiers(record)
                 store.bump_generation()
             summary.labelled += len(rows)
             bar.update(len(batch))
     if not todo and known.get(facet) != record[facet]:
         with store.write():
-            store.set_meta(classifiers=json.dumps(record, sort_keys=True))
+            store.set_classifiers(record)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def recorded_classifiers(store: Store) -> tuple[list, list[str]]:
+def recorded_classifiers(store: Store) -> tuple[list[Classifier], list[str]]:
     """The classifiers this index already labels with, loaded; plus a notice per one
     whose folder is gone (its labels stay, new documents go unlabelled)."""
-    from finetune.classifier import load_classifier
-
-    loaded, notices = [], []
+    loaded: list[Classifier] = []
+    notices: list[str] = []
     for facet, entry in sorted(store.classifiers().items()):
         try:
             loaded.append(load_classifier(Path(entry["path"])))
         except Exception as exc:  # a moved or damaged folder must not stop indexing
             notices.append(f"classifier {facet!r} cannot be loaded ({exc}); new documents get no {facet} label")
     return loaded, notices
+
+
+def label_with(
+    store: Store, config: Config, given: Classifier | None, progress: bool
+) -> tuple[dict[str, int], list[str]]:
+    """Inside the writer lock, after an indexing run's commits: label new and changed
+    documents with ``given`` and the index's own classifiers; (facet -> documents
+    labelled, notices)."""
+    if given is None and not store.classifiers():
+        return {}, []
+    classifiers, notices = recorded_classifiers(store)
+    if given is not None:
+        classifiers = [c for c in classifiers if c.name != given.name] + [given]
+    out = {}
+    for item in classifiers:
+        result = label_documents(store, item, config=config, progress=progress)
+        out[result.facet] = result.labelled
+        if result.notice:
+            notices.append(result.notice)
+    return out, notices
 
 
 def label_index(
@@ -130,34 +154,25 @@ def label_index(
 ) -> list[LabelSummary]:
     """``searchctl label``: label an existing index with a classifier (or with the ones it
     already has, relabelling what is stale), or ``remove`` a facet."""
-    from finetune.classifier import load_classifier
-
-    from .build import update_vectors, vectors_state
-
-    index_dir = Path(config.index_dir)
-    lock = WriterLock(index_dir).acquire(wait=wait)
-    try:
-        with Store.open(index_dir) as store:
-            start = vectors_state(store)
-            if remove is not None:
-                if remove not in store.classifiers():
-                    raise UsageError(f"the index has no facet {remove!r}; `searchctl info` lists its classifiers")
-                with store.write():
-                    n = store.drop_facet(remove)
-                    store.bump_generation()
-                update_vectors(store, index_dir, start)
-                return [LabelSummary(remove, labelled=-n)]
-            if classifier_dir is not None:
-                classifiers, notices = [load_classifier(classifier_dir)], []
-            else:
-                classifiers, notices = recorded_classifiers(store)
-                if not classifiers and not notices:
-                    raise UsageError("the index has no classifiers yet; give --classifier DIR")
-            summaries = [label_documents(store, c, config=config, progress=progress) for c in classifiers]
-            for notice in notices:
-                summaries.append(LabelSummary("?", notice=notice))
-            if store.generation != start[0]:
-                update_vectors(store, index_dir, start)
-            return summaries
-    finally:
-        lock.release()
+    with writing(Path(config.index_dir), wait=wait) as store:
+        engine = LocalWriter(store, Path(config.index_dir))
+        if remove is not None:
+            if remove not in store.classifiers():
+                raise UsageError(f"the index has no facet {remove!r}; `searchctl info` lists its classifiers")
+            with store.write():
+                n = store.drop_facet(remove)
+                store.bump_generation()
+            engine.commit()
+            return [LabelSummary(remove, labelled=-n)]
+        notices: list[str] = []
+        if classifier_dir is not None:
+            classifiers = [load_classifier(classifier_dir)]
+        else:
+            classifiers, notices = recorded_classifiers(store)
+            if not classifiers and not notices:
+                raise UsageError("the index has no classifiers yet; give --classifier DIR")
+        summaries = [label_documents(store, c, config=config, progress=progress) for c in classifiers]
+        for notice in notices:
+            summaries.append(LabelSummary("?", notice=notice))
+        engine.commit()
+        return summaries

@@ -16,7 +16,6 @@ previous generation is kept until the next reindex replaces it.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,13 @@ import numpy as np
 from tqdm import tqdm
 
 from searchcore.config import Config
-from searchcore.embedder import Embedder, canonical_model_name, default_backend, embedded_text, short_title
+from searchcore.embedder import canonical_model_name, default_backend, embedded_text, short_title
+from searchcore.engine import LocalWriter
 from searchcore.errors import UsageError
-from searchcore.lock import WriterLock
+from searchcore.hashing import is_hashing_model
+from searchcore.lock import writing
+from searchcore.models import TextEmbedder, make_embedder
 from searchcore.store import DB_NAME, Store
-from searchcore.vectors import load_current, remove_stale_files
 
 __all__ = ["ReindexSummary", "reindex", "rollback", "reembedded_copy"]
 
@@ -64,22 +65,15 @@ def _current(store: Store) -> dict:
     }
 
 
-def _fill_next(store: Store, embedder: Embedder, progress: bool, summary: ReindexSummary) -> None:
+def _fill_next(store: Store, embedder: TextEmbedder, progress: bool, summary: ReindexSummary) -> None:
     """Embed every chunk that has no row in vectors_next yet, batch by batch."""
     with store.snapshot():
-        todo = store.conn.execute(
-            "SELECT count(*) FROM chunks WHERE id NOT IN (SELECT chunk_id FROM vectors_next)"
-        ).fetchone()[0]
+        todo = store.chunks_without_next_vector()
     titles: dict[int, str | None] = {}
     with tqdm(total=todo, desc="re-embedding", unit="chunk", disable=not progress, leave=False) as bar:
         while True:
             with store.snapshot():
-                rows = store.conn.execute(
-                    "SELECT chunks.id, chunks.doc_id, documents.title, chunks.text FROM chunks "
-                    "JOIN documents ON documents.id = chunks.doc_id "
-                    "WHERE chunks.id NOT IN (SELECT chunk_id FROM vectors_next) ORDER BY chunks.id LIMIT ?",
-                    (BATCH_CHUNKS,),
-                ).fetchall()
+                rows = store.next_to_embed(BATCH_CHUNKS)
             if not rows:
                 return
             texts = []
@@ -89,10 +83,7 @@ def _fill_next(store: Store, embedder: Embedder, progress: bool, summary: Reinde
                 texts.append(embedded_text(titles[doc_id], text))
             vectors = np.ascontiguousarray(embedder.embed(texts), dtype=np.float32)
             with store.write():
-                store.conn.executemany(
-                    "INSERT OR REPLACE INTO vectors_next (chunk_id, vector) VALUES (?, ?)",
-                    [(row[0], vector.tobytes()) for row, vector in zip(rows, vectors)],
-                )
+                store.put_next_vectors([(row[0], vector.tobytes()) for row, vector in zip(rows, vectors)])
             summary.embedded += len(rows)
             bar.update(len(rows))
 
@@ -100,20 +91,11 @@ def _fill_next(store: Store, embedder: Embedder, progress: bool, summary: Reinde
 def _swap(store: Store, index_dir: Path, target: dict, summary: ReindexSummary) -> None:
     """One transaction: vectors_next becomes the vectors, the vectors become the previous."""
     with store.write():
-        missing = store.conn.execute(
-            "SELECT count(*) FROM chunks WHERE id NOT IN (SELECT chunk_id FROM vectors_next)"
-        ).fetchone()[0]
+        missing = store.chunks_without_next_vector()
         if missing:  # cannot happen under the writer lock; never swap in a partial set
             raise UsageError(f"{missing} chunks have no new vector yet; run the reindex again")
         previous = _current(store)
-        conn = store.conn
-        conn.execute("DROP TABLE vectors_previous")
-        conn.execute("ALTER TABLE vectors RENAME TO vectors_previous")
-        conn.execute("ALTER TABLE vectors_next RENAME TO vectors")
-        conn.execute(
-            "CREATE TABLE vectors_next (chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE, "
-            "vector BLOB NOT NULL)"
-        )
+        summary.chunks = store.swap_vectors()
         store.set_meta(
             model=target["model"],
             backend=target["backend"],
@@ -121,50 +103,27 @@ def _swap(store: Store, index_dir: Path, target: dict, summary: ReindexSummary) 
             dim=str(target["dim"]),
             previous=json.dumps(previous),
         )
-        store.conn.execute("DELETE FROM meta WHERE key = 'reindex_target'")
         summary.generation = store.bump_generation()
-        summary.chunks = store.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
-    with store.snapshot():  # the new generation's FAISS file, from the stored vectors
-        load_current(store, index_dir)
-    remove_stale_files(index_dir, summary.generation)
+    LocalWriter(store, index_dir).rebuild()  # the new generation's FAISS file, from the stored vectors
 
 
-def _prepare(store: Store, target: dict, reuse_previous: bool) -> int:
-    """Start (or resume) filling vectors_next for ``target``; returns vectors reused."""
-    recorded = store.get_meta("reindex_target")
-    key = {k: target[k] for k in ("model", "backend")}
-    with store.write():
-        if recorded is None or json.loads(recorded) != key:
-            store.conn.execute("DELETE FROM vectors_next")
-            store.set_meta(reindex_target=json.dumps(key))
-            if reuse_previous:
-                return store.conn.execute(
-                    "INSERT INTO vectors_next (chunk_id, vector) SELECT chunk_id, vector FROM vectors_previous "
-                    "WHERE chunk_id IN (SELECT id FROM chunks)"
-                ).rowcount
-    return 0
-
-
-def _run(index_dir: Path, target_model: str, backend: str | None, *, rollback_to: dict | None, config, progress, wait):
+def _run(index_dir: Path, target_model: str, backend: str, *, rollback_to: dict | None, config, progress, wait):
     started = time.perf_counter()
-    lock = WriterLock(index_dir).acquire(wait=wait)
-    try:
-        with Store.open(index_dir) as store:
-            current = _current(store)
-            if current["model"] is None:
-                raise UsageError(f"the index at {index_dir} holds no vectors yet; run `searchctl index` first")
-            embedder = Embedder(target_model, backend=backend, cache_dir=config.cache_dir)
-            summary = ReindexSummary(target_model, backend, current["model"])
-            target = {"model": target_model, "backend": backend}
-            summary.reused = _prepare(store, target, reuse_previous=rollback_to is not None)
-            _fill_next(store, embedder, progress, summary)
-            if rollback_to is not None and summary.embedded == 0 and rollback_to.get("dim"):
-                dim, revision = int(rollback_to["dim"]), rollback_to.get("model_revision")
-            else:
-                dim, revision = embedder.dim, embedder.revision
-            _swap(store, index_dir, {**target, "dim": dim, "model_revision": revision}, summary)
-    finally:
-        lock.release()
+    with writing(index_dir, wait=wait) as store:
+        current = _current(store)
+        if current["model"] is None:
+            raise UsageError(f"the index at {index_dir} holds no vectors yet; run `searchctl index` first")
+        embedder = make_embedder(target_model, backend, config.cache_dir)
+        summary = ReindexSummary(target_model, backend, current["model"])
+        target = {"model": target_model, "backend": backend}
+        with store.write():
+            summary.reused = store.start_next(target, reuse_previous=rollback_to is not None)
+        _fill_next(store, embedder, progress, summary)
+        if rollback_to is not None and summary.embedded == 0 and rollback_to.get("dim"):
+            dim, revision = int(rollback_to["dim"]), rollback_to.get("model_revision")
+        else:
+            dim, revision = embedder.dim, embedder.revision
+        _swap(store, index_dir, {**target, "dim": dim, "model_revision": revision}, summary)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -174,10 +133,12 @@ def reindex(
 ) -> ReindexSummary:
     """Re-embed the index at ``config.index_dir`` with ``model`` and swap it in."""
     index_dir = Path(config.index_dir)
-    with Store.open(index_dir) as store:
+    with Store.open(index_dir, reader=True) as store:
         current = _current(store)
     model = canonical_model_name(model)
-    if backend is None:
+    if is_hashing_model(model):
+        backend = "hash"
+    elif backend is None:
         backend = current["backend"] if current["backend"] else default_backend()[0]
     if model == current["model"] and backend == current["backend"]:
         raise UsageError(f"the index already uses {model} with the {backend} backend; nothing to re-embed")
@@ -187,7 +148,7 @@ def reindex(
 def rollback(config: Config, *, progress: bool = False, wait: bool = False) -> ReindexSummary:
     """Return to the vectors and model the last reindex replaced."""
     index_dir = Path(config.index_dir)
-    with Store.open(index_dir) as store:
+    with Store.open(index_dir, reader=True) as store:
         recorded = store.get_meta("previous")
     if not recorded:
         raise UsageError(f"the index at {index_dir} keeps no previous generation; nothing to roll back to")
@@ -209,6 +170,6 @@ def reembedded_copy(
     """A copy of the index at ``source`` in ``target``, re-embedded with ``model`` (for
     scoring a model on an indexed collection without touching the original)."""
     target.mkdir(parents=True, exist_ok=True)
-    with Store.open(source) as src, sqlite3.connect(target / DB_NAME) as dst:
-        src.conn.backup(dst)
+    with Store.open(source, reader=True) as src:
+        src.copy_to(target / DB_NAME)
     return reindex(Config(index_dir=target, cache_dir=cache_dir), model, backend=backend, progress=progress)

@@ -43,7 +43,7 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 def default_backend() -> tuple[str, str | None]:
     """(backend, why not int8) for this machine: onnx-int8 where onnxruntime is installed
     and the CPU has fast int8 arithmetic (x86-64 with AVX2, or arm64), else torch."""
-    from .onnx_backend import onnxruntime_available
+    from .onnx_runtime import onnxruntime_available
 
     if not onnxruntime_available():
         return "torch", "onnxruntime is not installed (pip install onnxruntime); using the torch backend"
@@ -193,7 +193,7 @@ class Embedder:
         self._model = None
         self._encoder = None
         self._tokenizer = None
-        self._onnx_config = None
+        self._onnx_config: tuple[str, bool, int, int] | None = None
 
     # -- what loads what: torch loads sentence-transformers; onnx loads a session ---------
 
@@ -207,7 +207,7 @@ class Embedder:
     @property
     def onnx_config(self) -> tuple[str, bool, int, int]:
         if self._onnx_config is None:
-            from .onnx_backend import pooling_config
+            from .onnx_runtime import pooling_config
 
             self._onnx_config = pooling_config(Path(self._location))
         return self._onnx_config
@@ -216,7 +216,8 @@ class Embedder:
     def encoder(self):
         """The ONNX Runtime encoder (onnx backends; exported and cached on first use)."""
         if self._encoder is None:
-            from .onnx_backend import OnnxEncoder, onnx_model_file
+            from .onnx_export import onnx_model_file
+            from .onnx_runtime import OnnxEncoder
 
             pooling, normalise, _, max_tokens = self.onnx_config
             model_file = onnx_model_file(Path(self._location), self.name, self.revision, self.backend, self.cache_dir)
@@ -229,7 +230,7 @@ class Embedder:
             return self.model.tokenizer
         if self._tokenizer is None:
             if (Path(self._location) / "tokenizer.json").exists():
-                from .onnx_backend import FastTokenizer
+                from .onnx_runtime import FastTokenizer
 
                 self._tokenizer = FastTokenizer(Path(self._location))
             else:  # a slow (Python) tokenizer only transformers can run

@@ -5,19 +5,25 @@ whole indexing run and writes its pid there. The kernel drops the lock when the 
 dies, however it dies, so a lock left by a killed writer is never stale: the next writer
 simply takes it. Readers never take it; they only ask whether a writer is at work (to
 tell "the FAISS file is still being written" from "the writer crashed before writing it").
+
+``writing(index_dir)`` is how every writer starts: the lock, then the store, both let go
+of on the way out, whatever happens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import IndexLockedError, IndexReadOnlyError
+from .store import Store
 
-__all__ = ["WriterLock", "writer_active", "LOCK_NAME"]
+__all__ = ["WriterLock", "writer_active", "writing", "LOCK_NAME"]
 
 LOCK_NAME = "writer.lock"
 
@@ -83,3 +89,29 @@ def writer_active(index_dir: Path) -> bool:
     finally:
         os.close(fd)  # closing drops a shared lock we may have taken
     return False
+
+
+@contextlib.contextmanager
+def writing(
+    index_dir: Path, *, wait: bool = False, create: bool = False, unlocked_if_read_only: bool = False
+) -> Iterator[Store]:
+    """The writer lock and the index's Store, for one writing command.
+
+    ``create``: make the folder and an empty index if there is none. ``wait``: wait for
+    another writer instead of failing. ``unlocked_if_read_only``: a folder this user
+    cannot write is opened without the lock (no writer of this user can be at work
+    there); for commands that only write when asked to, such as ``check``."""
+    index_dir = Path(index_dir)
+    if create:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    lock = WriterLock(index_dir)
+    try:
+        lock.acquire(wait=wait)
+    except IndexReadOnlyError:
+        if not unlocked_if_read_only:
+            raise
+    try:
+        with Store.open(index_dir, create=create) as store:
+            yield store
+    finally:
+        lock.release()  # a no-op when it was never taken

@@ -6,6 +6,12 @@ L2-normalised, so inner product is cosine similarity. FAISS ids are chunk primar
 
 Files are written whole to a temporary name, fsynced, renamed over the target and the
 folder fsynced, so a reader sees the old file or the new one, never half of one.
+
+The file's whole life is here, and only here is faiss imported: ``load_current`` (the
+file of the committed generation, rebuilt from index.db in memory when it is missing or
+does not match; only a writer saves the rebuilt file), ``sync`` (a writer's run: the
+previous file plus the run's added and removed chunks, else a rebuild), ``rebuild``,
+``verify`` (what ``searchctl check`` reports) and ``remove_stale_files``.
 """
 
 from __future__ import annotations
@@ -13,12 +19,25 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import DEFAULT_FAISS_FACTORY
 
-__all__ = ["VectorIndex", "vectors_path", "fsync_dir", "load_current", "remove_stale_files"]
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = [
+    "VectorIndex",
+    "vectors_path",
+    "fsync_dir",
+    "load_current",
+    "sync",
+    "rebuild",
+    "verify",
+    "remove_stale_files",
+]
 
 
 @functools.cache
@@ -136,38 +155,93 @@ class VectorIndex:
         return cls(faiss.deserialize_index(data), factory)
 
 
-def load_current(store, index_dir: Path) -> tuple[VectorIndex | None, bool]:
+def _factory(meta: dict[str, str]) -> str:
+    return meta.get("faiss_factory") or DEFAULT_FAISS_FACTORY
+
+
+def _load_matching(path: Path, factory: str, count: int, dim: int) -> VectorIndex | None:
+    """The file at ``path`` if it is readable and holds ``count`` vectors of ``dim``."""
+    if not path.exists():
+        return None
+    try:
+        loaded = VectorIndex.load(path, factory)
+    except Exception:  # unreadable or truncated
+        return None
+    return loaded if loaded.ntotal == count and loaded.dim == dim else None
+
+
+def _from_store(store: Store, dim: int, factory: str) -> VectorIndex:
+    ids, matrix = store.all_vectors(dim)
+    return VectorIndex.build(ids, matrix, factory)
+
+
+def load_current(store: Store, index_dir: Path, *, save: bool = False) -> tuple[VectorIndex | None, bool]:
     """The FAISS index for the store's committed generation, and whether it was rebuilt.
 
     Call it inside a read transaction on ``store`` (``store.snapshot()``), so that the
     generation, the vector count and the vectors read all belong to one committed state.
     A missing file, or one whose size disagrees with index.db (a crash between the
     SQLite commit and the FAISS rename, a file copied from elsewhere), is rebuilt from
-    the stored vectors: nothing is re-embedded. Returns (None, False) for an index that
-    holds no vectors yet.
+    the stored vectors: nothing is re-embedded. ``save``: write the rebuilt file (writers
+    only; a reader never writes). Returns (None, False) for an index with no vectors yet.
     """
     meta = store.meta()
-    generation = int(meta.get("generation", 0))
-    dim = int(meta["dim"]) if meta.get("dim") else None
-    factory = meta.get("faiss_factory", DEFAULT_FAISS_FACTORY)
-    if dim is None:
+    if not meta.get("dim"):
         return None, False
-    count = store.counts()["vectors"]
-    path = vectors_path(index_dir, generation)
-    if path.exists():
-        try:
-            loaded = VectorIndex.load(path, factory)
-        except Exception:  # unreadable or truncated: rebuild below
-            loaded = None
-        if loaded is not None and loaded.ntotal == count and loaded.dim == dim:
-            return loaded, False
-    ids, matrix = store.all_vectors(dim)
-    rebuilt = VectorIndex.build(ids, matrix, factory)
-    try:
+    dim, factory = int(meta["dim"]), _factory(meta)
+    path = vectors_path(index_dir, int(meta.get("generation", 0)))
+    loaded = _load_matching(path, factory, store.counts()["vectors"], dim)
+    if loaded is not None:
+        return loaded, False
+    rebuilt = _from_store(store, dim, factory)
+    if save:
         rebuilt.save(path)
-    except OSError:
-        pass  # a read-only index folder still answers queries from memory
     return rebuilt, True
+
+
+def rebuild(store: Store, index_dir: Path) -> None:
+    """Writers: the committed generation's file from index.db, and no older one left."""
+    with store.snapshot():
+        meta = store.meta()
+        generation = int(meta.get("generation", 0))
+        if meta.get("dim"):
+            _from_store(store, int(meta["dim"]), _factory(meta)).save(vectors_path(index_dir, generation))
+    remove_stale_files(index_dir, generation)
+
+
+def sync(store: Store, index_dir: Path, start: tuple[int, int], added: set[int], removed: set[int]) -> None:
+    """Writers, after a run's last commit: the file of the committed generation, made from
+    the file of the run's first generation (``start`` = its generation and vector count)
+    with ``removed`` taken out and ``added`` put in, when that file is sound and the
+    result holds exactly the stored vectors; else from index.db."""
+    since, since_count = start
+    with store.snapshot():
+        meta = store.meta()
+        generation = int(meta.get("generation", 0))
+        count = store.counts()["vectors"]
+        fresh = store.vectors_of(sorted(added - removed)) if meta.get("dim") else {}
+    if meta.get("dim"):
+        index = _load_matching(vectors_path(index_dir, since), _factory(meta), since_count, int(meta["dim"]))
+        if index is not None:
+            index.remove(np.fromiter(removed, dtype=np.int64, count=len(removed)))
+            if fresh:
+                index.add(np.fromiter(fresh, dtype=np.int64, count=len(fresh)), np.stack(list(fresh.values())))
+            if index.ntotal == count:
+                index.save(vectors_path(index_dir, generation))
+                remove_stale_files(index_dir, generation)
+                return
+    rebuild(store, index_dir)
+
+
+def verify(store: Store, index_dir: Path) -> str:
+    """The committed generation's file: "ok", "missing", "mismatch", or "none" (no vectors yet)."""
+    meta = store.meta()
+    if not meta.get("dim"):
+        return "none"
+    path = vectors_path(index_dir, int(meta.get("generation", 0)))
+    if not path.exists():
+        return "missing"
+    return "ok" if _load_matching(path, _factory(meta), store.counts()["vectors"], int(meta["dim"])) else "mismatch"
 
 
 def remove_stale_files(index_dir: Path, keep_generation: int) -> None:

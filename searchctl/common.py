@@ -11,6 +11,7 @@ from searchcore.config import DEFAULT_INDEX_DIR
 
 __all__ = [
     "index_option",
+    "model_option",
     "backend_option",
     "progress_option",
     "wait_option",
@@ -30,6 +31,17 @@ def index_option(func):
         envvar="SEARCHCTL_INDEX",
         show_default=True,
         help="Index folder (or set SEARCHCTL_INDEX).",
+    )(func)
+
+
+def model_option(func):
+    return click.option(
+        "--model",
+        metavar="NAME_OR_PATH",
+        default=None,
+        help="Sentence-transformers model: a local folder, or a name already in the Hugging Face cache "
+        "(hash:DIM: the hashing embedder, for trying the plumbing). Default: the index's own model; "
+        "all-MiniLM-L6-v2 for a new index.",
     )(func)
 
 

@@ -8,42 +8,31 @@ import urllib.parse
 import urllib.request
 
 from searchcore.errors import SearchctlError, UsageError
+from searchcore.options import SearchOptions
 
 __all__ = ["remote_search"]
 
 
-def remote_search(
-    server: str,
-    query: str,
-    k: int,
-    per_doc: bool,
-    api_key: str | None,
-    *,
-    mode: str = "hybrid",
-    fusion: str = "weighted",
-    feedback: bool = True,
-    filters=None,
-    timeout: float = 30,
-) -> dict:
+def remote_search(server: str, query: str, options: SearchOptions, api_key: str | None, timeout: float = 30) -> dict:
     parsed = urllib.parse.urlsplit(server)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise UsageError(f"--server must be an http:// or https:// URL, not {server!r}")
+    filters = options.filters
     fields: list[tuple[str, object]] = [
         ("q", query),
-        ("k", k),
-        ("per_doc", str(per_doc).lower()),
-        ("mode", mode),
-        ("fusion", fusion),
-        ("feedback", str(feedback).lower()),
+        ("k", options.k),
+        ("per_doc", str(options.per_doc).lower()),
+        ("mode", options.mode),
+        ("fusion", options.fusion),
+        ("feedback", str(options.feedback).lower()),
         ("explain", "true"),
     ]
-    if filters:
-        fields += [("path", filters.path)] if filters.path else []
-        fields += [("type", kind) for kind in filters.kinds]
-        fields += [("after", filters.after)] if filters.after is not None else []
-        fields += [("before", filters.before)] if filters.before is not None else []
-        fields += [("where", f"{f}={v}") for f, v in filters.where]
-        fields += [("label", f"{f}={v}" if f else v) for f, v in filters.labels]
+    fields += [("path", filters.path)] if filters.path else []
+    fields += [("type", kind) for kind in filters.kinds]
+    fields += [("after", filters.after)] if filters.after is not None else []
+    fields += [("before", filters.before)] if filters.before is not None else []
+    fields += [("where", f"{f}={v}") for f, v in filters.where]
+    fields += [("label", f"{f}={v}" if f else v) for f, v in filters.labels]
     params = urllib.parse.urlencode(fields)
     request = urllib.request.Request(f"{server.rstrip('/')}/search?{params}", headers={"Accept": "application/json"})
     if api_key:

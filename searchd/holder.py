@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from searchcore.config import Config
 from searchcore.errors import SearchctlError
 from searchcore.lock import writer_active
+from searchcore.models import TextEmbedder
+from searchcore.options import SearchOptions
 from searchcore.search import Searcher
-from searchcore.store import DB_NAME
+from searchcore.store import Store
 from searchcore.vectors import vectors_path
 
 __all__ = ["IndexHolder"]
@@ -36,21 +36,21 @@ _BATCH_QUERIES = 64
 
 def _search_batch(batch: list[tuple]) -> list:
     """Results (or the exception) for each request of ``batch``; requests on the same
-    Searcher with the same k and per_doc share one embedding call."""
+    Searcher with the same options share one embedding call."""
     groups: dict[tuple, list[int]] = {}
-    for i, (searcher, _, k, per_doc, options, _) in enumerate(batch):
-        groups.setdefault((id(searcher), k, per_doc, repr(sorted(options.items()))), []).append(i)
+    for i, (searcher, _, options, _) in enumerate(batch):
+        groups.setdefault((id(searcher), options), []).append(i)
     outcomes: list = [None] * len(batch)
     for members in groups.values():
-        searcher, _, k, per_doc, options, _ = batch[members[0]]
+        searcher, _, options, _ = batch[members[0]]
         flat = [q for i in members for q in batch[i][1]]
         try:
-            results = searcher.search_many(flat, k, per_doc=per_doc, **options)
+            results = searcher.run(flat, options)
         except Exception:
             # One bad request must not fail its neighbours: answer each on its own.
             for i in members:
                 try:
-                    outcomes[i] = searcher.search_many(batch[i][1], k, per_doc=per_doc, **options)
+                    outcomes[i] = searcher.run(batch[i][1], options)
                 except Exception as exc:
                     outcomes[i] = exc
             continue
@@ -78,7 +78,8 @@ class IndexHolder:
             self._executor.shutdown(wait=False)
             raise
         self._reload_lock = threading.Lock()
-        self._probe = sqlite3.connect(Path(config.index_dir) / DB_NAME, isolation_level=None, check_same_thread=False)
+        # Reads meta outside any transaction, so it sees each commit as it lands.
+        self._probe = Store.open(config.index_dir, reader=True)
         self.reloads = 0
 
     def _open(self, embedder) -> Searcher:
@@ -92,8 +93,7 @@ class IndexHolder:
         return self._searcher
 
     def committed_generation(self) -> int:
-        row = self._probe.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row[0]) if row else 0
+        return self._probe.generation
 
     def refresh(self) -> bool:
         """Swap in the newest published generation; True if it did."""
@@ -104,9 +104,8 @@ class IndexHolder:
             published = vectors_path(self.config.index_dir, generation).exists()
             if not published and writer_active(self.config.index_dir):
                 return False  # the writer is between commits; its FAISS file comes at the end
-            embedder = self._searcher.embedder
-            row = self._probe.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
-            if row is not None and row[0] != embedder.name:
+            embedder: TextEmbedder | None = self._searcher.embedder
+            if self._probe.get_meta("model") not in (None, self._searcher.embedder.name):
                 embedder = None  # `searchctl reindex` swapped the model: load the index's new one
             try:
                 fresh = self._open(embedder)
@@ -123,12 +122,12 @@ class IndexHolder:
         """``func(*args)`` on the search thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
-    async def search(self, searcher: Searcher, queries: list[str], k: int, per_doc: bool, options: dict) -> list:
-        """``searcher.search_many(queries, ...)`` on the search thread, batched with the
+    async def search(self, searcher: Searcher, queries: list[str], options: SearchOptions) -> list:
+        """``searcher.run(queries, options)`` on the search thread, batched with the
         queries of other requests waiting meanwhile: one forward pass of the model for
         many short queries costs much less than one pass each."""
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((searcher, list(queries), k, per_doc, options, future))
+        self._pending.append((searcher, list(queries), options, future))
         if not self._draining:
             self._draining = True
             asyncio.get_running_loop().create_task(self._drain())
@@ -138,7 +137,8 @@ class IndexHolder:
         loop = asyncio.get_running_loop()
         try:
             while self._pending:
-                batch, taken = [], 0
+                batch: list[tuple] = []
+                taken = 0
                 while self._pending and (not batch or taken + len(self._pending[0][1]) <= _BATCH_QUERIES):
                     batch.append(self._pending.pop(0))
                     taken += len(batch[-1][1])

@@ -1,10 +1,28 @@
-"""Request and response models of the searchd HTTP API (and so its OpenAPI schema)."""
+"""Request and response models of the searchd HTTP API (and so its OpenAPI schema).
+
+The search options of both the POST body and the GET query string are made from
+``searchcore.options.PARAMS``, the one place that says what a search may be asked."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, create_model, model_validator
+from pydantic.fields import FieldInfo
+
+from searchcore.options import (
+    EMPTY_QUERY,
+    MAX_K,
+    MAX_TIME,
+    PARAMS,
+    Filters,
+    Param,
+    SearchOptions,
+    is_blank,
+    parse_labels,
+    parse_where,
+)
+from searchcore.search import Hit
 
 __all__ = [
     "MAX_QUERY_CHARS",
@@ -15,6 +33,8 @@ __all__ = [
     "MAX_BATCH",
     "MAX_BODY_BYTES",
     "SearchRequest",
+    "SearchQuery",
+    "search_options",
     "HitOut",
     "LabelOut",
     "SearchResponse",
@@ -25,11 +45,8 @@ __all__ = [
 ]
 
 MAX_QUERY_CHARS = 2_000
-MAX_K = 1_000
 MAX_BATCH = 256
 MAX_BODY_BYTES = 1 << 20
-# Unix times beyond the year 5000 either way are not file times.
-MAX_TIME = 1e11
 
 # Some character that no regex dialect and not str.strip() counts as space. The dialects
 # disagree: Python's strip() also drops the separators \x1c-\x1f and NEL (\x85); the
@@ -50,7 +67,40 @@ def _whole(value: object) -> object:
 WholeNumber = Annotated[int, BeforeValidator(_whole)]
 
 
-class SearchRequest(BaseModel):
+def _field(param: Param, form: str) -> tuple[object, FieldInfo]:
+    """The annotation and Field of one search option, as a POST body (``form="body"``)
+    or a query string (``"query"``) takes it."""
+    bounds: dict[str, Any] = {"ge": param.low, "le": param.high} if param.low is not None else {}
+    described: dict[str, Any] = {"description": param.help}
+    if param.kind == "int":
+        return WholeNumber, Field(param.default, **bounds, **described)
+    if param.kind == "bool":
+        return bool, Field(param.default, **described)
+    if param.kind == "choice":
+        return Literal[param.choices], Field(param.default, **described)
+    if param.kind == "text":
+        return str | None, Field(None, max_length=param.max_length, **described)
+    if param.kind == "time":
+        return float | None, Field(None, **bounds, **described)
+    item: object = Annotated[str, StringConstraints(max_length=param.item_max_length)]
+    if param.name == "label":
+        item = Annotated[str, StringConstraints(max_length=param.item_max_length, pattern=LABEL_FILTER)]
+    if param.kind == "pairs":
+        if form == "query":  # FIELD=VALUE items
+            item = Annotated[str, StringConstraints(pattern=r"^[^=]+=")]
+        else:  # a JSON object
+            key = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+            return dict[key, item], Field({}, max_length=param.max_length, **described)  # type: ignore[valid-type]
+    elif form == "query" and param.name == "type":
+        item = str  # the query string has always taken any extension
+    return list[item], Field([], max_length=param.max_length, **described)  # type: ignore[valid-type]
+
+
+def _fields(form: str) -> dict[str, Any]:
+    return {param.name: _field(param, form) for param in PARAMS}
+
+
+class _OneOrBatch(BaseModel):
     """One query (``q``) or a batch (``queries``), not both."""
 
     # The schema says what the validator below enforces: exactly one of q and queries.
@@ -60,45 +110,78 @@ class SearchRequest(BaseModel):
     )
 
     q: Query = Field(None, description="The query text.")  # type: ignore[assignment]
-    queries: list[Query] = Field(  # type: ignore[assignment]
-        None, min_length=1, max_length=MAX_BATCH, description="Several queries at once."
-    )
-    k: WholeNumber = Field(10, ge=1, le=MAX_K, description="Hits per query.")
-    per_doc: bool = Field(False, description="Keep only the best chunk of each document.")
-    mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Retrieval mode.")
-    fusion: Literal["rrf", "weighted"] = Field("weighted", description="Fusion of hybrid mode.")
-    feedback: bool = Field(True, description="Hybrid mode: search the vectors again, moved towards the two best hits.")
-    explain: bool = Field(False, description="Give each hit's dense and BM25 score and rank and the fused score.")
-    path: str | None = Field(None, max_length=1000, description="Only files matching this glob or under this prefix.")
-    type: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
-        [], max_length=20, description="Only these file kinds (markdown, pdf...) or extensions (.py)."
-    )
-    after: float | None = Field(
-        None, ge=-MAX_TIME, le=MAX_TIME, description="Only files modified at or after this Unix time."
-    )
-    before: float | None = Field(
-        None, ge=-MAX_TIME, le=MAX_TIME, description="Only files modified before this Unix time."
-    )
-    where: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=200)],
-        Annotated[str, StringConstraints(max_length=1000)],
-    ] = Field({}, max_length=20, description="Only records whose metadata field equals the value.")
-    label: list[Annotated[str, StringConstraints(max_length=400, pattern=LABEL_FILTER)]] = Field(
-        [],
-        max_length=20,
-        description="Only documents a classifier labelled so: LABEL or FACET=LABEL; one facet's labels OR, facets AND.",
+    queries: list[Query] = Field(
+        None,  # type: ignore[arg-type]
+        min_length=1,
+        max_length=MAX_BATCH,
+        description="Several queries at once.",
     )
 
     @model_validator(mode="after")
-    def _one_of(self) -> SearchRequest:
+    def _one_of(self) -> _OneOrBatch:
         if (self.q is None) == (self.queries is None):
             raise ValueError("give either 'q' (one query) or 'queries' (a batch), not both or neither")
         texts = [self.q] if self.q is not None else self.queries
         if not texts:
             raise ValueError("'queries' is empty; give at least one query")
-        if any(not t.strip() for t in texts):
-            raise ValueError("a query is empty; give some words to search for")
+        if any(is_blank(t) for t in texts):
+            raise ValueError(EMPTY_QUERY.replace("the query", "a query"))
         return self
+
+
+class _QueryText(BaseModel):
+    q: Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS, pattern=NON_BLANK)] = Field(
+        description="The query text (not blank)."
+    )
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> _QueryText:
+        if is_blank(self.q):
+            raise ValueError(EMPTY_QUERY)
+        return self
+
+
+# The POST body and the GET query string, both made from searchcore.options.PARAMS. (The
+# type checker sees only the fixed part of each; the options are read through
+# search_options(), which reads them by name.)
+if TYPE_CHECKING:
+    SearchRequest = _OneOrBatch
+    SearchQuery = _QueryText
+else:
+    SearchRequest = create_model("SearchRequest", __base__=_OneOrBatch, **_fields("body"))
+    SearchRequest.__doc__ = "One query (``q``) or a batch (``queries``), not both, with the search options."
+    SearchQuery = create_model("SearchQuery", __base__=_QueryText, **_fields("query"))
+    SearchQuery.__doc__ = "GET /search: the query text and the search options as query parameters."
+
+
+def search_options(request: BaseModel) -> SearchOptions:
+    """The SearchOptions of a SearchRequest or SearchQuery (UsageError for a bad label)."""
+    values = request.model_dump()
+    where = values["where"]
+    return SearchOptions(
+        k=values["k"],
+        per_doc=values["per_doc"],
+        mode=values["mode"],
+        fusion=values["fusion"],
+        feedback=values["feedback"],
+        explain=values["explain"],
+        filters=Filters(
+            path=values["path"] or None,
+            kinds=tuple(k.lower() for k in values["type"]),
+            after=values["after"],
+            before=values["before"],
+            where=tuple(where.items()) if isinstance(where, dict) else parse_where(where),
+            labels=parse_labels(values["label"]),
+        ),
+    )
+
+
+_SNIPPET_CHARS = 300
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _SNIPPET_CHARS else flat[: _SNIPPET_CHARS - 1].rstrip() + "…"
 
 
 class LabelOut(BaseModel):
@@ -118,6 +201,22 @@ class HitOut(BaseModel):
     snippet: str
     scores: dict[str, float]
     labels: dict[str, LabelOut] = Field(description="The document's label per classifier facet.")
+
+    @classmethod
+    def from_hit(cls, hit: Hit, rank: int, *, explain: bool) -> HitOut:
+        return cls(
+            rank=rank,
+            chunk_id=hit.chunk_id,
+            score=hit.score,
+            path=hit.path,
+            key=hit.key,
+            source=hit.source,
+            title=hit.title,
+            lines=list(hit.lines),
+            snippet=_snippet(hit.text),
+            scores=hit.scores if explain else {},
+            labels={facet: LabelOut(**value) for facet, value in hit.labels.items()},
+        )
 
 
 class SearchResponse(BaseModel):

@@ -1,59 +1,40 @@
-"""Shared fixtures: a deterministic hashing embedder for fast plumbing tests, and the
+"""Shared fixtures: the deterministic hashing embedder for fast plumbing tests, and the
 real default model (loaded once per session) for end-to-end ones."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import searchcore.hashing
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # One ONNX export per test session, outside the user's own cache.
 os.environ.setdefault("SEARCHCTL_CACHE", tempfile.mkdtemp(prefix="searchctl-test-cache-"))
 
-_WORD = re.compile(r"\w+|[^\w\s]")
 
-
-class HashingEmbedder:
-    """Bag of hashed words -> unit vector. Same text, same vector, on every machine;
-    texts sharing words score higher. One token per word or punctuation mark."""
+class HashingEmbedder(searchcore.hashing.HashingEmbedder):
+    """The hashing embedder (``hash:DIM``) with small chunks, counting its work: how many
+    times "the model" was needed, and every text it embedded."""
 
     def __init__(self, dim: int = 64, max_tokens: int = 32, name: str = "test/hashing"):
-        self.name = name
-        self.dim = dim
-        self.max_tokens = max_tokens
-        self.special_tokens = 2
-        self.revision = "test"
-        self.loads = 0  # how many times "the model" was needed
+        super().__init__(dim, max_tokens, name)
+        self.loads = 0
         self.embedded: list[str] = []
 
     def token_spans(self, text: str) -> np.ndarray:
         self.loads += 1
-        spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-        return np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-
-    def count_tokens(self, texts):
-        return [len(_WORD.findall(t)) + self.special_tokens for t in texts]
+        return super().token_spans(text)
 
     def embed(self, texts, batch_size: int = 32, progress=None):
         self.loads += 1
         self.embedded.extend(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in _WORD.findall(text.lower()):
-                h = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
-                out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        norms[norms == 0] = 1
-        if progress:
-            progress(len(texts))
-        return out / norms
+        return super().embed(texts, batch_size, progress)
 
 
 @pytest.fixture

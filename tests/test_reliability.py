@@ -141,13 +141,13 @@ def _set_read_only(folder: Path, read_only: bool) -> bool:
 
 
 @pytest.mark.skipif(IS_ROOT and not Path("/proc/self/mem").exists(), reason="needs Linux /proc for root")
-def test_unreadable_file_and_read_only_index(tmp_path, tiny_model):
+def test_unreadable_file_and_read_only_index(tmp_path):
     docs, index = tmp_path / "docs", tmp_path / "idx"
     for name, text in {"a.txt": "apples and pears", "b.txt": "boats and sails", "c.txt": "cats and mice"}.items():
         write(docs, name, text + "\n")
     _make_unreadable(docs / "secret.txt")
-    args = ("--index", index, "--backend", "torch")
-    done = searchctl("index", docs, *args, "--model", tiny_model)
+    args = ("--index", index)
+    done = searchctl("index", docs, *args, "--model", "hash:64")
     assert done.returncode == 0, done.stderr
     assert "3 added" in done.stdout and "1 skipped (1 unreadable)" in done.stdout
 
@@ -171,12 +171,12 @@ def test_unreadable_file_and_read_only_index(tmp_path, tiny_model):
     assert searchctl("index", docs, *args).returncode == 0  # writable again: the last commit was intact
 
 
-def test_a_full_disk_fails_in_one_line_and_keeps_the_last_commit(tmp_path, tiny_model):
+def test_a_full_disk_fails_in_one_line_and_keeps_the_last_commit(tmp_path):
     docs = tmp_path / "docs"
     for i in range(20):
         write(docs, f"first-{i:02d}.txt", f"First batch note {i} about lighthouses and harbours.\n")
     index = tmp_path / "idx"
-    args = ("--index", index, "--model", tiny_model, "--backend", "torch")
+    args = ("--index", index, "--model", "hash:64")
     assert searchctl("index", docs, *args).returncode == 0
     before = {p.name: p.stat().st_size for p in index.iterdir()}
     for i in range(600):

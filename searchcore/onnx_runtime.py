@@ -1,33 +1,21 @@
-"""Sentence embeddings through ONNX Runtime: fp32, or int8 with dynamic quantisation.
+"""Sentence embeddings through ONNX Runtime: the run-time side.
 
 Scope: sentence-transformers models made of a Transformer, a Pooling module (mean, CLS
-or max) and optionally Normalize: the transformer is exported once with torch's ONNX
-exporter (eager attention, which ONNX Runtime runs faster than the exported SDPA path),
-rewritten with ONNX Runtime's fused transformer operators where they apply (checked
-against the plain graph), quantised (dynamic, per-channel int8 weights: measured here,
-per-tensor scales drop the cosine to the fp32 vectors from 0.995 to 0.937), and cached;
-pooling and normalisation run in numpy. At run time only onnxruntime and the fast
-tokenizer are loaded, not torch, so a query needs no torch import at all.
-
-The cache key is the model's identity (name and revision fingerprint), the backend and
-the onnxruntime version; a manifest records each file's SHA-256, and a file that no
-longer matches (a crash mid-write, disk trouble) is exported again.
+or max) and optionally Normalize. The exported graph (``searchcore.onnx_export`` makes
+and caches it) runs in ONNX Runtime sessions; pooling and normalisation run in numpy.
+At run time only onnxruntime and the fast tokenizer are loaded, not torch, so a query
+needs no torch import at all. A large batch is cut into slices sorted by token count,
+each padded to its own longest, and run side by side on one single-thread session per
+core; a query or a small batch keeps one session with a thread per core.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import json
-import logging
 import os
 import queue
-import re
-import shutil
-import tempfile
 import threading
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,14 +28,11 @@ __all__ = [
     "FastTokenizer",
     "OnnxEncoder",
     "OnnxUnsupported",
-    "onnx_model_file",
+    "new_session",
     "onnxruntime_available",
     "pooling_config",
 ]
 
-_OPSET = 17
-# Bumped whenever the export itself changes, so cached files of an older export are redone.
-_EXPORT_FORMAT = 3
 # Sequences per ONNX Runtime call: the activations of a few x 256 tokens stay in cache.
 _RUN_BATCH = 4
 # Sessions that run the slices of a large batch side by side (at most one per core).
@@ -58,11 +43,6 @@ _MAX_BULK_WORKERS = 4
 # the Add and LayerNormalization it replaces (24 tokens: 51 vs 17 us on one thread), a
 # 10% share of a query's encode.
 _DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
-# Weights quantised to int8: the matrix products. The embedding tables stay fp32: a
-# lookup costs no arithmetic, so quantising it only adds error (SciFact nDCG@10 against
-# torch fp32, hybrid test / train: -0.0050 / -0.0033 with int8 tables, -0.0007 / -0.0023
-# without; same speed, a 58 MB file instead of 23 MB).
-_QUANTISED_OPS = ["MatMul", "Attention"]
 
 
 class OnnxUnsupported(SearchctlError):
@@ -131,127 +111,7 @@ def _max_tokens(location: Path) -> int:
     return min(limits) if limits else 512
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _export(location: Path, target: Path, fuse: bool = True) -> None:
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-
-    # Eager attention exports as plain MatMul/Softmax; the SDPA path exports extra passes
-    # over every attention map (NaN guards for fully masked rows) and was measured 1.3x
-    # slower in int8 (39 vs 51 SciFact docs/s on two cores).
-    try:
-        model = AutoModel.from_pretrained(str(location), local_files_only=True, attn_implementation="eager")
-    except (ValueError, TypeError):  # an architecture without an eager attention path
-        model = AutoModel.from_pretrained(str(location), local_files_only=True)
-    model = model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(location), local_files_only=True)
-    sample = tokenizer(["a short text", "and a somewhat longer one for the shapes"], padding=True, return_tensors="pt")
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
-
-    class Hidden(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *inputs):
-            return self.inner(**dict(zip(names, inputs))).last_hidden_state
-
-    axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "hidden"]}
-    # The tracer warns about Python-level branches in the attention-mask code; the graph
-    # is checked against torch on padded batches of several lengths in the tests.
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Hidden(model),
-            tuple(sample[n] for n in names),
-            str(target),
-            input_names=names,
-            output_names=["hidden"],
-            dynamic_axes=axes,
-            opset_version=_OPSET,
-            dynamo=False,
-        )
-    if not fuse:
-        return
-    check = tokenizer(
-        ["a short text", "and a somewhat longer one, to check the padded rows of a batch", "three"],
-        padding=True,
-        return_tensors="np",
-    )
-    _fuse(target, model.config, {n: check[n].astype(np.int64) for n in names})
-
-
-def _fuse(target: Path, config, check: dict[str, np.ndarray]) -> bool:
-    """Rewrite ``target`` with ONNX Runtime's fused transformer operators, if they apply.
-
-    Each layer's attention (a dozen MatMul, Reshape, Transpose, Softmax nodes and the
-    mask arithmetic) becomes one Attention node, the embeddings one
-    EmbedLayerNormalization and bias + GELU one BiasGelu: about 230 nodes become 60,
-    and the int8 quantiser turns Attention into QAttention (one int8 product for Q, K
-    and V). Measured on two cores, int8, one 24-token query: 1.50 -> 1.33 ms. The fused
-    graph is kept only if every layer's attention fused and its hidden states match the
-    plain graph's on a padded batch; otherwise (another architecture, another
-    onnxruntime) the plain export stays. Returns whether it fused."""
-    layers = getattr(config, "num_hidden_layers", 0)
-    heads = getattr(config, "num_attention_heads", 0)
-    hidden = getattr(config, "hidden_size", 0)
-    if not (layers and heads and hidden):
-        return False
-    fused = target.with_name("fused-" + target.name)
-    try:
-        from onnxruntime.transformers.fusion_options import FusionOptions
-        from onnxruntime.transformers.optimizer import optimize_model
-
-        options = FusionOptions("bert")
-        options.enable_skip_layer_norm = False  # see _DISABLED_OPTIMIZERS
-        with _quiet(), warnings.catch_warnings():  # it logs advice and what it could not fuse
-            warnings.simplefilter("ignore")
-            optimised = optimize_model(
-                str(target),
-                model_type="bert",
-                num_heads=heads,
-                hidden_size=hidden,
-                optimization_options=options,
-                opt_level=0,
-            )
-        if optimised.get_fused_operator_statistics().get("Attention", 0) != layers:
-            return False
-        optimised.save_model_to_file(str(fused))
-        mask = check["attention_mask"][..., None] > 0
-        plain, rewritten = (np.where(mask, _run_graph(path, check), 0.0) for path in (target, fused))
-        if not np.allclose(plain, rewritten, atol=1e-4):
-            return False
-        os.replace(fused, target)
-        return True
-    except Exception:  # noqa: BLE001 - an optimiser that cannot handle this graph: keep the plain one
-        return False
-    finally:
-        fused.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Warnings logged by onnxruntime's Python tools (to loggers below the root) held back."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-def _new_session(model_file: Path, threads: int):
+def new_session(model_file: Path, threads: int):
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -261,72 +121,6 @@ def _new_session(model_file: Path, threads: int):
     return onnxruntime.InferenceSession(
         str(model_file), options, providers=["CPUExecutionProvider"], disabled_optimizers=_DISABLED_OPTIMIZERS
     )
-
-
-def _run_graph(model_file: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """The first output of ``model_file`` for the named input arrays it takes."""
-    session = _new_session(model_file, 1)
-    return session.run(None, {i.name: arrays[i.name] for i in session.get_inputs()})[0]
-
-
-def onnx_model_file(location: Path, name: str, revision: str, backend: str, cache_dir: Path) -> Path:
-    """The cached ONNX file for ``backend`` ("onnx" or "onnx-int8"), exported on first use."""
-    import onnxruntime
-
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[-60:]
-    folder = Path(cache_dir) / f"{slug}-{revision}-{backend}-ort{onnxruntime.__version__}-x{_EXPORT_FORMAT}"
-    manifest = folder / "manifest.json"
-    model_file = folder / "model.onnx"
-    if manifest.exists() and model_file.exists():
-        try:
-            recorded = json.loads(manifest.read_text())
-            if recorded.get("sha256") == _sha256(model_file):
-                return model_file
-        except (OSError, ValueError):
-            pass
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
-    except OSError as exc:
-        raise SearchctlError(
-            f"cannot write the model cache {folder.parent} ({exc.strerror or exc}); "
-            "set SEARCHCTL_CACHE to a writable folder"
-        ) from exc
-    try:
-        fp32 = work / "fp32.onnx"
-        _export(Path(location), fp32)
-        final = work / "model.onnx"
-        if backend == "onnx-int8":
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            with _quiet():  # quantize_dynamic logs advice at WARNING
-                quantize_dynamic(
-                    str(fp32),
-                    str(final),
-                    weight_type=QuantType.QInt8,
-                    per_channel=True,
-                    op_types_to_quantize=_QUANTISED_OPS,
-                    # The fused operators come from ONNX Runtime's own domain, which
-                    # ONNX shape inference does not type: their outputs are float.
-                    extra_options={"DefaultTensorType": 1},
-                )
-        else:
-            fp32.rename(final)
-        for extra in work.glob("fp32.onnx*"):
-            extra.unlink()
-        (work / "manifest.json").write_text(
-            json.dumps({"model": name, "revision": revision, "backend": backend, "sha256": _sha256(final)})
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(work, folder)
-        except OSError:
-            # Another process finished the same export first: use it if it is whole.
-            if not (manifest.exists() and json.loads(manifest.read_text()).get("sha256") == _sha256(model_file)):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return model_file
 
 
 class FastTokenizer:
@@ -360,7 +154,7 @@ class FastTokenizer:
 
     def __call__(self, texts, add_special_tokens=True, return_offsets_mapping=False, **_ignored) -> dict:
         encodings = self._plain.encode_batch(list(texts), add_special_tokens=add_special_tokens)
-        out = {"input_ids": [e.ids for e in encodings]}
+        out: dict[str, list] = {"input_ids": [e.ids for e in encodings]}
         if return_offsets_mapping:
             out["offset_mapping"] = [e.offsets for e in encodings]
         return out
@@ -402,7 +196,7 @@ class OnnxEncoder:
     def __init__(self, model_file: Path, tokenizer, pooling: str, normalise: bool, max_tokens: int):
         self.model_file = Path(model_file)
         self.cores = _physical_cores()
-        self.session = _new_session(self.model_file, self.cores)
+        self.session = new_session(self.model_file, self.cores)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.tokenizer = tokenizer
         self.pooling = pooling
@@ -417,7 +211,7 @@ class OnnxEncoder:
             if self._bulk is None:
                 workers = _bulk_workers(self.cores)
                 for i in range(workers):  # the cores shared out: 6 cores, 4 workers -> 2, 2, 1, 1
-                    self._idle.put(_new_session(self.model_file, self.cores // workers + (i < self.cores % workers)))
+                    self._idle.put(new_session(self.model_file, self.cores // workers + (i < self.cores % workers)))
                 self._bulk = ThreadPoolExecutor(workers, thread_name_prefix="searchctl-onnx")
             return self._bulk
 

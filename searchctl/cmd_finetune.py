@@ -1,4 +1,4 @@
-"""Commands around fine-tuned models: finetune classifier|embedder, classify, label, pairs, reindex."""
+"""Fine-tuning commands: finetune classifier|embedder, and the training pairs they read."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from searchcore.config import Config
 from searchcore.errors import SearchctlError
 
 from .common import (
@@ -17,11 +16,9 @@ from .common import (
     notice,
     progress_option,
     show_progress,
-    snippet,
-    wait_option,
 )
 
-__all__ = ["register"]
+__all__ = ["finetune_group", "pairs_group"]
 
 
 @click.group("finetune")
@@ -145,92 +142,6 @@ def finetune_classifier_cmd(
     click.echo(f"trained {out} ({method}): {result.line()}")
 
 
-@click.command("classify")
-@click.argument("text", required=False)
-@click.option(
-    "--file",
-    "text_file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="Classify every line of a text file, or every 'text' of a JSONL file.",
-)
-@click.option(
-    "--model",
-    "model_dir",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="A classifier folder from `searchctl finetune classifier`.",
-)
-@backend_option
-@click.option("--json", "as_json", is_flag=True, help="Print label and score per input as JSON.")
-def classify_cmd(text, text_file, model_dir, backend, as_json):
-    """Label texts with a trained classifier: label and score per input."""
-    from finetune.classifier import load_classifier
-
-    if (text is None) == (text_file is None):
-        raise click.UsageError("give a TEXT or --file FILE, not both or neither")
-    texts = [text] if text is not None else _read_texts(text_file)
-    if not texts or any(not t.strip() for t in texts):
-        raise click.UsageError("nothing to classify; give non-empty text")
-    classifier = load_classifier(model_dir)
-    predictions = classifier.predict(texts, backend=backend, cache_dir=cache_dir())
-    rows = [{"text": t, "label": label, "score": round(score, 4)} for t, (label, score) in zip(texts, predictions)]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    width = max(len(r["label"]) for r in rows)
-    for row in rows:
-        click.echo(f"{row['label']:<{width}}  {row['score']:.4f}  {snippet(row['text'], 100)}")
-
-
-def _read_texts(path: Path) -> list[str]:
-    from finetune.data import jsonl_rows
-    from searchcore.errors import UsageError
-
-    try:
-        if path.suffix.lower() in (".jsonl", ".json"):
-            texts = []
-            for where, row in jsonl_rows(path):
-                if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-                    raise UsageError(f"{where}: needs a non-empty 'text' field")
-                texts.append(row["text"])
-            return texts
-        return [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text") from None
-
-
-@click.command("label")
-@index_option
-@click.option(
-    "--classifier",
-    "classifier_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Classifier folder to label with. Default: relabel with the index's own classifiers (what is stale).",
-)
-@click.option("--remove", "remove_facet", metavar="FACET", default=None, help="Forget one classifier's labels.")
-@wait_option
-@progress_option
-def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
-    """Label the documents of an existing index with a classifier; `query --label` then filters by it.
-
-    Each classifier is a facet named after its folder; the index remembers it, and later
-    `searchctl index` runs label new and changed documents with it."""
-    from indexer.labels import label_index
-
-    if classifier_dir is not None and remove_facet is not None:
-        raise click.UsageError("give --classifier or --remove, not both")
-    config = Config(index_dir=index_dir, cache_dir=cache_dir())
-    summaries = label_index(config, classifier_dir, progress=show_progress(progress), wait=wait, remove=remove_facet)
-    for summary in summaries:
-        notice(summary.notice)
-        if remove_facet is not None:
-            click.echo(f"removed facet {summary.facet}: {-summary.labelled:,} labels")
-        elif summary.facet != "?":
-            click.echo(f"labelled {index_dir}: {summary.line()} ({summary.seconds:.1f} s)")
-
-
 @finetune_group.command("embedder")
 @click.option(
     "--pairs",
@@ -323,6 +234,7 @@ def finetune_embedder_cmd(
     a model card. Use it with `searchctl reindex --model DIR`."""
     from finetune.embedder import train_embedder
     from finetune.pairs import load_beir_pairs, load_pairs
+    from indexer.reindex import reembedded_copy
 
     if (pairs_file is None) == (beir_dir is None):
         raise click.UsageError("give --pairs FILE or --beir DIR, not both or neither")
@@ -344,6 +256,7 @@ def finetune_embedder_cmd(
         precision=precision,
         index_dir=index_dir,
         eval_beir=(eval_beir, eval_split) if eval_beir else None,
+        reembed=reembedded_copy,
         cache_dir=cache_dir(),
         progress=show_progress(progress),
     )
@@ -392,48 +305,10 @@ def pairs_generate_cmd(index_dir, out, per_document, seed):
     from finetune.pairs import generate_pairs, write_pairs
     from searchcore.store import Store
 
-    with Store.open(index_dir) as store:
+    with Store.open(index_dir, reader=True) as store:
         pairs, counts = generate_pairs(store, seed=seed, max_per_document=per_document)
     if not pairs:
         raise SearchctlError(f"no pairs could be made from {index_dir}: its documents are too short")
     write_pairs(pairs, out)
     kinds = ", ".join(f"{counts.get(kind, 0):,} {kind}" for kind in ("title", "heading", "inverse-cloze"))
     click.echo(f"wrote {len(pairs):,} pairs to {out}: {kinds}")
-
-
-@click.command("reindex")
-@index_option
-@click.option(
-    "--model", metavar="NAME_OR_PATH", default=None, help="Model to re-embed every chunk with (e.g. a fine-tuned one)."
-)
-@backend_option
-@click.option("--rollback", is_flag=True, help="Return to the model and vectors the last reindex replaced.")
-@wait_option
-@progress_option
-def reindex_cmd(index_dir, model, backend, rollback, wait, progress):
-    """Re-embed every stored chunk with another model and swap it in at once (no file is read).
-
-    Queries, and a running daemon, go on with the old vectors until the swap; --rollback
-    returns to the previous ones, which are kept until the next reindex."""
-    from indexer.reindex import reindex
-    from indexer.reindex import rollback as roll_back
-
-    config = Config(index_dir=index_dir, cache_dir=cache_dir())
-    if rollback:
-        if model is not None or backend is not None:
-            raise click.UsageError("--rollback returns to the previous model; it takes no --model or --backend")
-        summary = roll_back(config, progress=show_progress(progress), wait=wait)
-        click.echo(f"rolled back {index_dir}: {summary.line()}")
-        return
-    if model is None:
-        raise click.UsageError("give --model NAME_OR_PATH (or --rollback)")
-    summary = reindex(config, model, backend=backend, progress=show_progress(progress), wait=wait)
-    click.echo(f"reindexed {index_dir}: {summary.line()}")
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(finetune_group)
-    cli.add_command(classify_cmd)
-    cli.add_command(label_cmd)
-    cli.add_command(pairs_group)
-    cli.add_command(reindex_cmd)

@@ -1,0 +1,49 @@
+"""IndexSummary: the figures of one indexing run, as a line, a dict or JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["IndexSummary"]
+
+
+@dataclass
+class IndexSummary:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    files: int = 0
+    chunks_embedded: int = 0
+    documents: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    generation: int = 0
+    model: str = ""
+    backend: str = ""
+    notice: str | None = None  # e.g. why the backend fell back to torch
+    labels: dict[str, int] = field(default_factory=dict)  # facet -> documents labelled this run
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    @property
+    def docs_per_second(self) -> float:
+        return (self.added + self.updated) / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        skipped = sum(self.skipped.values())
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged, "
+            f"{skipped} skipped{f' ({reasons})' if reasons else ''}; "
+            f"{self.chunks_embedded} chunks embedded, {self.documents} documents / {self.chunks} chunks in index; "
+            f"{self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s"
+            + "".join(f"; {n:,} documents labelled ({facet})" for facet, n in sorted(self.labels.items()))
+        )
+
+    def to_dict(self) -> dict:
+        out = dict(self.__dict__)
+        out["docs_per_second"] = round(self.docs_per_second, 2)
+        return out

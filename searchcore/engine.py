@@ -1,0 +1,146 @@
+"""The engine seam: where the chunks of an index are searched.
+
+The Searcher asks an engine for four things: the dense top-k of a query vector, the
+keyword top-k of a query text (each restricted to an allow-list of chunk ids when the
+search is filtered), the stored vectors of some chunks, and the allow-list a set of
+filters makes. A writer tells its engine which chunks a run added and removed, then
+commits, which publishes the committed generation to searchers. The local index.db stays
+the manifest of what was read, whatever the engine, so incremental indexing works the
+same on every engine.
+
+``LocalEngine`` is today's engine: SQLite FTS5 in index.db for keywords (written in the
+same transactions as the chunks, so it needs no work at commit) and the FAISS file of
+the generation for vectors (``searchcore.vectors``). Other engines implement the same
+two protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .options import Filters
+from .store import Store, fts_query
+from .vectors import VectorIndex, load_current, rebuild, sync, vectors_path
+
+__all__ = ["AllowList", "Engine", "EngineWriter", "LocalEngine", "LocalWriter"]
+
+# The temporary table in index.db that holds a filtered search's allowed chunk ids.
+_ALLOWED = "allowed"
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """The chunk ids a filtered search may return."""
+
+    ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Engine(Protocol):
+    """The read side: one committed generation of an index."""
+
+    def dense(self, vector: np.ndarray, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
+        """Best-first (chunk id, cosine) of the k nearest chunks (of ``allowed`` only)."""
+        ...
+
+    def keyword(self, text: str, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
+        """Best-first (chunk id, BM25 score) of the k best keyword matches of ``text``."""
+        ...
+
+    def vectors(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]: ...
+
+    def allow(self, filters: Filters) -> AllowList: ...
+
+    @property
+    def size(self) -> int:
+        """How many vectors a dense search runs over (0: dense search finds nothing)."""
+        ...
+
+
+class EngineWriter(Protocol):
+    """The write side: told what a run changed, publishes it on commit."""
+
+    def added(self, chunk_ids: Iterable[int]) -> None: ...
+
+    def removed(self, chunk_ids: Iterable[int]) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rebuild(self) -> None:
+        """Everything derived again from index.db (after a reindex swap or a repair)."""
+        ...
+
+
+class LocalEngine:
+    """SQLite FTS5 + FAISS, for a reader that holds a read transaction on ``store``.
+
+    Open it inside that transaction: the FAISS index it loads (or rebuilds in memory from
+    index.db, writing nothing) then belongs to the same committed state as every read."""
+
+    def __init__(self, store: Store, index_dir: Path):
+        self.store = store
+        self.index: VectorIndex | None
+        self.index, self.rebuilt = load_current(store, Path(index_dir))
+
+    @property
+    def size(self) -> int:
+        return self.index.ntotal if self.index is not None else 0
+
+    def dense(self, vector: np.ndarray, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
+        if self.index is None:
+            return []
+        scores, ids = self.index.search(vector, k, allowed.ids if allowed is not None else None)
+        return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+    def keyword(self, text: str, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
+        match = fts_query(text)
+        if match is None:
+            return []
+        return self.store.bm25(match, k, _ALLOWED if allowed is not None else None)
+
+    def vectors(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        return self.store.vectors_of(chunk_ids)
+
+    def allow(self, filters: Filters) -> AllowList:
+        return AllowList(self.store.allow(filters, _ALLOWED))
+
+
+class LocalWriter:
+    """The writer's side of the local engine: FTS5 rows are written with the chunks, so
+    a commit only brings the FAISS file to the committed generation (a delta on the file
+    the run started from, or a rebuild)."""
+
+    def __init__(self, store: Store, index_dir: Path):
+        self.store = store
+        self.index_dir = Path(index_dir)
+        with store.snapshot():
+            self.start = (store.generation, store.counts()["vectors"])
+        self._added: set[int] = set()
+        self._removed: set[int] = set()
+
+    def added(self, chunk_ids: Iterable[int]) -> None:
+        self._added.update(int(c) for c in chunk_ids)
+
+    def removed(self, chunk_ids: Iterable[int]) -> None:
+        self._removed.update(int(c) for c in chunk_ids)
+
+    def commit(self) -> None:
+        """Publish the committed generation: its FAISS file, if this run changed anything
+        or no file of it exists yet (a crashed run's last commit)."""
+        generation = self.store.generation
+        unpublished = self.store.get_meta("dim") and not vectors_path(self.index_dir, generation).exists()
+        if generation != self.start[0] or unpublished:
+            sync(self.store, self.index_dir, self.start, self._added, self._removed)
+        with self.store.snapshot():
+            self.start = (self.store.generation, self.store.counts()["vectors"])
+        self._added, self._removed = set(), set()
+
+    def rebuild(self) -> None:
+        rebuild(self.store, self.index_dir)

@@ -1,0 +1,100 @@
+"""Which model and backend an index uses: one policy for readers and writers.
+
+An index records the model it was embedded with (``meta.model``) and the backend
+(``meta.backend``). A new index takes the requested model (the default one otherwise)
+and this machine's best backend; a writer may not mix backends in one index, a reader
+may (vectors of one model agree to a cosine of about 0.99 across backends). Any model
+but the index's own is refused, with a message naming both.
+
+``make_embedder`` turns a recorded name into something that embeds: a ``hash:DIM`` name
+is the hashing embedder (no model to load), anything else a sentence-transformers model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .embedder import DEFAULT_MODEL, Embedder, canonical_model_name, default_backend
+from .errors import BackendMismatchError, ModelMismatchError, ModelNotFoundError, UsageError
+from .hashing import HashingEmbedder, is_hashing_model
+
+__all__ = ["TextEmbedder", "index_model", "index_backend", "make_embedder"]
+
+
+class TextEmbedder(Protocol):
+    """What the indexer and the searcher need of an embedder."""
+
+    name: str
+    backend: str
+
+    @property
+    def dim(self) -> int: ...
+    @property
+    def max_tokens(self) -> int: ...
+    @property
+    def special_tokens(self) -> int: ...
+    @property
+    def revision(self) -> str: ...
+    def token_spans(self, text: str) -> np.ndarray: ...
+    def count_tokens(self, texts: list[str]) -> list[int]: ...
+    def embed(self, texts: list[str], batch_size: int = ..., progress=...) -> np.ndarray: ...
+
+
+def make_embedder(model: str, backend: str, cache_dir: Path | None) -> TextEmbedder:
+    if is_hashing_model(model):
+        return HashingEmbedder.from_name(model)
+    if backend == "hash":  # an index written by an embedder handed in by a program, not named
+        raise ModelNotFoundError(model, "the index was embedded by an embedder given in code, not by name")
+    return Embedder(model, backend=backend, cache_dir=cache_dir)
+
+
+def index_model(store, requested: str | None) -> str:
+    """The model to use with this index: its own, or ``requested`` if it is the same one."""
+    recorded = store.get_meta("model")
+    if recorded is None:
+        return canonical_model_name(requested) if requested else DEFAULT_MODEL
+    if requested is not None and canonical_model_name(requested) != recorded:
+        raise ModelMismatchError(recorded, canonical_model_name(requested))
+    return recorded
+
+
+def index_backend(store, requested: str | None, *, writing: bool, model: str | None = None) -> tuple[str, str | None]:
+    """(backend, notice) for this index: the requested one, else the index's own, else this
+    machine's default. A writer may not mix backends in one index; a reader may (vectors of
+    the same model agree to a cosine of about 0.99 across backends)."""
+    if model is not None and is_hashing_model(model):
+        return "hash", None
+    recorded = store.get_meta("backend") or ("torch" if store.get_meta("dim") else None)
+    if requested is not None:
+        if writing and recorded is not None and requested != recorded:
+            raise BackendMismatchError(recorded, requested)
+        chosen, notice = requested, None
+    elif recorded is not None:
+        chosen, notice = recorded, None
+    else:
+        chosen, notice = default_backend()
+        if chosen != "torch" and model is not None:
+            from .embedder import model_location
+            from .onnx_runtime import OnnxUnsupported, pooling_config
+
+            try:
+                pooling_config(Path(model_location(model)))
+            except (OnnxUnsupported, OSError, ValueError, KeyError) as exc:
+                reason = str(exc).split(";")[0] if isinstance(exc, OnnxUnsupported) else "no ONNX export for it"
+                chosen, notice = "torch", f"{reason}; using the torch backend"
+    if chosen != "torch":
+        from .onnx_runtime import onnxruntime_available
+
+        if not onnxruntime_available():
+            if writing and recorded not in (None, "torch"):
+                raise UsageError(
+                    f"this index uses the {chosen} backend, which needs onnxruntime: pip install onnxruntime"
+                )
+            return (
+                "torch",
+                f"onnxruntime is not installed (pip install onnxruntime); using the torch backend, not {chosen}",
+            )
+    return chosen, notice

@@ -1,0 +1,120 @@
+"""Reads: what search, labelling, fine-tuning and the tools read from index.db."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import IndexFormatError
+from ..options import Filters
+from .core import ChunkRecord, StoreBase
+from .filters import filter_sql
+
+__all__ = ["Reads"]
+
+
+class Reads(StoreBase):
+    def chunk_records(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        sql = (
+            "SELECT chunks.id, documents.id, files.path, documents.key, documents.title, chunks.text, "
+            "chunks.char_start, chunks.char_end, chunks.line_start, chunks.line_end, documents.metadata "
+            "FROM chunks JOIN documents ON documents.id = chunks.doc_id JOIN files ON files.id = documents.file_id "
+            f"WHERE chunks.id IN ({marks})"
+        )
+        out = {}
+        for row in self.conn.execute(sql, [int(i) for i in chunk_ids]):
+            chunk_id, doc_id, path, key, title, text, char_start, char_end, line_start, line_end, meta = row
+            out[chunk_id] = ChunkRecord(
+                chunk_id, doc_id, path, key, title, text, char_start, char_end, line_start, line_end, json.loads(meta)
+            )
+        return out
+
+    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64, vectors float32 (n, dim)) for every chunk, in id order."""
+        rows = self.conn.execute("SELECT chunk_id, vector FROM vectors ORDER BY chunk_id").fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.zeros((0, dim), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        if matrix.shape[1] != dim:
+            raise IndexFormatError(
+                f"{self.path} holds {matrix.shape[1]}-d vectors but its meta says {dim}; "
+                "build a new index with `searchctl index DIR --index NEW`"
+            )
+        return ids, matrix
+
+    def bm25(self, match: str, limit: int, allowed: str | None = None) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) for an FTS5 MATCH expression, best first; higher is better.
+
+        ``allowed`` names a temporary table of chunk ids to keep (see ``allow()``)."""
+        where = f"AND rowid IN (SELECT id FROM temp.{allowed})" if allowed else ""
+        sql = f"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? {where} ORDER BY rank LIMIT ?"
+        return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, (match, int(limit)))]
+
+    def allow(self, filters: Filters, name: str = "allowed") -> np.ndarray:
+        """Fill temporary table ``name`` with the ids of the chunks ``filters`` let
+        through; returns them (``bm25(allowed=name)`` then matches only those)."""
+        where, params = filter_sql(filters)
+        self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
+        self.conn.execute(f"DELETE FROM temp.{name}")
+        self.conn.execute(
+            f"INSERT INTO temp.{name} (id) SELECT chunks.id FROM chunks "
+            "JOIN documents ON documents.id = chunks.doc_id JOIN files ON files.id = documents.file_id "
+            f"WHERE {where}",
+            list(params),
+        )
+        rows = self.conn.execute(f"SELECT id FROM temp.{name}").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def document_chunks(self, doc_ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+        """doc id -> [(chunk id, text)] in document order."""
+        out: dict[int, list[tuple[int, str]]] = {int(d): [] for d in doc_ids}
+        if not out:
+            return out
+        marks = ",".join("?" * len(out))
+        rows = self.conn.execute(
+            f"SELECT doc_id, id, text FROM chunks WHERE doc_id IN ({marks}) ORDER BY doc_id, ordinal", list(out)
+        )
+        for doc_id, chunk_id, text in rows:
+            out[doc_id].append((chunk_id, text))
+        return out
+
+    def vectors_of(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.conn.execute(f"SELECT chunk_id, vector FROM vectors WHERE chunk_id IN ({marks})", list(chunk_ids))
+        return {int(c): np.frombuffer(blob, dtype=np.float32) for c, blob in rows}
+
+    def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]:
+        """chunk id -> document id."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.conn.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", [int(c) for c in chunk_ids])
+        return dict(rows.fetchall())
+
+    def sample_texts(self, limit: int) -> list[str]:
+        """The text of the first ``limit`` chunks, in id order."""
+        return [r[0] for r in self.conn.execute("SELECT text FROM chunks ORDER BY id LIMIT ?", (int(limit),))]
+
+    def document_list(self) -> list[tuple[int, str, str | None, str, str]]:
+        """(doc id, key, title, file path, file kind) of every document, in id order."""
+        return self.conn.execute(
+            "SELECT documents.id, documents.key, documents.title, files.path, files.kind FROM documents "
+            "JOIN files ON files.id = documents.file_id ORDER BY documents.id"
+        ).fetchall()
+
+    def chunk_rows(self) -> list[tuple]:
+        """(path, key, ordinal, char span, line span, text, vector blob) of every chunk: an
+        index's content independent of its ids (to compare two builds)."""
+        return self.conn.execute(
+            "SELECT files.path, documents.key, chunks.ordinal, chunks.char_start, chunks.char_end, chunks.line_start, "
+            "chunks.line_end, chunks.text, vectors.vector FROM chunks JOIN documents ON documents.id = chunks.doc_id "
+            "JOIN files ON files.id = documents.file_id JOIN vectors ON vectors.chunk_id = chunks.id"
+        ).fetchall()

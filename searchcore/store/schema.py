@@ -1,0 +1,90 @@
+"""The schema of index.db, as numbered migrations.
+
+Migration N (1-based) brings the schema from version N-1 to N; ``Store.migrate`` applies
+the pending ones, each in its own write transaction, and records ``schema_version`` in
+``meta``. A reader never migrates: an index whose schema is older than this version of
+searchctl is upgraded by the next command that writes it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "DB_NAME"]
+
+DB_NAME = "index.db"
+
+# Never edit a shipped migration: append a new one.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            path TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            hash TEXT NOT NULL,          -- '' until every document of the file is committed
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            indexed_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE documents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,           -- record id inside a JSON/JSONL file, '' for a whole file
+            title TEXT,
+            hash TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (file_id, key)
+        )""",
+        """CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            char_start INTEGER NOT NULL,
+            char_end INTEGER NOT NULL,
+            line_start INTEGER NOT NULL,
+            line_end INTEGER NOT NULL,
+            text TEXT NOT NULL
+        )""",
+        "CREATE INDEX chunks_doc ON chunks (doc_id)",
+        """CREATE TABLE vectors (
+            chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            vector BLOB NOT NULL
+        )""",
+    ),
+    (
+        # BM25 over each chunk with its document's title; rowid = chunk id. Written in the
+        # same transactions as the chunks, so the keyword and vector views never disagree.
+        "CREATE VIRTUAL TABLE chunks_fts USING fts5(title, text, tokenize='porter unicode61 remove_diacritics 2')",
+        """INSERT INTO chunks_fts (rowid, title, text)
+           SELECT chunks.id, coalesce(documents.title, ''), chunks.text
+           FROM chunks JOIN documents ON documents.id = chunks.doc_id""",
+        "CREATE INDEX files_mtime ON files (mtime_ns)",
+    ),
+    (
+        # One label per document and classifier ("facet"); doc_hash and classifier say
+        # whether it is still current (a changed document or a retrained classifier is
+        # labelled again).
+        """CREATE TABLE labels (
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            facet TEXT NOT NULL,
+            label TEXT NOT NULL,
+            score REAL NOT NULL,
+            classifier TEXT NOT NULL,
+            doc_hash TEXT NOT NULL,
+            PRIMARY KEY (doc_id, facet)
+        )""",
+        "CREATE INDEX labels_label ON labels (label, facet)",
+    ),
+    (
+        # searchctl reindex: the next model's vectors fill vectors_next batch by batch (a
+        # crash resumes); one transaction swaps the tables, and the replaced vectors stay
+        # in vectors_previous for a rollback.
+        """CREATE TABLE vectors_next (
+            chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            vector BLOB NOT NULL
+        )""",
+        """CREATE TABLE vectors_previous (
+            chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            vector BLOB NOT NULL
+        )""",
+    ),
+]

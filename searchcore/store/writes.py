@@ -1,0 +1,151 @@
+"""Writes of documents, chunks and vectors: each inside ``Store.write()``.
+
+A document's chunks, their vectors and their full-text rows are written in the same
+transaction, so the vector and keyword views of an index never disagree. Ids use
+AUTOINCREMENT, so a deleted chunk's id is never reused: an older FAISS file can then
+never point at somebody else's text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from .core import StoreBase, now
+
+
+class ChunkLike(Protocol):
+    @property
+    def text(self) -> str: ...
+    @property
+    def char_start(self) -> int: ...
+    @property
+    def char_end(self) -> int: ...
+    @property
+    def line_start(self) -> int: ...
+    @property
+    def line_end(self) -> int: ...
+
+
+__all__ = ["Writes"]
+
+
+class Writes(StoreBase):
+    def file_row(self, path: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM files WHERE path = ?", [path]))
+        return rows[0] if rows else None
+
+    def file_paths(self) -> list[str]:
+        return [row[0] for row in self.conn.execute("SELECT path FROM files ORDER BY path")]
+
+    def ensure_file(self, path: str, kind: str) -> int:
+        """Inside ``write()``: the file's id, creating a row marked unfinished (hash '')."""
+        row = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        if row:
+            self.conn.execute("UPDATE files SET hash = '', kind = ? WHERE id = ?", (kind, row[0]))
+            return int(row[0])
+        cur = self.conn.execute(
+            "INSERT INTO files (path, kind, hash, size, mtime_ns, indexed_at) VALUES (?, ?, '', 0, 0, ?)",
+            (path, kind, now()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish_file(self, file_id: int, *, kind: str, hash: str, size: int, mtime_ns: int) -> None:
+        """Inside ``write()``: every document of the file is committed."""
+        self.conn.execute(
+            "UPDATE files SET kind = ?, hash = ?, size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
+            (kind, hash, size, mtime_ns, now(), file_id),
+        )
+
+    def touch_file(self, file_id: int, *, size: int, mtime_ns: int) -> None:
+        """Inside ``write()``: same content, new timestamp."""
+        self.conn.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id))
+
+    def documents_of(self, file_id: int) -> dict[str, tuple[int, str]]:
+        rows = self.conn.execute("SELECT key, id, hash FROM documents WHERE file_id = ?", (file_id,))
+        return {key: (doc_id, doc_hash) for key, doc_id, doc_hash in rows}
+
+    def _chunk_ids(self, where: str, params: Sequence[object]) -> list[int]:
+        sql = f"SELECT chunks.id FROM chunks JOIN documents ON documents.id = chunks.doc_id WHERE {where}"
+        return [row[0] for row in self.conn.execute(sql, params)]
+
+    def _forget_text(self, chunk_ids: list[int]) -> None:
+        self.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in chunk_ids])
+
+    def delete_file(self, file_id: int) -> list[int]:
+        """Inside ``write()``: drop a file and everything under it; returns the chunk ids removed."""
+        removed = self._chunk_ids("documents.file_id = ?", (file_id,))
+        self._forget_text(removed)
+        self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        return removed
+
+    def delete_documents(self, doc_ids: Iterable[int]) -> list[int]:
+        """Inside ``write()``."""
+        removed: list[int] = []
+        for doc_id in doc_ids:
+            removed += self._chunk_ids("documents.id = ?", (doc_id,))
+            self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        self._forget_text(removed)
+        return removed
+
+    def put_document(
+        self,
+        file_id: int,
+        key: str,
+        *,
+        title: str | None,
+        hash: str,
+        metadata: dict,
+        chunks: Sequence[ChunkLike],
+        vectors: np.ndarray,
+    ) -> tuple[list[int], list[int]]:
+        """Inside ``write()``: insert or replace one document with its chunks and vectors.
+
+        ``chunks`` are objects with text, char_start, char_end, line_start, line_end.
+        Returns (chunk ids removed, chunk ids added).
+        """
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        row = self.conn.execute("SELECT id FROM documents WHERE file_id = ? AND key = ?", (file_id, key)).fetchone()
+        removed: list[int] = []
+        meta_json = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
+        if row:
+            doc_id = int(row[0])
+            removed = self._chunk_ids("documents.id = ?", (doc_id,))
+            self._forget_text(removed)
+            self.conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+            self.conn.execute(
+                "UPDATE documents SET title = ?, hash = ?, metadata = ? WHERE id = ?", (title, hash, meta_json, doc_id)
+            )
+        else:
+            cur = self.conn.execute(
+                "INSERT INTO documents (file_id, key, title, hash, metadata) VALUES (?, ?, ?, ?, ?)",
+                (file_id, key, title, hash, meta_json),
+            )
+            doc_id = int(cur.lastrowid or 0)
+        added: list[int] = []
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors)):
+            cur = self.conn.execute(
+                "INSERT INTO chunks (doc_id, ordinal, char_start, char_end, line_start, line_end, text) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, ordinal, chunk.char_start, chunk.char_end, chunk.line_start, chunk.line_end, chunk.text),
+            )
+            chunk_id = int(cur.lastrowid or 0)
+            self.conn.execute("INSERT INTO vectors (chunk_id, vector) VALUES (?, ?)", (chunk_id, vector.tobytes()))
+            self.conn.execute(
+                "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (chunk_id, title or "", chunk.text)
+            )
+            added.append(chunk_id)
+        return removed, added
+
+    def known_files(self) -> dict[str, dict]:
+        """path -> the file's row, with how many documents it holds."""
+        rows = self.db.query(
+            "SELECT files.*, (SELECT count(*) FROM documents WHERE documents.file_id = files.id) AS documents "
+            "FROM files"
+        )
+        return {row["path"]: row for row in rows}

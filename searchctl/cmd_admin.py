@@ -1,0 +1,113 @@
+"""Commands that look after an index: check, compact, info."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from searchcore.errors import SearchctlError
+
+from .common import index_option
+
+__all__ = ["check_cmd", "compact_cmd", "info_cmd"]
+
+
+@click.command("check")
+@index_option
+@click.option("--repair", is_flag=True, help="Rebuild what is derived (FAISS file, full-text table) and drop orphans.")
+def check_cmd(index_dir, repair):
+    """Verify the index: SQLite integrity, chunks vs vectors, full-text rows, the FAISS file of the generation.
+
+    Exits 1 if a problem remains. --repair never re-embeds and never touches the documents."""
+    from searchcore.maintenance import check
+
+    report = check(index_dir, repair=repair)
+    for line in report.ok:
+        click.echo(f"ok       {line}")
+    for line in report.notes:
+        click.echo(f"note     {line}")
+    for line in report.repaired:
+        click.echo(f"repaired {line}")
+    for line in report.problems:
+        click.echo(f"problem  {line}")
+    if not report.healthy:
+        hint = "" if repair else "; `searchctl check --repair` rebuilds what is derived"
+        raise SearchctlError(f"{len(report.problems)} problem(s) in {index_dir}{hint}")
+
+
+@click.command("compact")
+@index_option
+def compact_cmd(index_dir):
+    """Reclaim space after deletions (VACUUM, full-text optimise, FAISS rewrite, old generations removed)."""
+    from searchcore.maintenance import compact
+
+    before, after = compact(index_dir)
+    click.echo(f"compacted {index_dir}: {_human(before)} -> {_human(after)} ({before:,} -> {after:,} bytes)")
+
+
+@click.command("info")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def info_cmd(index_dir, as_json):
+    """Show the index: path, model, dimension, documents, chunks, index type, sizes on disk."""
+    from searchcore.store import Store
+
+    with Store.open(index_dir, reader=True) as store:
+        meta, counts = store.meta(), store.counts()
+        classifiers, label_counts = store.classifiers(), store.label_counts()
+    files = sorted(p for p in Path(index_dir).iterdir() if p.is_file())
+    sizes = {p.name: p.stat().st_size for p in files}
+    info = {
+        "index": str(Path(index_dir).resolve()),
+        "model": meta.get("model"),
+        "model_revision": meta.get("model_revision"),
+        "backend": meta.get("backend") or ("torch" if meta.get("dim") else None),
+        "dimension": int(meta["dim"]) if meta.get("dim") else None,
+        "files": counts["files"],
+        "documents": counts["documents"],
+        "chunks": counts["chunks"],
+        "index_type": meta.get("faiss_factory"),
+        "generation": int(meta.get("generation", 0)),
+        "schema_version": int(meta.get("schema_version", 0)),
+        "chunking": meta.get("chunking"),
+        "updated_at": meta.get("updated_at"),
+        "classifiers": {f: {**c, "labels": label_counts.get(f, {})} for f, c in classifiers.items()},
+        "sizes": sizes,
+        "total_bytes": sum(sizes.values()),
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    rows = [
+        ("index", info["index"]),
+        ("model", f"{info['model']} (revision {info['model_revision'] or '-'})"),
+        ("backend", info["backend"] or "-"),
+        ("dimension", info["dimension"] or "-"),
+        ("documents", f"{info['documents']:,} in {info['files']:,} files"),
+        ("chunks", f"{info['chunks']:,}"),
+        ("index type", f"{info['index_type']} (inner product on L2-normalised vectors)"),
+        ("generation", info["generation"]),
+        ("schema", f"v{info['schema_version']}"),
+        ("updated", info["updated_at"] or "-"),
+        *[
+            (f"facet {f}", ", ".join(f"{k} {n:,}" for k, n in c["labels"].items()) + f" ({c['path']})")
+            for f, c in info["classifiers"].items()
+        ],
+        (
+            "on disk",
+            ", ".join(f"{name} {_human(size)}" for name, size in sizes.items())
+            + f"; total {_human(info['total_bytes'])}",
+        ),
+    ]
+    for label, value in rows:
+        click.echo(f"{label:<11} {value}")
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"

@@ -1,0 +1,168 @@
+"""Commands that write an index: index, label, reindex."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from searchcore.config import Config
+
+from .common import (
+    backend_option,
+    cache_dir,
+    index_option,
+    model_option,
+    notice,
+    progress_option,
+    show_progress,
+    wait_option,
+)
+
+__all__ = ["index_cmd", "label_cmd", "reindex_cmd"]
+
+
+@click.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="PATH...")
+@index_option
+@model_option
+@click.option(
+    "--chunk-size",
+    type=int,
+    default=None,
+    metavar="TOKENS",
+    help="Largest chunk in the model's tokens. Default: as large as the model takes (256 for the default).",
+)
+@click.option(
+    "--chunk-overlap",
+    type=int,
+    default=32,
+    show_default=True,
+    metavar="TOKENS",
+    help="Tokens shared by consecutive chunks of one section.",
+)
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Texts per forward pass of the model.")
+@progress_option
+@backend_option
+@wait_option
+@click.option(
+    "--max-file-size",
+    "max_file_mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=20.0,
+    show_default=True,
+    metavar="MB",
+    help="Skip larger files (counted in the summary) instead of reading them.",
+)
+@click.option(
+    "--classifier",
+    "classifier_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also label each document with this classifier (a facet `query --label` filters on); "
+    "the index keeps labelling new documents with it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
+def index_cmd(
+    paths,
+    index_dir,
+    model,
+    chunk_size,
+    chunk_overlap,
+    batch_size,
+    progress,
+    backend,
+    wait,
+    max_file_mb,
+    classifier_dir,
+    as_json,
+):
+    """Index folders or files (text, Markdown, HTML, PDF, JSON/JSONL records).
+
+    Re-running embeds only new or changed files and removes what was deleted; a run with
+    nothing changed never loads the model. Prints one summary line.
+    """
+    from indexer.build import build_index
+
+    for path in paths:
+        if not path.exists():
+            raise click.UsageError(f"no such file or folder: {path}")
+    config = Config(
+        index_dir=index_dir,
+        model=model,
+        chunk_tokens=chunk_size,
+        chunk_overlap=chunk_overlap,
+        batch_size=batch_size,
+        backend=backend,
+        cache_dir=cache_dir(),
+        max_file_mb=max_file_mb,
+    )
+    show = show_progress(progress)
+    summary = build_index(config, list(paths), progress=show, wait=wait, classifier=classifier_dir)
+    notice(summary.notice)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        click.echo(f"indexed {', '.join(str(p) for p in paths)} into {index_dir}: {summary.line()}")
+
+
+@click.command("label")
+@index_option
+@click.option(
+    "--classifier",
+    "classifier_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Classifier folder to label with. Default: relabel with the index's own classifiers (what is stale).",
+)
+@click.option("--remove", "remove_facet", metavar="FACET", default=None, help="Forget one classifier's labels.")
+@wait_option
+@progress_option
+def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
+    """Label the documents of an existing index with a classifier; `query --label` then filters by it.
+
+    Each classifier is a facet named after its folder; the index remembers it, and later
+    `searchctl index` runs label new and changed documents with it."""
+    from indexer.labels import label_index
+
+    if classifier_dir is not None and remove_facet is not None:
+        raise click.UsageError("give --classifier or --remove, not both")
+    config = Config(index_dir=index_dir, cache_dir=cache_dir())
+    summaries = label_index(config, classifier_dir, progress=show_progress(progress), wait=wait, remove=remove_facet)
+    for summary in summaries:
+        notice(summary.notice)
+        if remove_facet is not None:
+            click.echo(f"removed facet {summary.facet}: {-summary.labelled:,} labels")
+        elif summary.facet != "?":
+            click.echo(f"labelled {index_dir}: {summary.line()} ({summary.seconds:.1f} s)")
+
+
+@click.command("reindex")
+@index_option
+@click.option(
+    "--model", metavar="NAME_OR_PATH", default=None, help="Model to re-embed every chunk with (e.g. a fine-tuned one)."
+)
+@backend_option
+@click.option("--rollback", is_flag=True, help="Return to the model and vectors the last reindex replaced.")
+@wait_option
+@progress_option
+def reindex_cmd(index_dir, model, backend, rollback, wait, progress):
+    """Re-embed every stored chunk with another model and swap it in at once (no file is read).
+
+    Queries, and a running daemon, go on with the old vectors until the swap; --rollback
+    returns to the previous ones, which are kept until the next reindex."""
+    from indexer.reindex import reindex
+    from indexer.reindex import rollback as roll_back
+
+    config = Config(index_dir=index_dir, cache_dir=cache_dir())
+    if rollback:
+        if model is not None or backend is not None:
+            raise click.UsageError("--rollback returns to the previous model; it takes no --model or --backend")
+        summary = roll_back(config, progress=show_progress(progress), wait=wait)
+        click.echo(f"rolled back {index_dir}: {summary.line()}")
+        return
+    if model is None:
+        raise click.UsageError("give --model NAME_OR_PATH (or --rollback)")
+    summary = reindex(config, model, backend=backend, progress=show_progress(progress), wait=wait)
+    click.echo(f"reindexed {index_dir}: {summary.line()}")

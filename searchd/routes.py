@@ -1,0 +1,166 @@
+"""The routes of searchd: /search (GET and POST), /chunks/{id}, /health, /metrics, the page.
+
+Each route reads the shared IndexHolder from the request's lifespan state, takes one
+reference to its current Searcher for the whole request (so a hot reload never mixes two
+generations in one answer) and builds its response from the library's results.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import HTTPException
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from pydantic import BaseModel
+
+from searchcore.config import Config
+from searchcore.errors import UsageError
+from searchcore.options import SearchOptions
+from searchcore.search import facets
+
+from .metrics import Metrics
+from .schemas import (
+    BatchResponse,
+    ChunkOut,
+    ErrorOut,
+    HealthOut,
+    HitOut,
+    SearchQuery,
+    SearchRequest,
+    SearchResponse,
+    search_options,
+)
+
+__all__ = ["router"]
+
+_PAGE = Path(__file__).with_name("static") / "index.html"
+# Every error body is {"detail": "one line"}, 422 included (not FastAPI's list of errors).
+ERRORS: dict[int | str, dict] = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+    413: {"model": ErrorOut},
+    422: {"model": ErrorOut, "description": "Invalid parameters or body"},
+}
+
+
+def _as_json(model: BaseModel) -> Response:
+    """The model as JSON, serialised once by pydantic's core: the response_model on the
+    route still documents it, but FastAPI does not validate and encode it a second time."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+def _options(request: BaseModel) -> SearchOptions:
+    try:
+        return search_options(request)
+    except UsageError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+async def _run(request: Request, queries: list[str], options: SearchOptions):
+    holder = request.state.holder
+    searcher = holder.searcher  # one reference for the whole request
+    started = time.perf_counter()
+    results = await holder.search(searcher, queries, options)
+    took = (time.perf_counter() - started) * 1000
+    out = [
+        SearchResponse(
+            query=q,
+            k=options.k,
+            per_doc=options.per_doc,
+            mode=options.mode,
+            generation=searcher.generation,
+            took_ms=round(took, 3),
+            hits=[HitOut.from_hit(h, rank, explain=options.explain) for rank, h in enumerate(hits, 1)],
+            facets=facets(hits),
+        )
+        for q, hits in zip(queries, results)
+    ]
+    return out, searcher.generation, took
+
+
+router = APIRouter()
+
+
+@router.get("/search", response_model=SearchResponse, responses=ERRORS, summary="Search with one query")
+async def search_get(request: Request, params: Annotated[SearchQuery, Query()]) -> Response:
+    return _as_json((await _run(request, [params.q], _options(params)))[0][0])
+
+
+@router.post(
+    "/search",
+    response_model=SearchResponse | BatchResponse,
+    responses=ERRORS,
+    summary="Search with one query (q) or a batch (queries)",
+)
+async def search_post(request: Request, body: SearchRequest) -> Response:
+    options = _options(body)
+    if body.q is not None:
+        return _as_json((await _run(request, [body.q], options))[0][0])
+    results, generation, took = await _run(request, body.queries, options)
+    return _as_json(
+        BatchResponse(
+            k=options.k, per_doc=options.per_doc, generation=generation, took_ms=round(took, 3), results=results
+        )
+    )
+
+
+@router.get("/chunks/{chunk_id}", response_model=ChunkOut, responses={**ERRORS, 404: {"model": ErrorOut}})
+def chunk(request: Request, chunk_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)]) -> ChunkOut:
+    """The full text and metadata of one chunk (a hit)."""
+    searcher = request.state.holder.searcher
+    record = searcher.store.chunk_records([chunk_id]).get(chunk_id)
+    if record is None:
+        raise HTTPException(404, f"no chunk {chunk_id} in index generation {searcher.generation}")
+    return ChunkOut(
+        chunk_id=record.chunk_id,
+        doc_id=record.doc_id,
+        path=record.path,
+        key=record.key,
+        source=f"{record.path}#{record.key}" if record.key else record.path,
+        title=record.title,
+        lines=[record.line_start, record.line_end],
+        chars=[record.char_start, record.char_end],
+        text=record.text,
+        metadata=record.metadata,
+        generation=searcher.generation,
+    )
+
+
+@router.get("/health", response_model=HealthOut)
+def health(request: Request) -> HealthOut:
+    """Liveness and what is being served: model, documents, chunks, generation. Never needs the API key."""
+    searcher = request.state.holder.searcher
+    config: Config = request.app.state.config
+    return HealthOut(
+        status="ok",
+        model=searcher.embedder.name,
+        documents=searcher.counts["documents"],
+        chunks=searcher.counts["chunks"],
+        generation=searcher.generation,
+        index=str(Path(config.index_dir).resolve()),
+    )
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def prometheus(request: Request) -> PlainTextResponse:
+    """Prometheus text format: requests and latency by route and status, index size."""
+    metrics: Metrics = request.app.state.metrics
+    config: Config = request.app.state.config
+    body, content_type = metrics.render(request.state.holder.searcher, Path(config.index_dir))
+    return PlainTextResponse(body, media_type=content_type)
+
+
+@functools.cache
+def _page() -> str:
+    return _PAGE.read_text(encoding="utf-8")
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=True)
+def search_page() -> HTMLResponse:
+    """The search page: a query box, ranked results, a click opens the chunk."""
+    return HTMLResponse(_page())
