@@ -307,7 +307,9 @@ def _train_full(train, evaluation, labels, base, staging, epochs, lr, batch_size
                 }
             )
     shutil.rmtree(staging / "checkpoints", ignore_errors=True)
-    trainer.model.eval()
+    model = trainer.model
+    assert model is not None
+    model.eval()
     trainer.save_model(str(staging))
     tokenizer.save_pretrained(str(staging))
     gold = _ids(evaluation, train)

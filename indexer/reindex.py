@@ -133,7 +133,7 @@ def reindex(
 ) -> ReindexSummary:
     """Re-embed the index at ``config.index_dir`` with ``model`` and swap it in."""
     index_dir = Path(config.index_dir)
-    with Store.open(index_dir, reader=True) as store:
+    with Store.open(index_dir) as store:  # a writing command: an older schema is upgraded here
         current = _current(store)
     model = canonical_model_name(model)
     if is_hashing_model(model):
@@ -148,7 +148,7 @@ def reindex(
 def rollback(config: Config, *, progress: bool = False, wait: bool = False) -> ReindexSummary:
     """Return to the vectors and model the last reindex replaced."""
     index_dir = Path(config.index_dir)
-    with Store.open(index_dir, reader=True) as store:
+    with Store.open(index_dir) as store:
         recorded = store.get_meta("previous")
     if not recorded:
         raise UsageError(f"the index at {index_dir} keeps no previous generation; nothing to roll back to")

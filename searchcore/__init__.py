@@ -1,7 +1,13 @@
-"""searchcore: what the indexer, the daemon and the CLI share.
+"""searchcore: what the indexer, fine-tuning, the daemon and the CLI share.
 
-No click and no web framework here; torch, transformers and faiss are imported inside
-the functions that need them, so importing searchcore is cheap.
+It owns the index on disk (``store``: index.db and all of its SQL; ``vectors``: the FAISS
+file; ``lock``: the one writer), the engine seam (``engine``), searching (``search``, with
+its vocabulary in ``options``), the models that are applied (``embedder``, the ONNX
+export and runtime, ``hashing``, ``classifier``; ``models`` says which one an index uses),
+checking and compacting (``maintenance``) and evaluation (``evaluate``). It imports no
+other package of the project. No click and no web framework here; torch, transformers
+and faiss are imported inside the functions that need them, so importing searchcore is
+cheap.
 """
 
 from .config import Config

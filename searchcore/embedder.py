@@ -20,6 +20,7 @@ import os
 import platform
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -191,8 +192,8 @@ class Embedder:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._location = model_location(self.name)
         self._model = None
-        self._encoder = None
-        self._tokenizer = None
+        self._encoder: Any = None
+        self._tokenizer: Any = None
         self._onnx_config: tuple[str, bool, int, int] | None = None
 
     # -- what loads what: torch loads sentence-transformers; onnx loads a session ---------

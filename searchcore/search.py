@@ -106,8 +106,9 @@ class Searcher:
             self.store.begin_read()
             self.generation = self.store.generation
             self.counts = self.store.counts()
-            self.engine: Engine = LocalEngine(self.store, config.index_dir)
-            self.rebuilt = getattr(self.engine, "rebuilt", False)
+            engine = LocalEngine(self.store, config.index_dir)
+            self.rebuilt = engine.rebuilt  # no sound file of this generation: the vectors came from index.db
+            self.engine: Engine = engine
             self.has_labels = self.store.has_labels()
         except BaseException:
             self.store.close()

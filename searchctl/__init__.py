@@ -1,1 +1,5 @@
-"""searchctl: the command-line shell over searchcore and indexer."""
+"""searchctl: the command-line shell over searchcore, indexer, finetune and searchd.
+
+It owns parsing, rendering and exit codes; each command makes one library call. It is
+the only package that may import all the others.
+"""

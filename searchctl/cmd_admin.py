@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -59,7 +60,7 @@ def info_cmd(index_dir, as_json):
         classifiers, label_counts = store.classifiers(), store.label_counts()
     files = sorted(p for p in Path(index_dir).iterdir() if p.is_file())
     sizes = {p.name: p.stat().st_size for p in files}
-    info = {
+    info: dict[str, Any] = {
         "index": str(Path(index_dir).resolve()),
         "model": meta.get("model"),
         "model_revision": meta.get("model_revision"),

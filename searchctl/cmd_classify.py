@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -46,7 +47,9 @@ def classify_cmd(text, text_file, model_dir, backend, as_json):
         raise click.UsageError("nothing to classify; give non-empty text")
     classifier = load_classifier(model_dir)
     predictions = classifier.predict(texts, backend=backend, cache_dir=cache_dir())
-    rows = [{"text": t, "label": label, "score": round(score, 4)} for t, (label, score) in zip(texts, predictions)]
+    rows: list[dict[str, Any]] = [
+        {"text": t, "label": label, "score": round(score, 4)} for t, (label, score) in zip(texts, predictions)
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return

@@ -111,14 +111,14 @@ def test_info_reports_the_index(runner, seed, tmp_path):
 
 def test_unchanged_rerun_embeds_nothing(runner, seed, tmp_path):
     idx = tmp_path / "idx"
-    run(runner, "index", seed, "--index", idx)
+    run(runner, "index", seed, "--index", idx, "--model", "hash:64")  # plumbing: the hashing embedder
     summary = json.loads(run(runner, "index", seed, "--index", idx, "--json").stdout)
     assert summary["chunks_embedded"] == 0 and summary["unchanged"] == 5
 
 
 def test_index_environment_variable(runner, seed, tmp_path):
     idx = tmp_path / "from-env"
-    result = runner.invoke(cli, ["index", str(seed)], env={"SEARCHCTL_INDEX": str(idx)})
+    result = runner.invoke(cli, ["index", str(seed), "--model", "hash:64"], env={"SEARCHCTL_INDEX": str(idx)})
     assert result.exit_code == 0 and (idx / "index.db").exists()
 
 
@@ -139,10 +139,10 @@ def test_query_without_index_exits_1_with_the_fix(runner, tmp_path):
 
 def test_index_built_with_another_model_exits_1_naming_both(runner, seed, tmp_path):
     idx = tmp_path / "idx"
-    run(runner, "index", seed, "--index", idx)
+    run(runner, "index", seed, "--index", idx, "--model", "hash:64")
     result = run(runner, "query", "book", "--index", idx, "--model", "acme/other-model", code=1)
     line = one_error_line(result)
-    assert "'sentence-transformers/all-MiniLM-L6-v2'" in line and "'acme/other-model'" in line
+    assert "'hash:64'" in line and "'acme/other-model'" in line
     line = one_error_line(run(runner, "index", seed, "--index", idx, "--model", "acme/other-model", code=1))
     assert "acme/other-model" in line
 
@@ -199,3 +199,28 @@ def test_help_is_instant_and_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
     out = subprocess.run([sys.executable, "-m", "searchctl", "--help"], check=True, capture_output=True, text=True)
     assert "index" in out.stdout and "query" in out.stdout
+
+
+def test_the_hashing_model_runs_every_command_without_loading_a_model(tmp_path):
+    """`--model hash:DIM` is a real index end to end, made in a subprocess that never imports torch."""
+    docs, idx = tmp_path / "docs", tmp_path / "idx"
+    write(docs, "boats.txt", "Sailing boats need wind and a good sail.\n")
+    write(docs, "bread.txt", "Sourdough bread rises slowly.\n")
+    code = (
+        "import sys; from searchctl.cli import cli; "
+        "cli.main(sys.argv[1:], prog_name='searchctl', standalone_mode=False); "
+        "print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
+    )
+
+    def searchctl(*args):
+        done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    assert searchctl("index", docs, "--index", idx, "--model", "hash:32")[-1] == "False False"
+    out = searchctl("query", "sailing boats", "--index", idx, "-k", "1", "--json")
+    assert json.loads("\n".join(out[:-1]))["hits"][0]["path"].endswith("boats.txt") and out[-1] == "False False"
+    info = json.loads("\n".join(searchctl("info", "--index", idx, "--json")[:-1]))
+    assert (info["model"], info["backend"], info["dimension"]) == ("hash:32", "hash", 32)
+    bad = CliRunner().invoke(cli, ["index", str(docs), "--index", str(tmp_path / "other"), "--model", "hash:x"])
+    assert bad.exit_code == 2 and "a hashing model is hash:DIM with DIM from 2 to 4096" in bad.output

@@ -320,3 +320,21 @@ def test_compact_reclaims_space_after_deletions(tmp_path, index_dir, hashing):
         generation = store.generation
     assert [p.name for p in index_dir.glob("vectors-*.faiss")] == [f"vectors-{generation}.faiss"]
     assert len(search(index_dir, "document filler", k=20, per_doc=True)) == 10
+
+
+def test_a_run_publishes_its_vectors_as_a_delta_equal_to_a_rebuild(docs, index_dir):
+    from searchcore.vectors import VectorIndex
+
+    build_index(Config(index_dir=index_dir), docs, embedder=HashingEmbedder())
+    write(docs, "extra.txt", "Extra words about wind and sails.\n")
+    (docs / "sub" / "bread.txt").unlink()
+    summary = build_index(Config(index_dir=index_dir), docs, embedder=HashingEmbedder())
+    assert summary.added == 1 and summary.removed == 1
+    published = VectorIndex.load(vectors_path(index_dir, summary.generation))
+    with Store.open(index_dir, reader=True) as store:
+        ids, matrix = store.all_vectors(int(store.get_meta("dim")))
+    rebuilt = VectorIndex.build(ids, matrix)
+    assert sorted(published.ids().tolist()) == sorted(rebuilt.ids().tolist()) == ids.tolist()
+    query = matrix[:1]
+    np.testing.assert_allclose(published.search(query, len(ids))[0], rebuilt.search(query, len(ids))[0], atol=1e-6)
+    assert [p.name for p in index_dir.glob("vectors-*.faiss")] == [f"vectors-{summary.generation}.faiss"]

@@ -105,3 +105,39 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
     (tmp_path / "index.db").write_bytes(b"this is not a database at all" * 100)
     with pytest.raises(IndexFormatError, match="not a searchctl index"):
         Store.open(tmp_path)
+
+
+def test_a_reader_never_migrates_and_says_how_to_upgrade(tmp_path):
+    with Store.open(tmp_path, create=True) as store:
+        with store.write():
+            store.set_meta(schema_version=str(len(MIGRATIONS) - 1))
+    before = (tmp_path / "index.db").read_bytes()
+    with pytest.raises(IndexFormatError, match=r"needs an upgrade .* `searchctl check --repair`"):
+        Store.open(tmp_path, reader=True)
+    assert (tmp_path / "index.db").read_bytes() == before
+    # An empty file left by an interrupted first run is no index yet, to a reader.
+    sqlite3.connect(tmp_path / "empty.db").close()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "empty.db").rename(tmp_path / "other" / "index.db")
+    with pytest.raises(IndexNotFoundError):
+        Store.open(tmp_path / "other", reader=True)
+    assert (tmp_path / "other" / "index.db").stat().st_size == 0
+
+
+def test_a_searcher_writes_nothing_even_when_it_rebuilds_the_vectors(tmp_path):
+    from conftest import HashingEmbedder, write
+    from indexer.build import build_index
+    from searchcore.config import Config
+    from searchcore.search import Searcher
+    from searchcore.vectors import vectors_path
+
+    docs, index = tmp_path / "docs", tmp_path / "idx"
+    write(docs, "a.txt", "Sailing boats need wind.\n")
+    write(docs, "b.txt", "Cats chase mice.\n")
+    build_index(Config(index_dir=index), docs, embedder=HashingEmbedder())
+    vectors_path(index, 1).unlink()  # as a crash between the commit and the FAISS write leaves it
+    listing = {p.name: p.stat().st_mtime_ns for p in index.iterdir()}
+    with Searcher(Config(index_dir=index), embedder=HashingEmbedder()) as searcher:
+        assert searcher.rebuilt
+        assert searcher.search("boats", 1)[0].path.endswith("a.txt")
+    assert {p.name: p.stat().st_mtime_ns for p in index.iterdir()} == listing

@@ -66,7 +66,8 @@ class StoreBase:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
+                # A writer puts the file in WAL mode (a write the first time); a reader only reads.
+                conn.execute("SELECT count(*) FROM sqlite_master" if reader else "PRAGMA journal_mode=WAL")
             except sqlite3.OperationalError as exc:  # a folder or file this user cannot write
                 conn.close()
                 conn = self._connect_read_only(exc)
