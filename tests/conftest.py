@@ -4,7 +4,10 @@ real default model (loaded once per session) for end-to-end ones."""
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,38 @@ class HashingEmbedder(searchcore.hashing.HashingEmbedder):
         self.loads += 1
         self.embedded.extend(texts)
         return super().embed(texts, batch_size, progress)
+
+
+class LiveServer:
+    """An app in a real uvicorn on a free port of 127.0.0.1, in a thread: ``with
+    LiveServer(app) as live: httpx.get(live.url + "/health")``."""
+
+    def __init__(self, app, timeout: float = 30):
+        import uvicorn
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.timeout = timeout
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.time() + self.timeout
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("searchd did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ import tempfile
 
 import pytest
 from test_cli import SEED
-from test_searchd import LiveServer
 
-from conftest import write
+from conftest import LiveServer, write
 from indexer.build import build_index
 from searchcore.config import Config
 from searchd import create_app

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import HashingEmbedder, make_tiny_model, write
+from conftest import HashingEmbedder, LiveServer, make_tiny_model, write
 from indexer.build import build_index
 from searchcore.config import Config
 from searchcore.search import Searcher
@@ -222,35 +222,6 @@ def test_sigkill_fifty_times_then_the_same_index_as_a_clean_build(tmp_path, tiny
 # -- hostile requests and load ------------------------------------------------------------
 
 
-class _Server:
-    """searchd in a real uvicorn on a free port, in a thread."""
-
-    def __init__(self, app):
-        import socket
-
-        import uvicorn
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started:
-            if time.time() > deadline:
-                raise RuntimeError("searchd did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture
 def fuzz_index(tmp_path, real_embedder):
     docs = tmp_path / "docs"
@@ -299,7 +270,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzz_index, 
 
     app = create_app(Config(index_dir=fuzz_index), embedder=real_embedder)
     requests = {"positive": 0, "negative": 0}
-    with _Server(app) as live:
+    with LiveServer(app) as live:
         schema = schemathesis.openapi.from_url(live.url + "/openapi.json")
         for result in schema.get_all_operations():
             operation = result.ok()
@@ -341,7 +312,7 @@ def test_eight_clients_for_thirty_seconds_while_a_reindex_commits(tmp_path, tiny
                 except httpx.HTTPError as exc:
                     errors.append(repr(exc))
 
-    with _Server(app) as live:
+    with LiveServer(app) as live:
         threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
         for thread in threads:
             thread.start()

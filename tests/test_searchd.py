@@ -2,17 +2,15 @@
 
 import base64
 import json
-import socket
 import threading
 import time
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from conftest import HashingEmbedder, write
+from conftest import HashingEmbedder, LiveServer, write
 from indexer.build import build_index
 from searchcore.config import Config
 from searchctl.cli import cli
@@ -210,35 +208,6 @@ def test_hostile_inputs_never_give_a_5xx(client):
 
 
 # -- a real server ----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LiveServer:
-    def __init__(self, app):
-        self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            assert time.time() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 def test_real_uvicorn_and_query_server(config, corpus):
