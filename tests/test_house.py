@@ -35,6 +35,7 @@ def test_import_contracts_hold():
     assert "broken" in done.stdout and " 0 broken" in done.stdout
 
 
+@pytest.mark.slow  # a cold mypy run takes 15-20 s here; the contracts above take one
 def test_the_packages_type_check():
     done = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
