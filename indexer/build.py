@@ -33,6 +33,7 @@ from searchcore.config import Config
 from searchcore.embedder import embedded_text, short_title
 from searchcore.engine import LocalWriter
 from searchcore.errors import UsageError
+from searchcore.hashing import is_hashing_model, parse_hashing_model
 from searchcore.lock import writing
 from searchcore.models import TextEmbedder, index_backend, index_model, make_embedder
 from searchcore.store import Store
@@ -333,6 +334,8 @@ def build_index(
     for path in paths:
         if not Path(path).exists():
             raise UsageError(f"no such file or folder: {path}")
+    if config.model and is_hashing_model(config.model):
+        parse_hashing_model(config.model)  # a bad hash:DIM fails before the index folder is made
     given: Classifier | None = load_classifier(classifier) if classifier is not None else None  # fail before work
     with writing(config.index_dir, wait=wait, create=True) as store:
         embedder, notice = _embedder_for(store, config, embedder)

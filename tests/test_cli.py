@@ -224,3 +224,4 @@ def test_the_hashing_model_runs_every_command_without_loading_a_model(tmp_path):
     assert (info["model"], info["backend"], info["dimension"]) == ("hash:32", "hash", 32)
     bad = CliRunner().invoke(cli, ["index", str(docs), "--index", str(tmp_path / "other"), "--model", "hash:x"])
     assert bad.exit_code == 2 and "a hashing model is hash:DIM with DIM from 2 to 4096" in bad.output
+    assert not (tmp_path / "other").exists()  # refused before any folder is made
