@@ -79,10 +79,14 @@ class StoreBase:
             ) from exc
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
-        if reader:
-            self._check_schema()
-        else:
-            self.migrate()
+        try:
+            if reader:
+                self._check_schema()
+            else:
+                self.migrate()
+        except BaseException:
+            conn.close()
+            raise
 
     def _connect_read_only(self, why: sqlite3.OperationalError) -> sqlite3.Connection:
         """Open an index this user may read but not write: read-only, and when SQLite
