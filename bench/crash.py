@@ -124,7 +124,8 @@ def kill_once(docs, index, opts, rng, phase_file: Path, expected: float) -> tupl
     child = [__file__, "--index-run", str(docs), str(index), str(phase_file), opts.backend, opts.model or ""]
     proc = subprocess.Popen(
         [sys.executable, *child],
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        # The environment `searchctl` sets for itself before it imports anything.
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
