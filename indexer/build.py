@@ -22,11 +22,9 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from searchcore.classifier import Classifier, load_classifier
 from searchcore.config import Config
@@ -39,8 +37,10 @@ from searchcore.models import TextEmbedder, index_backend, index_model, make_emb
 from searchcore.store import Store
 
 from .chunker import Chunk, chunk_text
+from .items import Copy, DocItem, Drop, FileDone, FileState, Move, Touch, write_items
 from .labels import label_with
-from .readers import Document, Skip, read_document
+from .progress import Progress
+from .readers import READERS_VERSION, SECTIONED, Document, Skip, file_kind, read_document
 from .sources import walk
 from .summary import IndexSummary
 
@@ -60,44 +60,6 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass
-class _FileState:
-    path: str
-    kind: str
-    file_id: int | None = None
-    claimed: bool = False  # its row is marked unfinished in the current write
-
-
-@dataclass
-class _DocItem:
-    file: _FileState
-    doc: Document
-    hash: str
-    chunks: list[Chunk]
-    texts: list[str]
-
-
-@dataclass
-class _FileDone:
-    file: _FileState
-    hash: str
-    size: int
-    mtime_ns: int
-    removed_doc_ids: list[int]
-
-
-@dataclass
-class _Touch:
-    file_id: int
-    size: int
-    mtime_ns: int
-
-
-@dataclass
-class _Drop:
-    file_id: int
-
-
 class _Run:
     def __init__(
         self,
@@ -105,22 +67,24 @@ class _Run:
         store: Store,
         embedder: TextEmbedder,
         summary: IndexSummary,
-        progress: bool,
         engine: LocalWriter,
         phase: Callable[[str], None],
+        seen: set[str],
     ):
         self.config = config
         self.store = store
         self.embedder = embedder
         self.summary = summary
-        self.progress = progress
         self.engine = engine
         self.phase = phase
+        self.seen = seen  # every file path this run's walk found
+        self.progress: Progress | None = None
         self.pending: list[object] = []
         self.pending_chunks = 0
-        self.chunk_bar: tqdm | None = None
         self.settings = f"{config.chunk_tokens or 'auto'}:{config.chunk_overlap}"
         self.rechunk = store.get_meta("chunking") not in (None, self.settings)
+        self.moved_from: set[str] = set()  # old paths of files re-linked to a new one
+        self.skips: list[tuple[str, str, int, int, str]] = []  # to record in the skipped table
 
     # -- chunking -------------------------------------------------------------------
 
@@ -145,42 +109,59 @@ class _Run:
 
     # -- the walk -------------------------------------------------------------------
 
-    def index_file(self, path: Path, known: dict[str, dict]) -> None:
+    def _skip(self, path: str, reason: str, st: os.stat_result | None = None, row: dict | None = None) -> None:
+        self.summary.skip(reason, path=path)
+        self.skips.append((path, reason, st.st_size if st else -1, st.st_mtime_ns if st else -1, READERS_VERSION))
+        if row:  # the file used to be indexable; its old text no longer describes it
+            self.summary.removed += row["documents"]
+            self._queue(Drop(row["id"]), 0)
+
+    def index_file(self, path: Path, known: dict[str, dict], remembered: dict[str, dict]) -> None:
         key = str(path)
         row = known.get(key)
         try:
             st = path.stat()
         except OSError:
-            self.summary.skip("unreadable")
+            self._skip(key, "unreadable", None, row)
+            return
+        kind = file_kind(path)
+        if kind is None:
+            self._skip(key, "unsupported file type", st, row)
             return
         if st.st_size > self.config.max_file_mb * 1024 * 1024:
-            self.summary.skip(f"larger than {self.config.max_file_mb:g} MB (--max-file-size)")
-            if row:  # it was indexed when smaller; its old text no longer describes it
-                self.summary.removed += row["documents"]
-                self._queue(_Drop(row["id"]), 0)
+            self._skip(key, f"larger than {self.config.max_file_mb:g} MB (--max-file-size)", st, row)
             return
         if row and row["hash"] and not self.rechunk and row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns:
             self.summary.unchanged += row["documents"]
             return
+        old_skip = remembered.get(key)
+        if (
+            row is None
+            and old_skip is not None
+            and (old_skip["size"], old_skip["mtime_ns"], old_skip["readers"])
+            == (st.st_size, st.st_mtime_ns, READERS_VERSION)
+        ):
+            self._skip(key, old_skip["reason"], st)  # the same bytes the same readers could not index
+            return
         try:
             data = path.read_bytes()
         except OSError:
-            self.summary.skip("unreadable")
+            self._skip(key, "unreadable", st, row)
             return
         digest = _digest(data)
         if row and row["hash"] == digest and not self.rechunk:
             self.summary.unchanged += row["documents"]
-            self._queue(_Touch(row["id"], st.st_size, st.st_mtime_ns), 0)
+            self._queue(Touch(row["id"], st.st_size, st.st_mtime_ns), 0)
+            return
+        if row is None and not self.rechunk and self._relink(key, kind, digest, st):
             return
         try:
-            kind, docs = read_document(path, data)
+            kind, docs, notes = read_document(path, data)
         except Skip as skip:
-            self.summary.skip(str(skip))
-            if row:  # the file used to be indexable; its old text no longer describes it
-                self.summary.removed += row["documents"]
-                self._queue(_Drop(row["id"]), 0)
+            self._skip(key, str(skip), st, row)
             return
-        state = _FileState(key, kind, row["id"] if row else None)
+        self.summary.notes.extend((key, note) for note in notes)
+        state = FileState(key, kind, row["id"] if row else None)
         existing = self.store.documents_of(row["id"]) if row else {}
         for doc in docs:
             doc_hash = _digest(
@@ -190,20 +171,46 @@ class _Run:
             if old is not None and old[1] == doc_hash:
                 self.summary.unchanged += 1
                 continue
-            chunks, texts = self._chunk(doc, markdown=kind == "markdown")
+            chunks, texts = self._chunk(doc, markdown=kind in SECTIONED)
             if old is None:
                 self.summary.added += 1
             else:
                 self.summary.updated += 1
-            self._queue(_DocItem(state, doc, doc_hash, chunks, texts), len(chunks))
+            self._queue(DocItem(state, doc, doc_hash, chunks, texts), len(chunks))
         self.summary.removed += len(existing)
         removed_ids = [doc_id for doc_id, _ in existing.values()]
-        self._queue(_FileDone(state, digest, st.st_size, st.st_mtime_ns, removed_ids), 0)
+        self._queue(FileDone(state, digest, st.st_size, st.st_mtime_ns, removed_ids, notes), 0)
+
+    def _relink(self, path: str, kind: str, digest: str, st: os.stat_result) -> bool:
+        """A new path whose content is already indexed: move the file's row there when the
+        old path is gone, or copy its documents when it is still there; nothing is read
+        or embedded again. True if it did."""
+        for candidate in self.store.files_with_hash(digest):
+            if candidate["kind"] != kind:
+                continue  # the same bytes read another way (a .txt renamed .md): read it
+            old = candidate["path"]
+            if old not in self.seen and old not in self.moved_from and not os.path.exists(old):
+                self.moved_from.add(old)
+                self.summary.moved += 1
+                self._queue(Move(candidate["id"], path, st.st_size, st.st_mtime_ns), 0)
+                return True
+            try:
+                source = os.stat(old)
+            except OSError:
+                continue
+            if old in self.moved_from or (source.st_size, source.st_mtime_ns) == (
+                candidate["size"],
+                candidate["mtime_ns"],
+            ):
+                self.summary.copied += 1
+                self._queue(Copy(candidate["id"], path, st.st_size, st.st_mtime_ns), 0)
+                return True
+        return False
 
     def drop_files(self, file_rows: list[dict]) -> None:
         for row in file_rows:
             self.summary.removed += row["documents"]
-            self._queue(_Drop(row["id"]), 0)
+            self._queue(Drop(row["id"]), 0)
 
     # -- batching and commits ---------------------------------------------------------
 
@@ -217,50 +224,19 @@ class _Run:
         if not self.pending:
             return
         items, self.pending, self.pending_chunks = self.pending, [], 0
-        texts = [t for item in items if isinstance(item, _DocItem) for t in item.texts]
+        texts = [t for item in items if isinstance(item, DocItem) for t in item.texts]
         vectors = np.zeros((0, 0), dtype=np.float32)
         if texts:
-            if self.chunk_bar is None:
-                self.chunk_bar = tqdm(desc="chunks", unit="chunk", disable=not self.progress, leave=False)
             self.phase("embed")
-            vectors = self.embedder.embed(texts, self.config.batch_size, progress=self.chunk_bar.update)
+            started = time.perf_counter()
+            vectors = self.embedder.embed(texts, self.config.batch_size)
             self.summary.chunks_embedded += len(texts)
-        changed = False
-        offset = 0
+            if self.progress is not None:
+                self.progress.embedded(len(texts), time.perf_counter() - started)
         store = self.store
         self.phase("sqlite")
         with store.write():
-            for item in items:
-                if isinstance(item, _DocItem):
-                    file_id = self._file_id(item.file)
-                    n = len(item.texts)
-                    doc = item.doc
-                    removed, added = store.put_document(
-                        file_id,
-                        doc.key,
-                        title=doc.title,
-                        hash=item.hash,
-                        metadata=doc.metadata,
-                        chunks=item.chunks,
-                        vectors=vectors[offset : offset + n],
-                    )
-                    self.engine.removed(removed)
-                    self.engine.added(added)
-                    offset += n
-                    changed = True
-                elif isinstance(item, _FileDone):
-                    file_id = self._file_id(item.file)
-                    if item.removed_doc_ids:
-                        self.engine.removed(store.delete_documents(item.removed_doc_ids))
-                        changed = True
-                    store.finish_file(
-                        file_id, kind=item.file.kind, hash=item.hash, size=item.size, mtime_ns=item.mtime_ns
-                    )
-                elif isinstance(item, _Touch):
-                    store.touch_file(item.file_id, size=item.size, mtime_ns=item.mtime_ns)
-                elif isinstance(item, _Drop):
-                    self.engine.removed(store.delete_file(item.file_id))
-                    changed = True
+            changed = write_items(store, self.engine, items, vectors)
             if texts and store.get_meta("dim") is None:
                 store.set_meta(dim=str(vectors.shape[1]), model_revision=self.embedder.revision, normalized="l2")
             if changed:
@@ -268,32 +244,51 @@ class _Run:
                 self.summary.generation = store.bump_generation()
         self.phase("read")
 
-    def _file_id(self, state: _FileState) -> int:
-        if not state.claimed:
-            state.file_id = self.store.ensure_file(state.path, state.kind)
-            state.claimed = True
-        assert state.file_id is not None
-        return state.file_id
-
 
 def _under(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def _files(paths: list[Path], config: Config, summary: IndexSummary) -> tuple[list[Path], set[str], list[str]]:
-    """The files to look at under ``paths`` (each once), their names, and the roots."""
+def _files(
+    paths: list[Path], config: Config, summary: IndexSummary, skips: list
+) -> tuple[list[Path], set[str], list[str]]:
+    """The files to look at under ``paths`` (each once), their names, and the roots;
+    what the walk passed over goes into the summary and ``skips``."""
     roots = [os.path.abspath(p) for p in paths]
     seen: set[str] = set()
     files: list[Path] = []
     for root in roots:
         found = walk(Path(root), config.index_dir)
-        for reason, n in found.skipped.items():
-            summary.skip(reason, n)
+        for path, reason in found.skips:
+            if str(path) not in seen:
+                seen.add(str(path))
+                summary.skip(reason, path=str(path))
+                skips.append((str(path), reason, -1, -1, READERS_VERSION))
         for file in found.files:
             if str(file) not in seen:
                 seen.add(str(file))
                 files.append(file)
     return files, seen, roots
+
+
+def _remember_roots(store: Store, roots: list[str]) -> None:
+    """The folders (and files) ever given to an index run: paths are shown relative to them."""
+    known = json.loads(store.get_meta("roots") or "[]")
+    merged = sorted(set(known) | {r for r in roots if os.path.isdir(r)})
+    if merged != known:
+        with store.write():
+            store.set_meta(roots=merged)
+
+
+def _remember_skips(store: Store, skips: list, remembered: dict[str, dict], seen: set[str], roots: list[str]) -> None:
+    """Record this run's skipped files, and forget those under its roots that are gone or
+    were indexed this time."""
+    skipped_now = {s[0] for s in skips}
+    stale = [p for p in remembered if _under(p, roots) and p not in skipped_now]
+    if skips or stale:
+        with store.write():
+            store.forget_skips(stale)
+            store.record_skips(skips)
 
 
 def _embedder_for(store: Store, config: Config, embedder: TextEmbedder | None) -> tuple[TextEmbedder, str | None]:
@@ -314,7 +309,7 @@ def build_index(
     paths: list[Path] | Path,
     *,
     embedder: TextEmbedder | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
     wait: bool = False,
     classifier: Path | None = None,
     on_phase: Callable[[str], None] | None = None,
@@ -325,6 +320,8 @@ def build_index(
     writer's pid, or with ``wait=True`` waits for it to finish. Documents are labelled by
     ``classifier`` (a folder) and by every classifier the index already labels with.
     ``on_phase`` hears the name of each step (``PHASES``) as the run enters it.
+    ``progress``: "bar" (or True) for a progress bar, "lines" for progress lines (a log),
+    "none" (or False) for nothing.
     """
     started = time.perf_counter()
     phase = on_phase or (lambda name: None)
@@ -343,16 +340,25 @@ def build_index(
         engine = LocalWriter(store, Path(config.index_dir))
         phase("read")
         known = store.known_files()
-        run = _Run(config, store, embedder, summary, progress, engine, phase)
-        files, seen, roots = _files(paths, config, summary)
+        remembered = store.skipped_rows()
+        walk_skips: list[tuple[str, str, int, int, str]] = []
+        files, seen, roots = _files(paths, config, summary, walk_skips)
         summary.files = len(files)
-        for path in tqdm(files, desc="files", unit="file", disable=not progress, leave=False):
-            run.index_file(path, known)
-        run.drop_files([row for p, row in known.items() if p not in seen and _under(p, roots)])
-        run.flush()
-        if run.chunk_bar is not None:
-            run.chunk_bar.close()
-        summary.labels, notices = label_with(store, config, given, progress)
+        _remember_roots(store, roots)
+        run = _Run(config, store, embedder, summary, engine, phase, seen)
+        mode = {True: "bar", False: "none"}.get(progress, progress) if isinstance(progress, bool) else progress
+        run.progress = Progress(str(mode), len(files))
+        try:
+            for path in files:
+                run.index_file(path, known, remembered)
+                run.progress.file_done()
+            gone = [row for p, row in known.items() if p not in seen and _under(p, roots) and p not in run.moved_from]
+            run.drop_files(gone)
+            run.flush()
+        finally:
+            run.progress.close()
+        _remember_skips(store, walk_skips + run.skips, remembered, seen, roots)
+        summary.labels, notices = label_with(store, config, given, mode == "bar")
         summary.notice = "; ".join(n for n in [summary.notice, *notices] if n) or None
         phase("faiss")
         engine.commit()

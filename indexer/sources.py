@@ -1,10 +1,14 @@
 """Which files an indexing run looks at.
 
-Walks folders recursively in a stable (sorted) order. Skips hidden files and folders,
-the index folder itself, and whatever the root's ``.searchignore`` excludes (gitignore
-syntax). Symlinks are followed, but a folder already visited in this walk (by device
-and inode) is never entered twice, so a symlink loop ends the descent instead of
-recursing forever. Unreadable folders are reported, not fatal.
+Walks folders recursively in a stable (sorted) order. Skips the index folder itself,
+hidden files and folders (a name starting with ".") and whatever the root's
+``.searchignore`` excludes (gitignore syntax). The hidden rule is the first line of that
+file as if it were written there (``.*``), so the file can re-include what it hides
+(``!.github/``). Every entry passed over is named with its reason ("hidden", "excluded by
+.searchignore", ...); a skipped folder counts once, its contents are never walked.
+Symlinks are followed, but a folder already visited in this walk (by device and inode) is
+never entered twice, so a symlink loop ends the descent instead of recursing forever.
+Unreadable folders are reported, not fatal.
 """
 
 from __future__ import annotations
@@ -21,23 +25,45 @@ __all__ = ["walk", "Walk", "IGNORE_FILE"]
 IGNORE_FILE = ".searchignore"
 
 
+HIDDEN = "hidden"
+EXCLUDED = f"excluded by {IGNORE_FILE}"
+
+
 @dataclass
 class Walk:
     """The files found under some roots, and what was passed over and why."""
 
     files: list[Path] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=dict)
+    skips: list[tuple[Path, str]] = field(default_factory=list)
 
-    def skip(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+    def skip(self, path: Path, reason: str) -> None:
+        self.skips.append((path, reason))
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """reason -> how many entries were passed over for it."""
+        out: dict[str, int] = {}
+        for _, reason in self.skips:
+            out[reason] = out.get(reason, 0) + 1
+        return out
 
 
-def _ignore_spec(root: Path) -> pathspec.PathSpec | None:
-    path = root / IGNORE_FILE
-    if not path.is_file():
-        return None
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+class _Rules:
+    """The hidden rule and the root's .searchignore, as one gitignore file would say them."""
+
+    def __init__(self, root: Path):
+        path = root / IGNORE_FILE
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+        self.user = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+        self.all = pathspec.GitIgnoreSpec.from_lines([".*", *lines])
+
+    def reason(self, rel: str, name: str) -> str | None:
+        """Why ``rel`` (a folder ends in "/") is passed over, or None."""
+        if not self.all.match_file(rel):
+            return None
+        if name.startswith(".") and not (self.user is not None and self.user.match_file(rel)):
+            return HIDDEN
+        return EXCLUDED
 
 
 def walk(root: Path, index_dir: Path | None = None) -> Walk:
@@ -51,16 +77,16 @@ def walk(root: Path, index_dir: Path | None = None) -> Walk:
     if index_dir is not None and Path(index_dir).is_dir():
         st = Path(index_dir).stat()
         exclude.add((st.st_dev, st.st_ino))
-    spec = _ignore_spec(root)
+    rules = _Rules(root)
     seen: set[tuple[int, int]] = set()
-    result.files.extend(_walk_dir(root, root, spec, exclude, seen, result))
+    result.files.extend(_walk_dir(root, root, rules, exclude, seen, result))
     return result
 
 
 def _walk_dir(
     folder: Path,
     root: Path,
-    spec: pathspec.PathSpec | None,
+    rules: _Rules,
     exclude: set[tuple[int, int]],
     seen: set[tuple[int, int]],
     result: Walk,
@@ -68,11 +94,11 @@ def _walk_dir(
     try:
         st = folder.stat()
     except OSError:
-        result.skip("unreadable folder")
+        result.skip(folder, "unreadable folder")
         return
     ident = (st.st_dev, st.st_ino)
     if ident in seen:
-        result.skip("symlink to a folder already walked")
+        result.skip(folder, "symlink to a folder already walked")
         return
     if ident in exclude:
         return
@@ -80,28 +106,39 @@ def _walk_dir(
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
-        result.skip("unreadable folder")
+        result.skip(folder, "unreadable folder")
         return
     for entry in entries:
-        if entry.name.startswith("."):
-            continue
         path = Path(entry.path)
         rel = path.relative_to(root).as_posix()
         try:
             is_dir = entry.is_dir()  # follows symlinks
             is_file = not is_dir and entry.is_file()
         except OSError:
-            result.skip("unreadable")
+            result.skip(path, "unreadable")
             continue
         if is_dir:
-            if spec is not None and spec.match_file(rel + "/"):
-                continue
-            yield from _walk_dir(path, root, spec, exclude, seen, result)
+            if entry.name.startswith(".") or rules.user is not None:
+                if (why := rules.reason(rel + "/", entry.name)) is not None:
+                    if not _is_index(path, exclude):
+                        result.skip(path, why)
+                    continue
+            yield from _walk_dir(path, root, rules, exclude, seen, result)
         elif is_file:
-            if spec is not None and spec.match_file(rel):
-                continue
+            if entry.name.startswith(".") or rules.user is not None:
+                if (why := rules.reason(rel, entry.name)) is not None:
+                    result.skip(path, why)
+                    continue
             yield path
         elif entry.is_symlink():
-            result.skip("broken symlink")
+            result.skip(path, "broken symlink")
         else:  # a FIFO, socket or device: reading it could block forever
-            result.skip("not a regular file")
+            result.skip(path, "not a regular file")
+
+
+def _is_index(path: Path, exclude: set[tuple[int, int]]) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) in exclude

@@ -13,8 +13,12 @@ class IndexSummary:
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    files: int = 0
+    moved: int = 0  # files found at a new path with content already indexed: re-linked, not embedded
+    copied: int = 0  # files whose content another indexed file has: copied, not embedded
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> how many
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (path, what was read with a warning)
+    files: int = 0  # files the walk found (not passed over by a rule)
     chunks_embedded: int = 0
     documents: int = 0
     chunks: int = 0
@@ -25,8 +29,10 @@ class IndexSummary:
     notice: str | None = None  # e.g. why the backend fell back to torch
     labels: dict[str, int] = field(default_factory=dict)  # facet -> documents labelled this run
 
-    def skip(self, reason: str, n: int = 1) -> None:
+    def skip(self, reason: str, n: int = 1, path: str | None = None) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
+        if path is not None:
+            self.skipped_files.append((path, reason))
 
     @property
     def docs_per_second(self) -> float:
@@ -35,9 +41,11 @@ class IndexSummary:
     def line(self) -> str:
         skipped = sum(self.skipped.values())
         reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+        moves = "".join(f", {n} {what}" for what, n in (("moved", self.moved), ("copied", self.copied)) if n)
+        warned = f", {len(self.notes)} read with warnings" if self.notes else ""
         return (
-            f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged, "
-            f"{skipped} skipped{f' ({reasons})' if reasons else ''}; "
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged{moves}, "
+            f"{skipped} skipped{f' ({reasons})' if reasons else ''}{warned}; "
             f"{self.chunks_embedded} chunks embedded, {self.documents} documents / {self.chunks} chunks in index; "
             f"{self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s"
             + "".join(f"; {n:,} documents labelled ({facet})" for facet, n in sorted(self.labels.items()))
@@ -45,5 +53,7 @@ class IndexSummary:
 
     def to_dict(self) -> dict:
         out = dict(self.__dict__)
+        out["skipped_files"] = [{"path": p, "reason": r} for p, r in self.skipped_files]
+        out["notes"] = [{"path": p, "note": n} for p, n in self.notes]
         out["docs_per_second"] = round(self.docs_per_second, 2)
         return out

@@ -20,7 +20,7 @@ import click
 
 from searchcore.errors import SearchctlError
 
-from .cmd_admin import check_cmd, compact_cmd, info_cmd
+from .cmd_admin import check_cmd, compact_cmd, files_cmd, info_cmd
 from .cmd_classify import classify_cmd
 from .cmd_finetune import finetune_group, pairs_group
 from .cmd_index import index_cmd, label_cmd, reindex_cmd
@@ -94,6 +94,7 @@ for command in (
     check_cmd,
     compact_cmd,
     info_cmd,
+    files_cmd,
     finetune_group,
     classify_cmd,
     label_cmd,

@@ -10,9 +10,9 @@ import click
 
 from searchcore.errors import SearchctlError
 
-from .common import index_option
+from .common import display_path, index_option
 
-__all__ = ["check_cmd", "compact_cmd", "info_cmd"]
+__all__ = ["check_cmd", "compact_cmd", "info_cmd", "files_cmd"]
 
 
 @click.command("check")
@@ -112,3 +112,33 @@ def _human(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size} B"
+
+
+@click.command("files")
+@index_option
+@click.option("--skipped", is_flag=True, help="List the files that could not be indexed, with the reason.")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def files_cmd(index_dir, skipped, as_json):
+    """List the indexed files (kind, documents, chunks, warnings), or with --skipped the files
+    the index's runs passed over and why."""
+    from searchcore.store import Store
+
+    with Store.open(index_dir, reader=True) as store:
+        rows = store.skipped_list() if skipped else store.file_list()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no skipped files" if skipped else "no indexed files")
+        return
+    for row in rows:
+        if skipped:
+            click.echo(f"{display_path(row['path'])}: {row['reason']}")
+            continue
+        warned = "".join(f"\n    warning: {note}" for note in row["notes"])
+        click.echo(
+            f"{display_path(row['path'])}  {row['kind']}, {row['documents']:,} document"
+            f"{'s' if row['documents'] != 1 else ''}, {row['chunks']:,} chunks{warned}"
+        )
+    what = "skipped" if skipped else "indexed"
+    click.echo(f"{len(rows):,} files {what}", err=True)

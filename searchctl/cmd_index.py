@@ -12,9 +12,11 @@ from searchcore.config import Config
 from .common import (
     backend_option,
     cache_dir,
+    display_path,
     index_option,
     model_option,
     notice,
+    progress_mode,
     progress_option,
     show_progress,
     wait_option,
@@ -78,10 +80,12 @@ def index_cmd(
     classifier_dir,
     as_json,
 ):
-    """Index folders or files (text, Markdown, HTML, PDF, JSON/JSONL records).
+    """Index folders or files (text, Markdown, reStructuredText, HTML, PDF, Word, PowerPoint,
+    OpenDocument, EPUB, notebooks, RTF, gettext, SVG, JSON/JSONL records).
 
-    Re-running embeds only new or changed files and removes what was deleted; a run with
-    nothing changed never loads the model. Prints one summary line.
+    Re-running embeds only new or changed files, removes what was deleted, and re-links a
+    moved or copied file without embedding it again; a run with nothing changed never loads
+    the model. Prints one summary line and names the files it skipped, with the reason.
     """
     from indexer.build import build_index
 
@@ -98,13 +102,25 @@ def index_cmd(
         cache_dir=cache_dir(),
         max_file_mb=max_file_mb,
     )
-    show = show_progress(progress)
-    summary = build_index(config, list(paths), progress=show, wait=wait, classifier=classifier_dir)
+    summary = build_index(config, list(paths), progress=progress_mode(progress), wait=wait, classifier=classifier_dir)
     notice(summary.notice)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
-    else:
-        click.echo(f"indexed {', '.join(str(p) for p in paths)} into {index_dir}: {summary.line()}")
+        return
+    click.echo(f"indexed {', '.join(str(p) for p in paths)} into {index_dir}: {summary.line()}")
+    _name_some("skipped", summary.skipped_files, "searchctl files --skipped")
+    _name_some("warning", summary.notes, "searchctl index --json")
+
+
+# How many skipped files (and warnings) the terminal names; --json and `files` have all.
+SHOWN = 5
+
+
+def _name_some(label: str, items: list[tuple[str, str]], more: str) -> None:
+    for path, why in items[:SHOWN]:
+        click.echo(f"{label}: {display_path(path)}: {why}", err=True)
+    if len(items) > SHOWN:
+        click.echo(f"{label}: ... and {len(items) - SHOWN:,} more (`{more}` lists them all)", err=True)
 
 
 @click.command("label")

@@ -12,7 +12,7 @@ import click
 from searchcore.config import Config
 from searchcore.options import EMPTY_QUERY, FUSIONS, MODES, SearchOptions, is_blank
 
-from .common import backend_option, cache_dir, index_option, model_option, notice, snippet
+from .common import backend_option, cache_dir, display_path, index_option, model_option, notice, snippet
 from .options import search_options, to_search_options
 
 __all__ = ["query_cmd", "eval_cmd", "serve_cmd"]
@@ -84,20 +84,13 @@ def _print_hits(hits: list[dict], explain: bool) -> None:
     for hit in hits:
         labels = "".join(f"  [{v['label']}]" for _, v in sorted(hit.get("labels", {}).items()))
         where = (
-            f"{_display_path(hit['path'])}{'#' + hit['key'] if hit['key'] else ''}:{hit['lines'][0]}-{hit['lines'][1]}"
+            f"{display_path(hit['path'])}{'#' + hit['key'] if hit['key'] else ''}:{hit['lines'][0]}-{hit['lines'][1]}"
         )
         title = f"  {hit['title']}" if hit.get("title") else ""
         click.echo(f"{hit['rank']:>3}. {hit['score']:.4f}  {where}{title}{labels}")
         if explain:
             click.echo(f"     {_explanation(hit.get('scores', {}))}")
         click.echo(f"     {snippet(hit.get('text') or hit.get('snippet', ''))}")
-
-
-def _display_path(path: str) -> str:
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return path
 
 
 def _explanation(scores: dict) -> str:

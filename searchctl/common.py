@@ -16,6 +16,8 @@ __all__ = [
     "progress_option",
     "wait_option",
     "show_progress",
+    "progress_mode",
+    "display_path",
     "cache_dir",
     "notice",
     "snippet",
@@ -70,12 +72,29 @@ def wait_option(func):
 
 def progress_option(func):
     return click.option(
-        "--progress/--no-progress", default=None, help="Progress bars on stderr. Default: when stderr is a terminal."
+        "--progress/--no-progress",
+        default=None,
+        help="Progress bars on stderr. Default: bars on a terminal, progress lines in a log.",
     )(func)
 
 
 def show_progress(progress: bool | None) -> bool:
     return sys.stderr.isatty() if progress is None else progress
+
+
+def progress_mode(progress: bool | None) -> str:
+    """bar, lines (stderr is not a terminal and nothing was asked) or none."""
+    if progress is None:
+        return "bar" if sys.stderr.isatty() else "lines"
+    return "bar" if progress else "none"
+
+
+def display_path(path: str) -> str:
+    """``path`` relative to the current folder when it is under it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def notice(message: str | None) -> None:

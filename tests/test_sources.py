@@ -27,6 +27,22 @@ def test_walk_skips_hidden_index_and_ignored_paths(tmp_path):
     write(tmp_path, ".searchignore", "build/\n*.tmp.txt\n")
     result = walk(tmp_path, index_dir=tmp_path / "idx")
     assert names(result, tmp_path) == ["a.md", "notes/keep.txt"]
+    assert sorted((p.relative_to(tmp_path).as_posix(), why) for p, why in result.skips) == [
+        (".git", "hidden"),
+        (".hidden.txt", "hidden"),
+        (".searchignore", "hidden"),
+        ("build", "excluded by .searchignore"),
+        ("notes/draft.tmp.txt", "excluded by .searchignore"),
+    ]
+
+
+def test_searchignore_can_reinclude_a_hidden_folder(tmp_path):
+    write(tmp_path, ".github/workflows/ci.yml", "on: push")
+    write(tmp_path, ".cache/junk.txt", "x")
+    write(tmp_path, ".searchignore", "!.github/\n")
+    result = walk(tmp_path)
+    assert names(result, tmp_path) == [".github/workflows/ci.yml"]
+    assert ("hidden" in result.skipped) and result.skipped["hidden"] == 2  # .cache and .searchignore
 
 
 def test_walk_survives_a_symlink_loop(tmp_path):
@@ -56,8 +72,8 @@ def test_walk_of_a_single_file(tmp_path):
 )
 def test_text_decoding(tmp_path, name, content, text):
     path = write(tmp_path, name, content)
-    kind, [doc] = read_document(path, content)
-    assert doc.text == text and doc.key == ""
+    kind, [doc], notes = read_document(path, content)
+    assert doc.text == text and doc.key == "" and notes == []
 
 
 @pytest.mark.parametrize(
@@ -67,8 +83,8 @@ def test_text_decoding(tmp_path, name, content, text):
         ("fake.txt", b"\x00\x01\x02binary\x00data" * 10, "binary"),
         ("ctrl.txt", bytes(range(1, 32)) * 20, "binary"),
         ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "corrupt PDF"),
-        ("bad.jsonl", b'{"_id": "1", "text": "ok"}\n{not json}\n', "invalid JSON on line 2"),
-        ("dup.jsonl", b'{"_id": "1", "text": "a"}\n{"_id": "1", "text": "b"}\n', "duplicate record id '1'"),
+        ("bad.jsonl", b"{not json}\n[1]\n", "invalid JSON on line 1"),
+        ("dup.json", b'[{"_id": "1", "text": "a"}, {"_id": "1", "text": "b"}]', "duplicate record id '1'"),
         ("list.json", b"[1, 2]", "JSON record is not an object (item 0)"),
     ],
 )
@@ -81,7 +97,7 @@ def test_unreadable_content_is_skipped_with_a_reason(tmp_path, name, content, re
 
 def test_html_keeps_visible_text_only():
     path = SAMPLE / "camping-checklist.html"
-    kind, [doc] = read_document(path, path.read_bytes())
+    kind, [doc], _ = read_document(path, path.read_bytes())
     assert kind == "html" and doc.title == "Weekend camping checklist"
     assert "Sleeping mat: it insulates you from the cold ground" in doc.text
     for hidden in ("analytics", "tracking-pixel", "font-family", "querySelectorAll", "<li>"):
@@ -90,14 +106,14 @@ def test_html_keeps_visible_text_only():
 
 def test_pdf_text_and_title():
     path = SAMPLE / "fire-safety-at-home.pdf"
-    kind, [doc] = read_document(path, path.read_bytes())
+    kind, [doc], _ = read_document(path, path.read_bytes())
     assert kind == "pdf" and doc.title == "Fire safety at home" and doc.metadata == {"pages": 1}
     assert "Never throw water on burning oil." in doc.text
 
 
 def test_json_array_of_records(tmp_path):
     data = b'[{"id": "a", "title": "T", "text": "body", "tags": ["x"]}, {"text": "no id"}]'
-    kind, docs = read_document(write(tmp_path, "r.json", data), data)
+    kind, docs, _ = read_document(write(tmp_path, "r.json", data), data)
     assert [(d.key, d.title, d.text, d.metadata) for d in docs] == [
         ("a", "T", "body", {"tags": ["x"]}),
         ("item-1", None, "no id", {}),
@@ -114,6 +130,11 @@ def test_summary_counts_skips_by_reason_and_the_run_goes_on(tmp_path, hashing):
     write(root, "a name with spaces, ünïcode.md", "Spaces and unicode in the name.")
     summary = build_index(Config(index_dir=tmp_path / "idx"), root, embedder=hashing)
     assert summary.skipped == {"binary": 1, "unsupported file type": 1, "corrupt PDF": 1}
+    assert sorted((Path(p).name, why) for p, why in summary.skipped_files) == [
+        ("broken.pdf", "corrupt PDF"),
+        ("fake.txt", "binary"),
+        ("pic.jpg", "unsupported file type"),
+    ]
     assert summary.added == 3 and summary.chunks == 2  # the empty file is a document without chunks
     assert "3 skipped (1 binary, 1 corrupt PDF, 1 unsupported file type)" in summary.line()
 

@@ -118,3 +118,18 @@ class Reads(StoreBase):
             "chunks.line_end, chunks.text, vectors.vector FROM chunks JOIN documents ON documents.id = chunks.doc_id "
             "JOIN files ON files.id = documents.file_id JOIN vectors ON vectors.chunk_id = chunks.id"
         ).fetchall()
+
+    def file_list(self) -> list[dict]:
+        """Every indexed file: path, kind, size, mtime_ns, indexed_at, notes (a list),
+        documents and chunks, by path."""
+        rows = self.db.query(
+            "SELECT files.path, files.kind, files.size, files.mtime_ns, files.indexed_at, files.notes, "
+            "(SELECT count(*) FROM documents WHERE documents.file_id = files.id) AS documents, "
+            "(SELECT count(*) FROM chunks JOIN documents ON documents.id = chunks.doc_id "
+            "WHERE documents.file_id = files.id) AS chunks FROM files WHERE files.hash != '' ORDER BY files.path"
+        )
+        return [{**row, "notes": json.loads(row["notes"]) if row["notes"] else []} for row in rows]
+
+    def skipped_list(self) -> list[dict]:
+        """Every file the index's runs looked at and could not index: path, reason, seen_at."""
+        return list(self.db.query("SELECT path, reason, size, seen_at FROM skipped ORDER BY path"))

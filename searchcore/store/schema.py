@@ -87,4 +87,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
             vector BLOB NOT NULL
         )""",
     ),
+    (
+        # Files an indexing run looked at and could not index, each with the reason, and
+        # its size and mtime so an unchanged one is not read again; notes on files read
+        # with a warning (bad bytes replaced, a JSONL line left out).
+        """CREATE TABLE skipped (
+            path TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            size INTEGER NOT NULL DEFAULT -1,
+            mtime_ns INTEGER NOT NULL DEFAULT -1,
+            readers TEXT NOT NULL DEFAULT '',
+            seen_at TEXT NOT NULL
+        )""",
+        "ALTER TABLE files ADD COLUMN notes TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX files_hash ON files (hash)",
+    ),
 ]

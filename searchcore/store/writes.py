@@ -53,12 +53,101 @@ class Writes(StoreBase):
         )
         return int(cur.lastrowid or 0)
 
-    def finish_file(self, file_id: int, *, kind: str, hash: str, size: int, mtime_ns: int) -> None:
+    def finish_file(
+        self, file_id: int, *, kind: str, hash: str, size: int, mtime_ns: int, notes: Sequence[str] = ()
+    ) -> None:
         """Inside ``write()``: every document of the file is committed."""
         self.conn.execute(
-            "UPDATE files SET kind = ?, hash = ?, size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
-            (kind, hash, size, mtime_ns, now(), file_id),
+            "UPDATE files SET kind = ?, hash = ?, size = ?, mtime_ns = ?, indexed_at = ?, notes = ? WHERE id = ?",
+            (kind, hash, size, mtime_ns, now(), json.dumps(list(notes)) if notes else "", file_id),
         )
+        self.conn.execute("DELETE FROM skipped WHERE path = (SELECT path FROM files WHERE id = ?)", (file_id,))
+
+    # -- moves and copies: a known content hash is never embedded again ----------------------
+
+    def files_with_hash(self, digest: str) -> list[dict]:
+        """Finished files whose content hash is ``digest``."""
+        return list(self.db.query("SELECT * FROM files WHERE hash = ? ORDER BY id", [digest]))
+
+    def move_file(self, file_id: int, path: str, *, size: int, mtime_ns: int) -> None:
+        """Inside ``write()``: the file now lives at ``path`` (its documents, chunks and
+        vectors stay as they are)."""
+        self.conn.execute("DELETE FROM skipped WHERE path = ?", (path,))
+        self.conn.execute(
+            "UPDATE files SET path = ?, size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
+            (path, size, mtime_ns, now(), file_id),
+        )
+
+    def copy_file(self, source_id: int, path: str, *, size: int, mtime_ns: int) -> tuple[int, list[int]]:
+        """Inside ``write()``: a new file at ``path`` with a copy of the documents, chunks,
+        vectors, full-text rows and labels of file ``source_id``; returns (documents,
+        chunk ids added)."""
+        self.conn.execute("DELETE FROM skipped WHERE path = ?", (path,))
+        self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
+        cur = self.conn.execute(
+            "INSERT INTO files (path, kind, hash, size, mtime_ns, indexed_at, notes) "
+            "SELECT ?, kind, hash, ?, ?, ?, notes FROM files WHERE id = ?",
+            (path, size, mtime_ns, now(), source_id),
+        )
+        file_id = int(cur.lastrowid or 0)
+        added: list[int] = []
+        docs = self.conn.execute(
+            "SELECT id, key, title, hash, metadata FROM documents WHERE file_id = ? ORDER BY id", (source_id,)
+        ).fetchall()
+        for old_doc, key, title, doc_hash, metadata in docs:
+            new_doc = self.conn.execute(
+                "INSERT INTO documents (file_id, key, title, hash, metadata) VALUES (?, ?, ?, ?, ?)",
+                (file_id, key, title, doc_hash, metadata),
+            ).lastrowid
+            self.conn.execute(
+                "INSERT INTO labels (doc_id, facet, label, score, classifier, doc_hash) "
+                "SELECT ?, facet, label, score, classifier, doc_hash FROM labels WHERE doc_id = ?",
+                (new_doc, old_doc),
+            )
+            rows = self.conn.execute(
+                "SELECT chunks.id, ordinal, char_start, char_end, line_start, line_end, text, vectors.vector "
+                "FROM chunks JOIN vectors ON vectors.chunk_id = chunks.id WHERE doc_id = ? ORDER BY ordinal",
+                (old_doc,),
+            ).fetchall()
+            for _, ordinal, char_start, char_end, line_start, line_end, text, vector in rows:
+                chunk_id = int(
+                    self.conn.execute(
+                        "INSERT INTO chunks (doc_id, ordinal, char_start, char_end, line_start, line_end, text) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (new_doc, ordinal, char_start, char_end, line_start, line_end, text),
+                    ).lastrowid
+                    or 0
+                )
+                self.conn.execute("INSERT INTO vectors (chunk_id, vector) VALUES (?, ?)", (chunk_id, vector))
+                self.conn.execute(
+                    "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (chunk_id, title or "", text)
+                )
+                added.append(chunk_id)
+        return len(docs), added
+
+    # -- files that could not be indexed -------------------------------------------------
+
+    def skip_row(self, path: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM skipped WHERE path = ?", [path]))
+        return rows[0] if rows else None
+
+    def record_skips(self, skips: Sequence[tuple[str, str, int, int, str]]) -> None:
+        """Inside ``write()``: (path, reason, size, mtime_ns, readers version) of files a
+        run could not index."""
+        self.conn.executemany(
+            "INSERT INTO skipped (path, reason, size, mtime_ns, readers, seen_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (path) DO UPDATE SET reason = excluded.reason, size = excluded.size, "
+            "mtime_ns = excluded.mtime_ns, readers = excluded.readers, seen_at = excluded.seen_at",
+            [(*skip, now()) for skip in skips],
+        )
+
+    def forget_skips(self, paths: Iterable[str]) -> None:
+        """Inside ``write()``: these paths are no longer skipped (gone, or indexed)."""
+        self.conn.executemany("DELETE FROM skipped WHERE path = ?", [(p,) for p in paths])
+
+    def skipped_rows(self) -> dict[str, dict]:
+        """path -> the skipped table's row."""
+        return {row["path"]: row for row in self.db.query("SELECT * FROM skipped")}
 
     def touch_file(self, file_id: int, *, size: int, mtime_ns: int) -> None:
         """Inside ``write()``: same content, new timestamp."""

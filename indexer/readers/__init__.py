@@ -1,0 +1,136 @@
+"""Bytes of a file -> documents of plain text: one reader per format.
+
+| kind | extensions | reader |
+|---|---|---|
+| text | .txt .csv, source and config files, README... | ``text`` |
+| markdown | .md .markdown .mdx | ``text`` (headings start sections) |
+| rst | .rst .rest | docutils (``books``) |
+| html | .html .htm .xhtml | ``markup`` |
+| svg | .svg | ``markup``: title, desc and text only |
+| pdf | .pdf | PDFium (``pdf``) |
+| docx, pptx, odt, odp, rtf | .docx .pptx .odt .odp .rtf | ``office`` |
+| epub, notebook, po | .epub .ipynb .po .pot | ``books`` |
+| json, jsonl | .json; .jsonl .ndjson | ``records`` |
+
+Every document's text and title are then normalised (``text.normalise``: NFKC,
+de-hyphenation), so chunks and BM25 see "significantly" where a PDF had "signiﬁ-
+cantly". Anything else, binary or undecodable raises ``Skip`` with a short reason that
+the run names the file with; what was read with a warning comes back as notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .books import read_epub, read_notebook, read_po, read_rst
+from .errors import Document, Reading, Skip
+from .markup import read_html, read_svg
+from .office import read_docx, read_odf, read_pptx, read_rtf
+from .pdf import read_pdf
+from .records import read_json, read_jsonl
+from .text import decode_text, longest_line, normalise
+
+__all__ = [
+    "Document",
+    "Reading",
+    "Skip",
+    "read_document",
+    "file_kind",
+    "TEXT_EXTENSIONS",
+    "KINDS",
+    "SECTIONED",
+    "LONG_LINE",
+    "READERS_VERSION",
+]
+
+# Recorded with every skipped file: a file skipped by older readers is read again.
+READERS_VERSION = "2"
+
+TEXT_EXTENSIONS = frozenset(
+    """
+    .txt .text .adoc .asciidoc .org .tex .log .csv .tsv
+    .py .pyi .js .mjs .cjs .ts .tsx .jsx .java .kt .kts .scala .go .rs .c .h .cc .cpp .cxx .hpp .hh
+    .cs .fs .swift .m .mm .rb .php .pl .pm .lua .r .jl .dart .ex .exs .erl .hs .ml .mli .clj
+    .sh .bash .zsh .fish .ps1 .bat .sql .graphql .proto .css .scss .sass .less .vue .svelte
+    .toml .yaml .yml .ini .cfg .conf .properties .env.example .xml
+    """.split()
+)
+# Files commonly named without an extension that are text.
+TEXT_NAMES = frozenset("README LICENSE LICENCE COPYING AUTHORS CHANGELOG NOTICE Makefile Dockerfile".split())
+
+_BY_SUFFIX = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".mdx": "markdown",
+    ".rst": "rst",
+    ".rest": "rst",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".svg": "svg",
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".odt": "odt",
+    ".odp": "odp",
+    ".rtf": "rtf",
+    ".epub": "epub",
+    ".ipynb": "notebook",
+    ".po": "po",
+    ".pot": "po",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+}
+
+_READERS: dict[str, Callable[[bytes, list[str]], list[Document]]] = {
+    "rst": read_rst,
+    "html": read_html,
+    "svg": read_svg,
+    "pdf": read_pdf,
+    "docx": read_docx,
+    "pptx": read_pptx,
+    "odt": read_odf,
+    "odp": read_odf,
+    "rtf": read_rtf,
+    "epub": read_epub,
+    "notebook": read_notebook,
+    "po": read_po,
+    "jsonl": read_jsonl,
+    "json": read_json,
+}
+KINDS = ("text", *dict.fromkeys(_BY_SUFFIX.values()))
+# Kinds whose text is Markdown-like: headings start sections no chunk crosses.
+SECTIONED = frozenset({"markdown", "rst", "docx", "pptx", "odt", "odp", "epub", "notebook"})
+# A line longer than this in a text file is worth a note (a minified bundle, a one-line dump).
+LONG_LINE = 100_000
+
+
+def file_kind(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix in _BY_SUFFIX:
+        return _BY_SUFFIX[suffix]
+    if suffix in TEXT_EXTENSIONS or (not suffix and path.name in TEXT_NAMES):
+        return "text"
+    return None
+
+
+def read_document(path: Path, data: bytes) -> Reading:
+    """The kind, documents and notes of one file's bytes, or raise ``Skip``."""
+    kind = file_kind(path)
+    if kind is None:
+        raise Skip("unsupported file type")
+    notes: list[str] = []
+    reader = _READERS.get(kind)
+    if reader is not None:
+        docs = reader(data, notes)
+    else:
+        docs = [Document("", decode_text(data, notes))]
+        if kind in ("text", "markdown") and (longest := longest_line(docs[0].text)) > LONG_LINE:
+            notes.append(f"one line of {longest:,} characters (chunked by sentences and tokens)")
+    for doc in docs:
+        doc.text = normalise(doc.text)
+        if doc.title:
+            doc.title = normalise(doc.title)
+    return Reading(kind, docs, notes)

@@ -1,0 +1,144 @@
+"""Office documents: Word (.docx), PowerPoint (.pptx), OpenDocument (.odt, .odp), RTF.
+
+Each is read by the library that maintains the format: python-docx, python-pptx, odfpy
+and striprtf. Headings become Markdown headings (``# ...``), so the chunker starts a
+section at each and no chunk crosses one; a slide is a section titled with its title.
+Tables become rows of cells joined by `` | ``; slide notes follow their slide. The title is
+the document's own (core properties, Dublin Core) unless it is junk ("Presentation1",
+"Microsoft Word - x.doc"), else the first heading.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from .errors import Document, Skip
+from .text import first_line_title, good_title
+
+__all__ = ["read_docx", "read_pptx", "read_odf", "read_rtf"]
+
+_HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre|título)\s*(\d)$", re.IGNORECASE)
+
+
+def _done(lines: list[str], title: object, metadata: dict | None = None) -> list[Document]:
+    text = "\n\n".join(line for line in lines if line.strip())
+    return [Document("", text, title=good_title(title) or first_line_title(text), metadata=metadata or {})]
+
+
+def _zip_guard(data: bytes, what: str) -> None:
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise Skip(f"corrupt {what} (not a zip container)")
+
+
+def read_docx(data: bytes, notes: list[str]) -> list[Document]:
+    import docx
+    from docx.table import Table
+
+    _zip_guard(data, "Word document")
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors...
+        raise Skip("corrupt Word document") from exc
+    lines: list[str] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells = [" ".join(cell.text.split()) for cell in row.cells]
+                lines.append(" | ".join(dict.fromkeys(c for c in cells if c)))
+            continue
+        text = block.text.strip()
+        if not text:
+            continue
+        style = block.style.name if block.style is not None else ""
+        match = _HEADING_STYLE.match(style or "")
+        if style == "Title":
+            lines.append("# " + text)
+        elif match:
+            lines.append("#" * min(6, int(match.group(1))) + " " + text)
+        else:
+            lines.append(text)
+    props = document.core_properties
+    metadata = {"author": props.author} if good_title(props.author) else {}
+    return _done(lines, props.title, metadata)
+
+
+def read_pptx(data: bytes, notes: list[str]) -> list[Document]:
+    from pptx import Presentation
+
+    _zip_guard(data, "PowerPoint file")
+    try:
+        deck = Presentation(io.BytesIO(data))
+    except Exception as exc:
+        raise Skip("corrupt PowerPoint file") from exc
+    lines: list[str] = []
+    first_title = None
+    for number, slide in enumerate(deck.slides, start=1):
+        title_shape = slide.shapes.title
+        heading = " ".join(title_shape.text_frame.text.split()) if title_shape is not None else ""
+        first_title = first_title or heading
+        lines.append(f"# {heading or f'Slide {number}'}")
+        for shape in slide.shapes:
+            if shape is title_shape:
+                continue
+            if getattr(shape, "has_text_frame", False) and shape.text_frame.text.strip():
+                lines.append(shape.text_frame.text.strip())
+            elif getattr(shape, "has_table", False):
+                for row in shape.table.rows:
+                    lines.append(" | ".join(c.text.strip() for c in row.cells if c.text.strip()))
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            note = slide.notes_slide.notes_text_frame.text.strip()
+            if note:
+                lines.append(note)
+    return _done(lines, deck.core_properties.title or first_title, {"slides": len(deck.slides)})
+
+
+def read_odf(data: bytes, notes: list[str]) -> list[Document]:
+    """OpenDocument text (.odt) and presentations (.odp)."""
+    from odf import teletype
+    from odf.dc import Title
+    from odf.namespaces import DRAWNS, TEXTNS
+    from odf.opendocument import load
+
+    _zip_guard(data, "OpenDocument file")
+    try:
+        document = load(io.BytesIO(data))
+    except Exception as exc:
+        raise Skip("corrupt OpenDocument file") from exc
+    lines: list[str] = []
+    slides = 0
+
+    def walk(node) -> None:
+        nonlocal slides
+        for child in node.childNodes:
+            qname = getattr(child, "qname", None)
+            if qname == (DRAWNS, "page"):
+                slides += 1
+                name = re.sub(r"_([0-9A-Fa-f]{2})_", lambda m: chr(int(m.group(1), 16)), child.getAttribute("name") or "")
+                lines.append(f"# {name or f'Slide {slides}'}")
+                walk(child)
+            elif qname == (TEXTNS, "h"):
+                level = int(child.getAttribute("outlinelevel") or 1)
+                lines.append("#" * min(6, max(1, level)) + " " + " ".join(teletype.extractText(child).split()))
+            elif qname == (TEXTNS, "p"):
+                lines.append(teletype.extractText(child).strip())
+            elif getattr(child, "childNodes", None):
+                walk(child)
+
+    walk(document.body)
+    titles = [teletype.extractText(t) for t in document.meta.getElementsByType(Title)]
+    return _done(lines, titles[0] if titles else None, {"slides": slides} if slides else {})
+
+
+def read_rtf(data: bytes, notes: list[str]) -> list[Document]:
+    from striprtf.striprtf import rtf_to_text
+
+    raw = data.decode("cp1252", errors="replace")
+    if not raw.lstrip().startswith("{\\rtf"):
+        raise Skip("corrupt RTF (no {\\rtf header)")
+    try:
+        text = rtf_to_text(raw, errors="replace")
+    except Exception as exc:
+        raise Skip("corrupt RTF") from exc
+    return _done([line.strip() for line in text.splitlines()], None)
