@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from corpus import FORMATS, jsonl, pdf_with_lines, type3_garbage_pdf, write_formats
 
-from conftest import write
 from indexer.build import build_index
 from indexer.readers import Skip, read_document
 from indexer.readers.text import good_title, normalise, unreadable

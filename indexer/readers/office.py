@@ -19,6 +19,8 @@ from .text import first_line_title, good_title
 
 __all__ = ["read_docx", "read_pptx", "read_odf", "read_rtf"]
 
+# ODF encodes characters of style and page names as _XX_ (hex): "Harbour_20_tides".
+_ODF_NAME = re.compile(r"_([0-9A-Fa-f]{2})_")
 _HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre|título)\s*(\d)$", re.IGNORECASE)
 
 
@@ -115,7 +117,7 @@ def read_odf(data: bytes, notes: list[str]) -> list[Document]:
             qname = getattr(child, "qname", None)
             if qname == (DRAWNS, "page"):
                 slides += 1
-                name = re.sub(r"_([0-9A-Fa-f]{2})_", lambda m: chr(int(m.group(1), 16)), child.getAttribute("name") or "")
+                name = _ODF_NAME.sub(lambda m: chr(int(m.group(1), 16)), child.getAttribute("name") or "")
                 lines.append(f"# {name or f'Slide {slides}'}")
                 walk(child)
             elif qname == (TEXTNS, "h"):
