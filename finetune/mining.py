@@ -56,7 +56,7 @@ def mine_hard_negatives(
                 for pair in mine:
                     # Below the pair's own positive by the margin: closer may be relevant, unjudged.
                     floor = float(positive_vectors[pair.positive] @ vector) * (1 - margin)
-                    hit = next((h for h in candidates if h.score < floor), None)
+                    hit = next((h for h in candidates if h.scores.get("dense", h.score) < floor), None)
                     if hit is not None:
                         negative_of[(query, pair.positive)] = embedded_text(hit.title, hit.text)
             bar.update(len(batch))

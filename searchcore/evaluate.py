@@ -21,7 +21,7 @@ import numpy as np
 from .errors import UsageError
 from .search import Searcher
 
-__all__ = ["EvalResult", "evaluate", "load_beir", "load_queries", "load_qrels", "METRICS"]
+__all__ = ["EvalResult", "evaluate", "resolve_judged", "load_beir", "load_queries", "load_qrels", "METRICS"]
 
 METRICS = ("ndcg@10", "mrr@10", "recall@10", "recall@100", "map")
 
@@ -33,6 +33,7 @@ class EvalResult:
     queries: int
     ms_per_query: float
     extra: dict = field(default_factory=dict)  # e.g. a model's dimension and encode speed
+    warnings: list[str] = field(default_factory=list)  # e.g. judged ids that match no document
 
     def to_dict(self) -> dict:
         return {
@@ -89,6 +90,46 @@ def load_beir(folder: Path, split: str) -> tuple[dict[str, str], dict[str, dict[
     return load_queries(folder / "queries.jsonl"), load_qrels(qrels_path)
 
 
+def resolve_judged(searcher: Searcher, qrels: dict[str, dict[str, int]]) -> tuple[dict, list[str]]:
+    """The qrels with each judged id as the index names it, and warnings. A judged id is a
+    record id or a file path: absolute, or relative to the current folder or to a folder
+    the index was built from (as `searchctl query` prints it)."""
+    import json
+    import os
+
+    keys, paths = searcher.store.document_ids()
+    roots = json.loads(searcher.store.get_meta("roots") or "[]")
+
+    def resolve(doc_id: str) -> str | None:
+        if doc_id in keys or doc_id in paths:
+            return doc_id
+        for base in (os.getcwd(), *roots):
+            candidate = os.path.normpath(os.path.join(base, doc_id))
+            if candidate in paths:
+                return candidate
+        return None
+
+    out: dict[str, dict[str, int]] = {}
+    unmatched: list[str] = []
+    for qid, docs in qrels.items():
+        out[qid] = {}
+        for doc_id, grade in docs.items():
+            found = resolve(doc_id)
+            if found is None:
+                unmatched.append(doc_id)
+                found = doc_id
+            out[qid][found] = grade
+    warnings = []
+    if unmatched:
+        total = sum(len(d) for d in qrels.values())
+        example = ", ".join(repr(u) for u in list(dict.fromkeys(unmatched))[:3])
+        warnings.append(
+            f"{len(unmatched):,} of {total:,} judged ids match no document in the index (e.g. {example}); "
+            "a judged id is a record id or a file path, absolute or relative to the current folder or an indexed folder"
+        )
+    return out, warnings
+
+
 def evaluate(
     searcher: Searcher,
     queries: dict[str, str],
@@ -102,6 +143,7 @@ def evaluate(
 ) -> EvalResult:
     import pytrec_eval
 
+    qrels, warnings = resolve_judged(searcher, qrels)
     judged = {qid: text for qid, text in queries.items() if qid in qrels and text.strip()}
     if not judged:
         raise UsageError("none of the queries has a judgement in the qrels; check that their ids match")
@@ -128,4 +170,4 @@ def evaluate(
         "recall@100": mean(full, "recall_100"),
         "map": mean(full, "map"),
     }
-    return EvalResult(label or mode, metrics, len(judged), elapsed * 1000 / len(judged))
+    return EvalResult(label or mode, metrics, len(judged), elapsed * 1000 / len(judged), warnings=warnings)

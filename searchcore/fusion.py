@@ -29,17 +29,25 @@ def rrf(
     return fused
 
 
-def weighted(scored: Sequence[dict[Hashable, float]], weights: Sequence[float] | None = None) -> dict[Hashable, float]:
-    """Sum of min-max normalised scores; returns item -> fused score in [0, sum(weights)]."""
+def weighted(
+    scored: Sequence[dict[Hashable, float]], weights: Sequence[float] | None = None, depth: int | None = None
+) -> dict[Hashable, float]:
+    """Sum of min-max normalised scores; returns item -> fused score in [0, sum(weights)].
+
+    With ``depth``, each list is normalised on its ``depth`` best scores (items below
+    them count 0), so a list fetched deeper gives its first ``depth`` items the same
+    fused scores as a list of exactly ``depth`` would."""
     weights = weights or [1.0] * len(scored)
     fused: dict[Hashable, float] = {}
     for scores, weight in zip(scored, weights, strict=True):
         if not scores:
             continue
-        low, high = min(scores.values()), max(scores.values())
+        ordered = sorted(scores.values(), reverse=True)
+        high = ordered[0]
+        low = ordered[min(len(ordered), depth or len(ordered)) - 1]
         span = high - low
         for item, score in scores.items():
-            norm = (score - low) / span if span > 0 else 1.0
+            norm = max(0.0, (score - low) / span) if span > 0 else 1.0 if score >= low else 0.0
             fused[item] = fused.get(item, 0.0) + weight * norm
     for scores in scored:
         for item in scores:

@@ -12,11 +12,13 @@ hits come back whenever k matching chunks exist. Where the chunks are searched i
 engine's business (``searchcore.engine``); what a search may be asked is
 ``searchcore.options``.
 
-A hit's ``score`` is its cosine similarity to the query whenever the query was embedded
-(dense and hybrid), its BM25 score in bm25 mode; the order is the mode's (fused) order,
-and ``scores`` holds the explanation: each retriever's score and rank and the fused score
-(with feedback, ``dense_feedback`` and its rank are the second vector search's, which
-fusion used; ``dense`` stays the cosine to the query as typed).
+A hit's ``score`` follows the list's order: the fused score in hybrid mode, the cosine
+similarity in dense mode, the BM25 score in bm25 mode. ``scores`` holds the explanation:
+each retriever's score and rank, the fused score, and the cosine to the query whenever the
+query was embedded (with feedback, ``dense_feedback`` and its rank are the second vector
+search's, which fusion used; ``dense`` stays the cosine to the query as typed).
+Per-document results (``per_doc``) are the chunk list with each document's later chunks
+dropped: the same order, one entry per document.
 The searcher refuses to embed a query with any model but the index's own.
 """
 
@@ -172,120 +174,83 @@ class Searcher:
             out.append(self._search(query, vector, options, allowed))
         return out
 
-    # -- retrievers: best-first (chunk id, score), one per document when per_doc -----------
-
-    def _collapse(self, pairs: Ranked, depth: int) -> Ranked:
-        docs = self.store.doc_ids_of([c for c, _ in pairs])
-        seen: set[int] = set()
-        out = []
-        for chunk_id, score in pairs:
-            doc = docs.get(chunk_id)
-            if doc is None or doc in seen:
-                continue
-            seen.add(doc)
-            out.append((chunk_id, score))
-            if len(out) == depth:
-                break
-        return out
-
-    def _dense(self, vector: np.ndarray, depth: int, per_doc: bool, allowed: AllowList | None) -> Ranked:
-        fetch = depth * 4 if per_doc else depth
-        total = self.engine.size if allowed is None else len(allowed)
-        while True:
-            pairs = self.engine.dense(vector, fetch, allowed)
-            if not per_doc:
-                return pairs[:depth]
-            collapsed = self._collapse(pairs, depth)
-            if len(collapsed) >= depth or fetch >= total:
-                return collapsed
-            fetch *= 4
-
-    def _bm25(self, query: str, depth: int, per_doc: bool, allowed: AllowList | None) -> Ranked:
-        fetch = depth * 4 if per_doc else depth
-        while True:
-            pairs = self.engine.keyword(query, fetch, allowed)
-            if not per_doc:
-                return pairs
-            collapsed = self._collapse(pairs, depth)
-            if len(collapsed) >= depth or len(pairs) < fetch:
-                return collapsed
-            fetch *= 4
+    # -- one ranked list of chunks; per document = that list with repeats dropped ----------
 
     def _search(
         self, query: str, vector: np.ndarray | None, options: SearchOptions, allowed: AllowList | None
     ) -> list[Hit]:
-        k, per_doc = options.k, options.per_doc
+        k = options.k
+        if not options.per_doc:
+            order, explain = self._ranked(query, vector, options, allowed, k)
+            return self._hits(order[:k], explain, vector, options.mode)
+        # The documents of the chunk list in its own order: walk deeper until k documents
+        # are found or the list runs out. Fusion normalises on the first FUSION_DEPTH of
+        # each list whatever the depth, so a deeper walk never reorders what it passed.
+        want = max(4 * k, FUSION_DEPTH)
+        while True:
+            order, explain = self._ranked(query, vector, options, allowed, want)
+            docs = self.store.doc_ids_of(order)
+            seen: set[int] = set()
+            firsts = []
+            for c in order:
+                if c in docs and docs[c] not in seen:
+                    seen.add(docs[c])
+                    firsts.append(c)
+            if len(firsts) >= k or len(order) < want:
+                return self._hits(firsts[:k], explain, vector, options.mode)
+            want *= 4
+
+    def _ranked(
+        self, query: str, vector: np.ndarray | None, options: SearchOptions, allowed: AllowList | None, n: int
+    ) -> tuple[list[int], dict[int, dict[str, float]]]:
+        """Up to ``n`` chunk ids, best first in the mode's order, with each one's explanation."""
         explain: dict[int, dict[str, float]] = {}
         if options.mode in ("dense", "bm25"):
             if options.mode == "dense":
-                ranked = self._dense(vector, k, per_doc, allowed) if vector is not None else []
+                ranked = self.engine.dense(vector, n, allowed) if vector is not None else []
             else:
-                ranked = self._bm25(query, k, per_doc, allowed)
-            order = [c for c, _ in ranked]
+                ranked = self.engine.keyword(query, n, allowed)
             for rank, (c, score) in enumerate(ranked, 1):
                 explain[c] = {options.mode: score, f"{options.mode}_rank": rank}
-            return self._hits(order, explain, vector)
-        order, explain = self._hybrid(query, vector, options, allowed)
-        return self._hits(order, explain, vector)
-
-    def _hybrid(
-        self, query: str, vector: np.ndarray | None, options: SearchOptions, allowed: AllowList | None
-    ) -> tuple[list[int], dict[int, dict[str, float]]]:
-        k, per_doc, fusion = options.k, options.per_doc, options.fusion
-        depth = max(FUSION_DEPTH, k)
-        dense = self._dense(vector, depth, per_doc, allowed) if vector is not None else []
-        sparse = self._bm25(query, depth, per_doc, allowed)
-        fused, best_chunk, explain, nearest = self._fuse([("dense", dense), ("bm25", sparse)], per_doc, fusion)
+            return [c for c, _ in ranked], explain
+        depth = max(FUSION_DEPTH, n)
+        dense = self.engine.dense(vector, depth, allowed) if vector is not None else []
+        sparse = self.engine.keyword(query, depth, allowed)
+        fused, explain = self._fuse([("dense", dense), ("bm25", sparse)], options.fusion)
         if options.feedback and dense and fused and vector is not None:
             # Pseudo-relevance feedback: move the query vector towards the best fused
             # hits and search the vectors again; BM25's list is reused as it was.
-            # Each fed-back item gives its chunk nearest to the query where it has one.
-            top = sorted(fused, key=lambda item: -fused[item])[:FEEDBACK_DOCS]
-            found = self.engine.vectors([nearest.get(item, best_chunk[item]) for item in top])
+            top = sorted(fused, key=lambda c: -fused[c])[:FEEDBACK_DOCS]
+            found = self.engine.vectors(top)
             if found:
                 expanded = vector + FEEDBACK_WEIGHT * np.mean(list(found.values()), axis=0)
                 expanded = (expanded / np.linalg.norm(expanded)).astype(np.float32)
-                again = self._dense(expanded, depth, per_doc, allowed)
-                fused, best_chunk, explain, _ = self._fuse(
-                    [("dense_feedback", again), ("bm25", sparse)], per_doc, fusion
-                )
-        items = sorted(fused, key=lambda item: -fused[item])[:k]
-        order = [best_chunk[item] for item in items]
-        return order, {best_chunk[item]: {**explain[item], "fused": fused[item]} for item in items}
+                again = self.engine.dense(expanded, depth, allowed)
+                fused, explain = self._fuse([("dense_feedback", again), ("bm25", sparse)], options.fusion)
+        order = sorted(fused, key=lambda c: -fused[c])[:n]
+        return order, {c: {**explain[c], "fused": fused[c]} for c in order}
 
-    def _fuse(self, lists: list[tuple[str, Ranked]], per_doc: bool, fusion: str):
-        """Fused score, representative chunk and explanation of each item of named
-        best-first (chunk id, score) lists, and each item's best chunk in the first list;
-        items are documents when per_doc, so a document found by both retrievers through
-        different chunks counts as found by both."""
-        chunk_ids = [c for _, ranked in lists for c, _ in ranked]
-        key_of = self.store.doc_ids_of(chunk_ids) if per_doc else {}
-
-        def key(c: int) -> int:
-            return key_of.get(c, -c) if per_doc else c
-
+    def _fuse(
+        self, lists: list[tuple[str, Ranked]], fusion: str
+    ) -> tuple[dict[int, float], dict[int, dict[str, float]]]:
+        """Fused score and explanation of each chunk of named best-first (chunk id, score) lists."""
         explain: dict[int, dict[str, float]] = {}
-        best_chunk: dict[int, int] = {}
-        best_rank: dict[int, int] = {}
-        first_list: dict[int, int] = {}
         for name, ranked in lists:
             for rank, (c, score) in enumerate(ranked, 1):
-                item = key(c)
-                info = explain.setdefault(item, {})
+                info = explain.setdefault(c, {})
                 info[name], info[f"{name}_rank"] = score, rank
-                # The representative chunk: the one its own retriever ranked highest.
-                if rank < best_rank.get(item, 1 << 30):
-                    best_chunk[item], best_rank[item] = c, rank
-                if name == lists[0][0]:
-                    first_list.setdefault(item, c)
         fused: dict[Hashable, float]
         if fusion == "rrf":
-            fused = rrf([[key(c) for c, _ in ranked] for _, ranked in lists], weights=FUSION_WEIGHTS)
+            fused = rrf([[c for c, _ in ranked] for _, ranked in lists], weights=FUSION_WEIGHTS)
         else:
-            fused = weighted([{key(c): s for c, s in ranked} for _, ranked in lists], weights=FUSION_WEIGHTS)
-        return fused, best_chunk, explain, first_list
+            fused = weighted(
+                [{c: s for c, s in ranked} for _, ranked in lists], weights=FUSION_WEIGHTS, depth=FUSION_DEPTH
+            )
+        return {int(c): v for c, v in fused.items()}, explain  # type: ignore[call-overload]
 
-    def _hits(self, order: list[int], explain: dict[int, dict[str, float]], vector: np.ndarray | None) -> list[Hit]:
+    def _hits(
+        self, order: list[int], explain: dict[int, dict[str, float]], vector: np.ndarray | None, mode: str
+    ) -> list[Hit]:
         records = self.store.chunk_records(order)
         labels = self.store.labels_of([r.doc_id for r in records.values()]) if self.has_labels else {}
         # Dense mode already knows each hit's cosine; fetch vectors only for the rest.
@@ -299,7 +264,8 @@ class Searcher:
             scores = explain.get(chunk_id, {})
             if chunk_id in cosines:
                 scores = {**scores, "dense": cosines[chunk_id]}
-            score = scores["dense"] if vector is not None and "dense" in scores else scores.get("bm25", 0.0)
+            # The score follows the list's order: fused in hybrid mode, else the mode's own.
+            score = scores.get("fused" if mode == "hybrid" else mode, 0.0)
             hits.append(
                 Hit(
                     chunk_id=chunk_id,

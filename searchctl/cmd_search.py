@@ -12,7 +12,7 @@ import click
 from searchcore.config import Config
 from searchcore.options import EMPTY_QUERY, FUSIONS, MODES, SearchOptions, is_blank
 
-from .common import backend_option, cache_dir, display_path, index_option, model_option, notice, snippet
+from .common import backend_option, cache_dir, display_path, index_option, model_option, notice
 from .options import search_options, to_search_options
 
 __all__ = ["query_cmd", "eval_cmd", "serve_cmd"]
@@ -58,7 +58,7 @@ def query_cmd(text, index_dir, model, show_facets, backend, as_json, server, api
     if as_json:
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
-    _print_hits(payload["hits"], options.explain)
+    _print_hits(payload["hits"], options.explain, bold=sys.stdout.isatty())
     if show_facets:
         counts = payload.get("facets") or {}
         if not counts:
@@ -73,11 +73,29 @@ def _search_here(text: str, options: SearchOptions, config: Config) -> dict[str,
     with Searcher(config) as searcher:
         notice(searcher.notice)
         found = searcher.run([text], options)[0]
-    hits = [dict(rank=n, **h.to_dict()) for n, h in enumerate(found, 1)]
+    from searchcore.snippets import snippet
+
+    hits = []
+    for n, hit in enumerate(found, 1):
+        passage = snippet(hit.text, text)
+        hits.append(
+            dict(rank=n, **hit.to_dict(), snippet=passage.text, highlights=[list(s) for s in passage.highlights])
+        )
     return {"query": text, "k": options.k, "mode": options.mode, "hits": hits, "facets": facets(found)}
 
 
-def _print_hits(hits: list[dict], explain: bool) -> None:
+def _marked(text: str, spans: list, bold: bool) -> str:
+    """``text`` with the query's words in bold on a terminal (as it is elsewhere)."""
+    if not bold or not spans:
+        return text
+    out, cursor = [], 0
+    for start, end in spans:
+        out += [text[cursor:start], click.style(text[start:end], bold=True)]
+        cursor = end
+    return "".join(out) + text[cursor:]
+
+
+def _print_hits(hits: list[dict], explain: bool, bold: bool = False) -> None:
     if not hits:
         click.echo("no hits")
         return
@@ -90,7 +108,7 @@ def _print_hits(hits: list[dict], explain: bool) -> None:
         click.echo(f"{hit['rank']:>3}. {hit['score']:.4f}  {where}{title}{labels}")
         if explain:
             click.echo(f"     {_explanation(hit.get('scores', {}))}")
-        click.echo(f"     {snippet(hit.get('text') or hit.get('snippet', ''))}")
+        click.echo(f"     {_marked(hit['snippet'], hit.get('highlights', []), bold)}")
 
 
 def _explanation(scores: dict) -> str:
@@ -202,6 +220,8 @@ def eval_cmd(
         )
     else:
         results = _evaluate_settings(index_dir, queries, qrels, settings)
+    for warning in dict.fromkeys(w for r in results for w in r.warnings):
+        click.echo(f"warning: {warning}", err=True)
     if plot:
         from .plots import bar_chart
 

@@ -75,7 +75,7 @@ async def _run(request: Request, queries: list[str], options: SearchOptions):
             mode=options.mode,
             generation=searcher.generation,
             took_ms=round(took, 3),
-            hits=[HitOut.from_hit(h, rank, explain=options.explain) for rank, h in enumerate(hits, 1)],
+            hits=[HitOut.from_hit(h, rank, explain=options.explain, query=q) for rank, h in enumerate(hits, 1)],
             facets=facets(hits),
         )
         for q, hits in zip(queries, results)

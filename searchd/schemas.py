@@ -23,6 +23,7 @@ from searchcore.options import (
     parse_where,
 )
 from searchcore.search import Hit
+from searchcore.snippets import snippet
 
 __all__ = [
     "MAX_QUERY_CHARS",
@@ -179,11 +180,6 @@ def search_options(request: BaseModel) -> SearchOptions:
 _SNIPPET_CHARS = 300
 
 
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _SNIPPET_CHARS else flat[: _SNIPPET_CHARS - 1].rstrip() + "…"
-
-
 class LabelOut(BaseModel):
     label: str
     score: float
@@ -198,12 +194,14 @@ class HitOut(BaseModel):
     source: str = Field(description="path, or path#record-id.")
     title: str | None
     lines: list[int] = Field(min_length=2, max_length=2, description="First and last line of the chunk (1-based).")
-    snippet: str
+    snippet: str = Field(description="The passage of the chunk that best matches the query.")
+    highlights: list[list[int]] = Field(description="[start, end) of each query word in the snippet.")
     scores: dict[str, float]
     labels: dict[str, LabelOut] = Field(description="The document's label per classifier facet.")
 
     @classmethod
-    def from_hit(cls, hit: Hit, rank: int, *, explain: bool) -> HitOut:
+    def from_hit(cls, hit: Hit, rank: int, *, explain: bool, query: str) -> HitOut:
+        passage = snippet(hit.text, query, _SNIPPET_CHARS)
         return cls(
             rank=rank,
             chunk_id=hit.chunk_id,
@@ -213,7 +211,8 @@ class HitOut(BaseModel):
             source=hit.source,
             title=hit.title,
             lines=list(hit.lines),
-            snippet=_snippet(hit.text),
+            snippet=passage.text,
+            highlights=[list(span) for span in passage.highlights],
             scores=hit.scores if explain else {},
             labels={facet: LabelOut(**value) for facet, value in hit.labels.items()},
         )

@@ -55,9 +55,10 @@ def test_seed_book_reader_ranks_first_with_the_published_score(runner, seed, tmp
     hits = json.loads(result.stdout)["hits"]
     assert len(hits) == 3
     assert hits[0]["path"].endswith("book-reader.txt")
-    assert hits[0]["score"] == pytest.approx(0.8011, abs=0.0005)
+    assert hits[0]["scores"]["dense"] == pytest.approx(0.8011, abs=0.0005)  # the cosine, in the explanation
     assert hits[0]["lines"] == [1, 1] and hits[0]["rank"] == 1
-    assert hits[1]["score"] < 0.3
+    assert hits[1]["scores"]["dense"] < 0.3
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)  # the score follows the order
 
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
@@ -70,7 +71,7 @@ def test_seed_under_the_onnx_backends(runner, seed, tmp_path, backend):
     assert hits[0]["path"].endswith("book-reader.txt")
     # int8: query-document scores differ from torch's by 0.0105 RMS (measured over
     # SciFact, 300 queries x 400 abstracts); 0.035 is about three times that.
-    assert hits[0]["score"] == pytest.approx(0.8011, abs=0.0005 if backend == "onnx" else 0.035)
+    assert hits[0]["scores"]["dense"] == pytest.approx(0.8011, abs=0.0005 if backend == "onnx" else 0.035)
     info = json.loads(run(runner, "info", "--index", idx, "--json").stdout)
     assert info["backend"] == backend
 
@@ -86,7 +87,7 @@ def test_query_text_output_and_per_doc(runner, tmp_path):
     idx = tmp_path / "idx"
     run(runner, "index", root, "--index", idx)
     lines = run(runner, "query", "bicycle maintenance", "--index", idx, "-k", "3").stdout.splitlines()
-    assert lines[0].startswith("  1. 0.")
+    assert lines[0].startswith("  1. ")
     assert "bikes.md:" in lines[0] and len(lines[0].split()[1]) == 6  # score with 4 decimals
     assert lines[1].startswith("     ")
     per_doc = json.loads(run(runner, "query", "bicycle", "--index", idx, "--per-doc", "--json").stdout)["hits"]

@@ -36,7 +36,7 @@ def test_build_then_search_finds_the_right_file(docs, index_dir, hashing):
     [hit] = search(index_dir, "wild yeast sourdough", k=1)
     assert hit.path == str(docs / "sub" / "bread.txt")
     assert hit.lines == (1, 1)
-    assert 0 < hit.score <= 1.0001
+    assert 0 < hit.scores["dense"] <= 1.0001
 
 
 def test_incremental_add_change_delete(docs, index_dir, hashing):

@@ -111,7 +111,8 @@ def test_hybrid_explains_each_hit(searcher):
     top = hits[0]
     assert os.path.basename(top.path) == "one.md"
     assert {"dense", "dense_rank", "bm25", "bm25_rank", "fused"} <= set(top.scores)
-    assert top.score == pytest.approx(top.scores["dense"])  # the score shown is the cosine
+    assert top.score == pytest.approx(top.scores["fused"])  # the score shown follows the order
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     rrf_hits = searcher.search("rare apple variety keep folder", 3, mode="hybrid", fusion="rrf", feedback=False)
     assert rrf_hits[0].scores["fused"] == pytest.approx(
         1 / (60 + rrf_hits[0].scores["dense_rank"]) + 1 / (60 + rrf_hits[0].scores["bm25_rank"])
@@ -132,8 +133,8 @@ def test_feedback_searches_again_with_the_query_moved_towards_its_best_hits(sear
     assert {"dense", "dense_feedback", "dense_feedback_rank", "bm25", "bm25_rank", "fused"} <= set(hits[0].scores)
     stored = searcher.store.vectors_of([h.chunk_id for h in hits])
     for hit in hits:
-        # The shown score stays the cosine to the query as typed; fusion used the second search.
-        assert hit.score == pytest.approx(float(stored[hit.chunk_id] @ vector), abs=1e-5)
+        # The explanation's cosine is to the query as typed; fusion used the second search.
+        assert hit.scores["dense"] == pytest.approx(float(stored[hit.chunk_id] @ vector), abs=1e-5)
         if "dense_feedback" in hit.scores:
             assert hit.scores["dense_feedback"] == pytest.approx(float(stored[hit.chunk_id] @ expanded), abs=1e-5)
     ranked = sorted(
@@ -272,3 +273,25 @@ def test_eval_compares_embedding_models(tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "not both" in bad.stderr
     assert not (tmp_path / "home").exists()
     assert any("tiny-model" in p.name for p in Path(os.environ["SEARCHCTL_CACHE"]).iterdir())
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_per_doc_is_the_chunk_list_with_repeats_dropped(tmp_path, mode):
+    root = tmp_path / "long"
+    topics = ["apple orchard", "pear harvest", "cherry blossom", "plum jam", "quince paste"]
+    for i, topic in enumerate(topics):
+        sections = [f"# Part {j}\n\nNotes {j} on {topic} and fruit number {i * 7 + j} from the folder." for j in range(6)]
+        write(root, f"doc{i}.md", "\n\n".join(sections))
+    config = Config(index_dir=tmp_path / "idx-long")
+    build_index(config, root, embedder=HashingEmbedder())
+    with Searcher(config, embedder=HashingEmbedder()) as searcher:
+        assert searcher.counts["chunks"] >= 25
+        for query in ("apple fruit notes", "harvest of pears", "jam folder part 3"):
+            chunks = searcher.search(query, 200, mode=mode)
+            deduped, seen = [], set()
+            for hit in chunks:
+                if hit.doc_id not in seen:
+                    seen.add(hit.doc_id)
+                    deduped.append((hit.chunk_id, round(hit.score, 6)))
+            per_doc = searcher.search(query, 4, mode=mode, per_doc=True)
+            assert [(h.chunk_id, round(h.score, 6)) for h in per_doc] == deduped[:4]

@@ -13,10 +13,10 @@ import re
 from ..errors import UsageError
 from ..options import FILE_KINDS, Filters
 
-__all__ = ["filter_sql", "fts_query"]
+__all__ = ["filter_sql", "fts_query", "STOPWORDS"]
 
 # Words too common to help a keyword match; dropped from the BM25 query only.
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     """a an and are as at be but by can do does for from has have how i if in into is it its
     me my no not of on or our so such than that the their them then there these they this
     to was we were what when where which who whom why will with you your""".split()
@@ -30,7 +30,7 @@ def fts_query(text: str) -> str | None:
 
     Every word is quoted, so no user text is FTS5 syntax: quotes, AND/OR/NOT/NEAR, ``*``,
     ``-``, ``:`` and brackets are just words or separators. None when nothing is left."""
-    words = [w for w in dict.fromkeys(_WORD.findall(text.lower())) if w not in _STOPWORDS and w != "_"]
+    words = [w for w in dict.fromkeys(_WORD.findall(text.lower())) if w not in STOPWORDS and w != "_"]
     if not words:
         return None
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)

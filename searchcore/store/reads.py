@@ -133,3 +133,15 @@ class Reads(StoreBase):
     def skipped_list(self) -> list[dict]:
         """Every file the index's runs looked at and could not index: path, reason, seen_at."""
         return list(self.db.query("SELECT path, reason, size, seen_at FROM skipped ORDER BY path"))
+
+    def document_ids(self) -> tuple[set[str], set[str]]:
+        """(record ids, paths of whole-file documents): the ids a judgement can name."""
+        keys, paths = set(), set()
+        for key, path in self.conn.execute(
+            "SELECT documents.key, files.path FROM documents JOIN files ON files.id = documents.file_id"
+        ):
+            if key:
+                keys.add(key)
+            else:
+                paths.add(path)
+        return keys, paths
