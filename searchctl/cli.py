@@ -23,7 +23,7 @@ from searchcore.errors import SearchctlError
 from .cmd_admin import check_cmd, compact_cmd, files_cmd, info_cmd
 from .cmd_classify import classify_cmd
 from .cmd_finetune import finetune_group, pairs_group
-from .cmd_index import index_cmd, label_cmd, reindex_cmd
+from .cmd_index import index_cmd, label_cmd, reindex_cmd, watch_cmd
 from .cmd_search import eval_cmd, query_cmd, serve_cmd
 
 # Set before anything imports huggingface_hub: no hub call may ever leave the machine.
@@ -100,6 +100,7 @@ for command in (
     label_cmd,
     pairs_group,
     reindex_cmd,
+    watch_cmd,
 ):
     cli.add_command(command)
 

@@ -22,7 +22,7 @@ from .common import (
     wait_option,
 )
 
-__all__ = ["index_cmd", "label_cmd", "reindex_cmd"]
+__all__ = ["index_cmd", "label_cmd", "reindex_cmd", "watch_cmd", "run_line"]
 
 
 @click.command("index")
@@ -182,3 +182,51 @@ def reindex_cmd(index_dir, model, backend, rollback, wait, progress):
         raise click.UsageError("give --model NAME_OR_PATH (or --rollback)")
     summary = reindex(config, model, backend=backend, progress=show_progress(progress), wait=wait)
     click.echo(f"reindexed {index_dir}: {summary.line()}")
+
+
+def run_line(run) -> str:
+    """One line for a run the watcher made."""
+    from datetime import datetime
+
+    stamp = datetime.fromtimestamp(run.started).strftime("%H:%M:%S")
+    cause = "up to date" if run.events == 0 else f"{run.events:,} change{'s' if run.events != 1 else ''}"
+    return f"{stamp} {cause}: {run.summary.line()}"
+
+
+@click.command("watch")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True), metavar="PATH...")
+@index_option
+@model_option
+@backend_option
+@click.option(
+    "--quiet-ms",
+    type=click.IntRange(min=10, max=60_000),
+    default=50,
+    show_default=True,
+    help="Start a run once the folders have had no new event for this long.",
+)
+@click.option(
+    "--max-wait-ms",
+    type=click.IntRange(min=10, max=600_000),
+    default=1600,
+    show_default=True,
+    help="Gather a continuous burst of events for at most this long before a run.",
+)
+def watch_cmd(paths, index_dir, model, backend, quiet_ms, max_wait_ms):
+    """Keep the index current: index PATH... now, then again after every burst of changes.
+
+    File-system events are debounced and coalesced (an editor's save, a git checkout of a
+    thousand files become one run); each run is an incremental `searchctl index`. Prints one
+    line per run; stop it with Ctrl-C."""
+    from indexer.watch import watch
+
+    config = Config(index_dir=index_dir, model=model, backend=backend, cache_dir=cache_dir())
+    click.echo(f"watching {', '.join(str(p) for p in paths)} for {index_dir} (Ctrl-C stops)", err=True)
+    runs = watch(
+        config,
+        list(paths),
+        on_run=lambda run: click.echo(run_line(run)),
+        quiet_ms=quiet_ms,
+        max_wait_ms=max_wait_ms,
+    )
+    click.echo(f"stopped after {runs:,} runs", err=True)

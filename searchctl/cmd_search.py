@@ -299,16 +299,56 @@ def _evaluate_settings(index_dir, queries, qrels, settings):
     help="Server log verbosity.",
 )
 @backend_option
-def serve_cmd(index_dir, host, port, api_key, log_level, backend):
-    """Run searchd, the HTTP search daemon, over the index (see the README for the routes)."""
+@click.option(
+    "--watch",
+    "watch_paths",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    metavar="PATH",
+    help="Also keep the index current with PATH (repeatable), as `searchctl watch` does.",
+)
+def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths):
+    """Run searchd, the HTTP search daemon, over the index (see the README for the routes).
+
+    With --watch PATH, the daemon also re-indexes PATH after every burst of changes and
+    serves each new generation within a second."""
     import uvicorn
 
     from searchcore.store import Store
     from searchd import create_app
 
+    stop = _start_watching(index_dir, list(watch_paths), backend) if watch_paths else None
     Store.open(index_dir, reader=True).close()  # fail here, in one line, if there is no index
     if api_key is not None and not api_key.strip():
         raise click.UsageError("the API key is empty; give a non-empty --api-key or unset SEARCHD_API_KEY")
     app = create_app(Config(index_dir=index_dir, backend=backend, cache_dir=cache_dir()), api_key=api_key)
     click.echo(f"searchd serving {Path(index_dir).resolve()} on http://{host}:{port}/", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+    finally:
+        if stop is not None:
+            stop.set()
+
+
+def _start_watching(index_dir: Path, paths: list[Path], backend: str | None):
+    """Index ``paths`` now (so the daemon has an index to open), then keep them current
+    from a background thread; returns the event that stops it."""
+    import threading
+
+    from indexer.build import build_index
+    from indexer.watch import watch
+
+    from .cmd_index import run_line
+
+    config = Config(index_dir=index_dir, backend=backend, cache_dir=cache_dir())
+    click.echo(f"indexed for --watch: {build_index(config, paths, wait=True).line()}", err=True)
+    stop = threading.Event()
+
+    def loop() -> None:
+        try:
+            watch(config, paths, stop=stop, on_run=lambda run: click.echo(f"watch: {run_line(run)}", err=True))
+        except Exception as exc:  # the daemon goes on serving what is indexed
+            click.echo(f"error: watching stopped: {exc}", err=True)
+
+    threading.Thread(target=loop, name="searchd-watch", daemon=True).start()
+    return stop

@@ -280,7 +280,9 @@ def test_per_doc_is_the_chunk_list_with_repeats_dropped(tmp_path, mode):
     root = tmp_path / "long"
     topics = ["apple orchard", "pear harvest", "cherry blossom", "plum jam", "quince paste"]
     for i, topic in enumerate(topics):
-        sections = [f"# Part {j}\n\nNotes {j} on {topic} and fruit number {i * 7 + j} from the folder." for j in range(6)]
+        sections = [
+            f"# Part {j}\n\nNotes {j} on {topic} and fruit number {i * 7 + j} from the folder." for j in range(6)
+        ]
         write(root, f"doc{i}.md", "\n\n".join(sections))
     config = Config(index_dir=tmp_path / "idx-long")
     build_index(config, root, embedder=HashingEmbedder())
