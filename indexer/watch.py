@@ -74,8 +74,8 @@ def watch(
         nonlocal embedder
         started = time.time()
         summary = build_index(config, paths, embedder=embedder, wait=wait)
-        if embedder is None and summary.chunks_embedded:
-            embedder = _loaded(config)
+        if embedder is None:
+            embedder = _loaded(config)  # loads its weights on first use, then keeps them
         if on_run is not None:
             on_run(WatchRun(count, summary, started))
 

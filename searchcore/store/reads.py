@@ -14,6 +14,8 @@ from .filters import filter_sql
 
 __all__ = ["Reads"]
 
+_MAX_VARIABLES = 30_000
+
 
 class Reads(StoreBase):
     def chunk_records(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
@@ -93,11 +95,13 @@ class Reads(StoreBase):
 
     def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]:
         """chunk id -> document id."""
-        if not chunk_ids:
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        rows = self.conn.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", [int(c) for c in chunk_ids])
-        return dict(rows.fetchall())
+        out: dict[int, int] = {}
+        ids = [int(c) for c in chunk_ids]
+        for start in range(0, len(ids), _MAX_VARIABLES):  # SQLite's limit on parameters of one statement
+            part = ids[start : start + _MAX_VARIABLES]
+            marks = ",".join("?" * len(part))
+            out.update(self.conn.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", part).fetchall())
+        return out
 
     def sample_texts(self, limit: int) -> list[str]:
         """The text of the first ``limit`` chunks, in id order."""
