@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import signal
 import subprocess
 import sys
 import threading
@@ -32,20 +30,27 @@ def tiny_model(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny"))
 
 
+LAUNCH = """\
+import resource, runpy, signal, sys
+limit = int(sys.argv.pop(1))
+if limit:  # writes past the limit fail with EFBIG, as on a full disk
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+sys.argv[0] = "searchctl"
+runpy.run_module("searchctl", run_name="__main__", alter_sys=True)
+"""
+
+
 def searchctl(*args, limit_bytes: int | None = None, env=None, timeout=300):
-    """Run the real CLI in a subprocess, optionally with a file-size limit."""
+    """Run the real CLI in a subprocess, optionally with a file-size limit.
 
-    def prepare():
-        if limit_bytes is not None:  # writes past the limit fail with EFBIG, as on a full disk
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-
+    The limit is set by the child itself: a preexec_fn runs Python between fork and exec, which
+    can deadlock when the test process has other threads (a live server, a progress monitor)."""
     return subprocess.run(
-        [sys.executable, "-m", "searchctl", *map(str, args)],
+        [sys.executable, "-c", LAUNCH, str(limit_bytes or 0), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        preexec_fn=prepare,
         env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
     )
 
