@@ -272,9 +272,11 @@ def _files(
 
 
 def _remember_roots(store: Store, roots: list[str]) -> None:
-    """The folders (and files) ever given to an index run: paths are shown relative to them."""
+    """The folders ever given to an index run (a file's own folder where a file was given):
+    paths are shown relative to them."""
     known = json.loads(store.get_meta("roots") or "[]")
-    merged = sorted(set(known) | {r for r in roots if os.path.isdir(r)})
+    given = {r if os.path.isdir(r) else os.path.dirname(r) for r in roots if os.path.exists(r)}
+    merged = sorted(set(known) | given)
     if merged != known:
         with store.write():
             store.set_meta(roots=merged)

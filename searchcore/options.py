@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_K",
     "MAX_K",
     "MAX_TIME",
+    "MAX_OFFSET",
     "FILE_KINDS",
     "EMPTY_QUERY",
     "Filters",
@@ -42,8 +43,27 @@ DEFAULT_MODE = "hybrid"
 DEFAULT_FUSION = "weighted"
 DEFAULT_K = 10
 MAX_K = 1_000
-# File kinds a filter names by kind; anything else is taken as an extension.
-FILE_KINDS = ("text", "markdown", "html", "pdf", "json", "jsonl")
+MAX_OFFSET = 10_000
+# File kinds a filter names by kind (what the readers record); anything else is taken as
+# an extension.
+FILE_KINDS = (
+    "text",
+    "markdown",
+    "rst",
+    "html",
+    "svg",
+    "pdf",
+    "docx",
+    "pptx",
+    "odt",
+    "odp",
+    "rtf",
+    "epub",
+    "notebook",
+    "po",
+    "jsonl",
+    "json",
+)
 EMPTY_QUERY = "the query is empty; give some words to search for"
 
 
@@ -63,7 +83,7 @@ class Filters:
     """Which chunks a search may return; fields combine with AND.
 
     ``path``: a glob (``*.md``, ``notes/*``) or a prefix; a relative one matches at any
-    folder boundary. ``kinds``: file kinds (text, markdown, html, pdf, json, jsonl) or
+    folder boundary. ``kinds``: file kinds (``FILE_KINDS``) or
     extensions (``.py``). ``after``/``before``: file modification time, Unix seconds.
     ``where``: (field, value) pairs a record's metadata must hold (a list field holds a
     value when any element equals it). ``labels``: (facet or None, label) pairs from the
@@ -93,10 +113,13 @@ class SearchOptions:
     feedback: bool = True
     explain: bool = False
     filters: Filters = field(default_factory=Filters)
+    offset: int = 0  # hits (documents when per_doc) to pass over: the next page starts at k
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise UsageError(f"k must be at least 1, not {self.k}")
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise UsageError(f"offset must be between 0 and {MAX_OFFSET}, not {self.offset}")
         if self.mode not in MODES:
             raise UsageError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
         if self.fusion not in FUSIONS:
@@ -154,7 +177,15 @@ MAX_TIME = 1e11
 
 PARAMS: tuple[Param, ...] = (
     Param("k", "int", "Number of hits.", DEFAULT_K, flag="-k", low=1, high=MAX_K),
-    Param("per_doc", "bool", "Keep only the best chunk of each document.", False),
+    Param(
+        "offset",
+        "int",
+        "Pass over this many hits first: the next page of k hits starts at offset k.",
+        0,
+        low=0,
+        high=MAX_OFFSET,
+    ),
+    Param("per_doc", "bool", "One hit per document: its best chunk (over HTTP with its next best passages).", False),
     Param("mode", "choice", "dense: by meaning; bm25: by keywords; hybrid: both, fused.", DEFAULT_MODE, MODES),
     Param(
         "fusion",
@@ -180,7 +211,8 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "type",
         "list",
-        "Only this file kind (text, markdown, html, pdf, json, jsonl) or extension (.py); repeatable.",
+        "Only this file kind (text, markdown, rst, html, pdf, docx, pptx, epub, notebook, json, ...: the README "
+        "lists them) or extension (.py); repeatable.",
         metavar="KIND",
         max_length=20,
         item_max_length=40,

@@ -18,14 +18,17 @@ each retriever's score and rank, the fused score, and the cosine to the query wh
 query was embedded (with feedback, ``dense_feedback`` and its rank are the second vector
 search's, which fusion used; ``dense`` stays the cosine to the query as typed).
 Per-document results (``per_doc``) are the chunk list with each document's later chunks
-dropped: the same order, one entry per document.
+dropped: the same order, one entry per document, each hit carrying the document's next best
+chunks of that list as its ``passages``. ``offset`` passes over that many hits (documents
+when per document) first: pages follow one another exactly, since a deeper list never
+reorders what it passed.
 The searcher refuses to embed a query with any model but the index's own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -34,6 +37,7 @@ from .engine import AllowList, Engine, LocalEngine
 from .fusion import rrf, weighted
 from .models import TextEmbedder, index_backend, index_model, make_embedder
 from .options import DEFAULT_FUSION, DEFAULT_MODE, Filters, SearchOptions, check_query
+from .places import Places
 from .store import Store
 
 __all__ = ["Hit", "Searcher", "facets", "FEEDBACK_DOCS", "FEEDBACK_WEIGHT"]
@@ -46,6 +50,8 @@ FUSION_WEIGHTS = (1.0, 1.0)
 # vector of the first FEEDBACK_DOCS fused hits is searched again (see the README).
 FEEDBACK_DOCS = 2
 FEEDBACK_WEIGHT = 0.5
+# Per-document results: passages of each document kept besides its best chunk.
+MORE_PASSAGES = 2
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class Hit:
     doc_id: int = 0
     metadata: dict = field(default_factory=dict)
     labels: dict[str, dict] = field(default_factory=dict)  # facet -> {"label", "score"}
+    kind: str = ""  # the file's kind (markdown, pdf, ...)
+    passages: tuple[Hit, ...] = ()  # per document: its next best chunks, best first
 
     @property
     def source(self) -> str:
@@ -71,6 +79,7 @@ class Hit:
         out = asdict(self)
         out["lines"] = list(self.lines)
         out["source"] = self.source
+        out["passages"] = [p.to_dict() for p in self.passages]
         return out
 
 
@@ -112,6 +121,7 @@ class Searcher:
             self.rebuilt = engine.rebuilt  # no sound file of this generation: the vectors came from index.db
             self.engine: Engine = engine
             self.has_labels = self.store.has_labels()
+            self.places = Places.of(self.store)  # paths relative to the indexed folder
         except BaseException:
             self.store.close()
             raise
@@ -179,26 +189,33 @@ class Searcher:
     def _search(
         self, query: str, vector: np.ndarray | None, options: SearchOptions, allowed: AllowList | None
     ) -> list[Hit]:
-        k = options.k
+        start, end = options.offset, options.offset + options.k
         if not options.per_doc:
-            order, explain = self._ranked(query, vector, options, allowed, k)
-            return self._hits(order[:k], explain, vector, options.mode)
-        # The documents of the chunk list in its own order: walk deeper until k documents
-        # are found or the list runs out. Fusion normalises on the first FUSION_DEPTH of
-        # each list whatever the depth, so a deeper walk never reorders what it passed.
-        want = max(4 * k, FUSION_DEPTH)
+            order, explain = self._ranked(query, vector, options, allowed, end)
+            return self._hits(order[start:end], explain, vector, options.mode)
+        # The documents of the chunk list in its own order: walk deeper until enough
+        # documents are found or the list runs out. Fusion normalises on the first
+        # FUSION_DEPTH of each list whatever the depth, so a deeper walk never reorders
+        # what it passed.
+        want = max(4 * end, FUSION_DEPTH)
         while True:
             order, explain = self._ranked(query, vector, options, allowed, want)
             docs = self.store.doc_ids_of(order)
-            seen: set[int] = set()
-            firsts = []
+            chunks_of: dict[int, list[int]] = {}
             for c in order:
-                if c in docs and docs[c] not in seen:
-                    seen.add(docs[c])
-                    firsts.append(c)
-            if len(firsts) >= k or len(order) < want:
-                return self._hits(firsts[:k], explain, vector, options.mode)
+                if c in docs:
+                    chunks_of.setdefault(docs[c], []).append(c)
+            if len(chunks_of) >= end or len(order) < want:
+                break
             want *= 4
+        page = list(chunks_of.values())[start:end]  # dicts keep the order documents first appeared in
+        hits = self._hits([chunks[0] for chunks in page], explain, vector, options.mode)
+        more = [c for chunks in page for c in chunks[1 : 1 + MORE_PASSAGES]]
+        if not more:
+            return hits
+        by_id = {h.chunk_id: h for h in self._hits(more, explain, vector, options.mode)}
+        rest = {chunks[0]: chunks[1 : 1 + MORE_PASSAGES] for chunks in page}
+        return [replace(h, passages=tuple(by_id[c] for c in rest[h.chunk_id] if c in by_id)) for h in hits]
 
     def _ranked(
         self, query: str, vector: np.ndarray | None, options: SearchOptions, allowed: AllowList | None, n: int
@@ -279,6 +296,7 @@ class Searcher:
                     doc_id=record.doc_id,
                     metadata=record.metadata,
                     labels=labels.get(record.doc_id, {}),
+                    kind=record.kind,
                 )
             )
         return hits

@@ -76,12 +76,19 @@ def _search_here(text: str, options: SearchOptions, config: Config) -> dict[str,
     from searchcore.snippets import snippet
 
     hits = []
-    for n, hit in enumerate(found, 1):
+    for n, hit in enumerate(found, options.offset + 1):
         passage = snippet(hit.text, text)
         hits.append(
             dict(rank=n, **hit.to_dict(), snippet=passage.text, highlights=[list(s) for s in passage.highlights])
         )
-    return {"query": text, "k": options.k, "mode": options.mode, "hits": hits, "facets": facets(found)}
+    return {
+        "query": text,
+        "k": options.k,
+        "offset": options.offset,
+        "mode": options.mode,
+        "hits": hits,
+        "facets": facets(found),
+    }
 
 
 def _marked(text: str, spans: list, bold: bool) -> str:
@@ -308,7 +315,17 @@ def _evaluate_settings(index_dir, queries, qrels, settings):
     help="Also keep the index current with PATH (repeatable), as `searchctl watch` does.",
 )
 def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths):
-    """Run searchd, the HTTP search daemon, over the index (see the README for the routes).
+    """Run searchd, the HTTP search daemon, over the index.
+
+    \b
+    Routes (the README has each one's parameters and answers):
+      GET /                 the search page
+      GET|POST /search      search with one query (or, POST, a batch)
+      GET /chunks/{id}      the whole text of one hit
+      GET /files/{path}     open an indexed file (only files the index holds)
+      GET /health           liveness, model, size, generation
+      GET /metrics          Prometheus metrics
+      GET /docs             the OpenAPI schema, browsable (/openapi.json)
 
     With --watch PATH, the daemon also re-indexes PATH after every burst of changes and
     serves each new generation within a second."""

@@ -89,6 +89,7 @@ def to_search_options(values: dict[str, Any]) -> SearchOptions:
     )
     return SearchOptions(
         k=values.get("k", param("k").default),
+        offset=values.get("offset") or 0,
         per_doc=values.get("per_doc", False),
         mode=values.get("mode", param("mode").default),
         fusion=values.get("fusion", param("fusion").default),

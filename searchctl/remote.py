@@ -27,6 +27,7 @@ def remote_search(server: str, query: str, options: SearchOptions, api_key: str 
         ("feedback", str(options.feedback).lower()),
         ("explain", "true"),
     ]
+    fields += [("offset", options.offset)] if options.offset else []
     fields += [("path", filters.path)] if filters.path else []
     fields += [("type", kind) for kind in filters.kinds]
     fields += [("after", filters.after)] if filters.after is not None else []

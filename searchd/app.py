@@ -22,6 +22,7 @@ from searchcore.errors import SearchctlError, UsageError
 from .guard import Guard, json_error
 from .holder import IndexHolder
 from .metrics import Metrics
+from .problems import plain_errors
 from .routes import router
 
 __all__ = ["create_app"]
@@ -72,13 +73,8 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # One line naming each bad field and why; never the input itself: echoing it back
-        # could be huge, and an input such as 1e309 (infinity) is not even valid JSON.
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "body"
-            problems.append(f"{where}: {str(error.get('msg', 'invalid')).removeprefix('Value error, ')}")
-        return JSONResponse({"detail": "; ".join(dict.fromkeys(problems))}, status_code=422)
+        # One plain line naming each bad parameter and what it takes (not FastAPI's list of errors).
+        return JSONResponse({"detail": plain_errors(exc.errors())}, status_code=422)
 
     @app.exception_handler(SearchctlError)
     async def _library_error(request: Request, exc: SearchctlError) -> JSONResponse:

@@ -74,7 +74,9 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.api_key and scope["path"] != "/health":
             if not _authorized(headers.get("authorization", ""), self.api_key):
-                challenge = 'Basic realm="searchd"' if scope["path"] == "/" else "Bearer"
+                # The page and the files it opens: a browser asks for the key (as a password).
+                browsed = scope["path"] == "/" or scope["path"].startswith("/files/")
+                challenge = 'Basic realm="searchd"' if browsed else "Bearer"
                 response = json_error(
                     401, "missing or wrong API key; send 'Authorization: Bearer KEY'", {"WWW-Authenticate": challenge}
                 )

@@ -1,4 +1,5 @@
-"""The routes of searchd: /search (GET and POST), /chunks/{id}, /health, /metrics, the page.
+"""The routes of searchd: /search (GET and POST), /chunks/{id}, /files/{path}, /health, /metrics,
+the page.
 
 Each route reads the shared IndexHolder from the request's lifespan state, takes one
 reference to its current Searcher for the whole request (so a hot reload never mixes two
@@ -8,14 +9,18 @@ generations in one answer) and builds its response from the library's results.
 from __future__ import annotations
 
 import functools
+import mimetypes
+import os
+import stat
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import HTTPException
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from searchcore.config import Config
@@ -33,6 +38,7 @@ from .schemas import (
     SearchQuery,
     SearchRequest,
     SearchResponse,
+    kinds_and_folders,
     search_options,
 )
 
@@ -65,21 +71,32 @@ async def _run(request: Request, queries: list[str], options: SearchOptions):
     holder = request.state.holder
     searcher = holder.searcher  # one reference for the whole request
     started = time.perf_counter()
-    results = await holder.search(searcher, queries, options)
+    # One hit past the page says whether a next page has any.
+    results = await holder.search(searcher, queries, replace(options, k=options.k + 1))
     took = (time.perf_counter() - started) * 1000
-    out = [
-        SearchResponse(
-            query=q,
-            k=options.k,
-            per_doc=options.per_doc,
-            mode=options.mode,
-            generation=searcher.generation,
-            took_ms=round(took, 3),
-            hits=[HitOut.from_hit(h, rank, explain=options.explain, query=q) for rank, h in enumerate(hits, 1)],
-            facets=facets(hits),
+    out = []
+    for q, found in zip(queries, results):
+        hits = [
+            HitOut.from_hit(h, options.offset + rank, explain=options.explain, query=q, places=searcher.places)
+            for rank, h in enumerate(found[: options.k], 1)
+        ]
+        kinds, folders = kinds_and_folders(hits)
+        out.append(
+            SearchResponse(
+                query=q,
+                k=options.k,
+                offset=options.offset,
+                more=len(found) > options.k,
+                per_doc=options.per_doc,
+                mode=options.mode,
+                generation=searcher.generation,
+                took_ms=round(took, 3),
+                hits=hits,
+                facets=facets(found[: options.k]),
+                kinds=kinds,
+                folders=folders,
+            )
         )
-        for q, hits in zip(queries, results)
-    ]
     return out, searcher.generation, took
 
 
@@ -128,6 +145,50 @@ def chunk(request: Request, chunk_id: Annotated[int, PathParam(ge=1, le=2**63 - 
         text=record.text,
         metadata=record.metadata,
         generation=searcher.generation,
+    )
+
+
+# How a browser is given each kind of file: what people write as text shows as text.
+_AS_TEXT = frozenset({"text", "markdown", "rst", "po", "json", "jsonl", "notebook"})
+_MEDIA = {"html": "text/html; charset=utf-8", "svg": "image/svg+xml", "pdf": "application/pdf"}
+
+
+@router.get(
+    "/files/{path:path}",
+    response_class=FileResponse,
+    responses={**ERRORS, 404: {"model": ErrorOut}, 200: {"content": {"application/octet-stream": {}}}},
+    summary="Open an indexed file",
+)
+def open_file(request: Request, path: Annotated[str, PathParam(max_length=1024)]) -> FileResponse:
+    """The file at PATH, relative to the indexed folder (a hit's ``url``). Only files the
+    index holds are served: a path with ``..`` or a leading ``/`` names none, nor does any
+    file the index does not hold (404 for both, with the reason). Text kinds are sent as
+    text/plain; nothing but a PDF may run script (Content-Security-Policy: sandbox)."""
+    searcher = request.state.holder.searcher
+    try:
+        full = searcher.places.absolute(path)
+    except UsageError as exc:  # no indexed file has such a path
+        raise HTTPException(404, str(exc)) from None
+    kind = searcher.store.file_kind(full)
+    if kind is None:
+        raise HTTPException(404, f"{path[:200]!r} is not a file of this index; only indexed files are served")
+    try:
+        info = os.stat(full)
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
+        raise HTTPException(404, f"{path[:200]!r} is indexed but no longer on disk; re-run `searchctl index`")
+    media = "text/plain; charset=utf-8" if kind in _AS_TEXT else _MEDIA.get(kind) or mimetypes.guess_type(full)[0]
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if kind != "pdf":  # a sandboxed PDF would not open in the browser's viewer
+        headers["Content-Security-Policy"] = "sandbox"
+    return FileResponse(
+        full,
+        media_type=media or "application/octet-stream",
+        headers=headers,
+        filename=os.path.basename(full),
+        content_disposition_type="inline",
+        stat_result=info,
     )
 
 

@@ -5,7 +5,9 @@ The search options of both the POST body and the GET query string are made from
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, create_model, model_validator
 from pydantic.fields import FieldInfo
@@ -22,6 +24,7 @@ from searchcore.options import (
     parse_labels,
     parse_where,
 )
+from searchcore.places import Places
 from searchcore.search import Hit
 from searchcore.snippets import snippet
 
@@ -37,7 +40,9 @@ __all__ = [
     "SearchQuery",
     "search_options",
     "HitOut",
+    "PassageOut",
     "LabelOut",
+    "kinds_and_folders",
     "SearchResponse",
     "BatchResponse",
     "ChunkOut",
@@ -92,8 +97,6 @@ def _field(param: Param, form: str) -> tuple[object, FieldInfo]:
         else:  # a JSON object
             key = Annotated[str, StringConstraints(min_length=1, max_length=200)]
             return dict[key, item], Field({}, max_length=param.max_length, **described)  # type: ignore[valid-type]
-    elif form == "query" and param.name == "type":
-        item = str  # the query string has always taken any extension
     return list[item], Field([], max_length=param.max_length, **described)  # type: ignore[valid-type]
 
 
@@ -131,6 +134,10 @@ class _OneOrBatch(BaseModel):
 
 
 class _QueryText(BaseModel):
+    # An unknown parameter is refused, as an unknown field of a POST body is: a misspelt
+    # option (per-doc for per_doc) must not be silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
     q: Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS, pattern=NON_BLANK)] = Field(
         description="The query text (not blank)."
     )
@@ -161,6 +168,7 @@ def search_options(request: BaseModel) -> SearchOptions:
     where = values["where"]
     return SearchOptions(
         k=values["k"],
+        offset=values["offset"],
         per_doc=values["per_doc"],
         mode=values["mode"],
         fusion=values["fusion"],
@@ -185,48 +193,92 @@ class LabelOut(BaseModel):
     score: float
 
 
+class PassageOut(BaseModel):
+    chunk_id: int
+    score: float
+    lines: list[int] = Field(min_length=2, max_length=2, description="First and last line of the chunk (1-based).")
+    snippet: str = Field(description="The passage of the chunk that best matches the query.")
+    highlights: list[list[int]] = Field(description="[start, end) of each query word in the snippet.")
+
+    @classmethod
+    def from_hit(cls, hit: Hit, query: str) -> PassageOut:
+        passage = snippet(hit.text, query, _SNIPPET_CHARS)
+        return cls(
+            chunk_id=hit.chunk_id,
+            score=hit.score,
+            lines=list(hit.lines),
+            snippet=passage.text,
+            highlights=[list(span) for span in passage.highlights],
+        )
+
+
 class HitOut(BaseModel):
     rank: int
     chunk_id: int
-    score: float
+    score: float = Field(description="Follows the order: fused in hybrid mode, cosine in dense, BM25 in bm25.")
     path: str = Field(description="The source file.")
+    relpath: str = Field(description="The file relative to the indexed folder (the path itself when not under it).")
+    url: str | None = Field(description="Where this server opens the file (GET /files/...); null when it cannot.")
+    kind: str = Field(description="The file's kind: text, markdown, pdf, docx, ...")
     key: str = Field(description="The record id inside a JSON/JSONL file; empty for a whole file.")
     source: str = Field(description="path, or path#record-id.")
     title: str | None
     lines: list[int] = Field(min_length=2, max_length=2, description="First and last line of the chunk (1-based).")
     snippet: str = Field(description="The passage of the chunk that best matches the query.")
     highlights: list[list[int]] = Field(description="[start, end) of each query word in the snippet.")
+    passages: list[PassageOut] = Field(
+        description="Per-document results: the document's next best chunks (up to 2), best first; else empty."
+    )
     scores: dict[str, float]
     labels: dict[str, LabelOut] = Field(description="The document's label per classifier facet.")
 
     @classmethod
-    def from_hit(cls, hit: Hit, rank: int, *, explain: bool, query: str) -> HitOut:
-        passage = snippet(hit.text, query, _SNIPPET_CHARS)
+    def from_hit(cls, hit: Hit, rank: int, *, explain: bool, query: str, places: Places) -> HitOut:
+        best = PassageOut.from_hit(hit, query)
+        relative = places.relative(hit.path)
         return cls(
             rank=rank,
             chunk_id=hit.chunk_id,
             score=hit.score,
             path=hit.path,
+            relpath=relative or hit.path,
+            url="/files/" + quote(relative) if relative else None,
+            kind=hit.kind,
             key=hit.key,
             source=hit.source,
             title=hit.title,
-            lines=list(hit.lines),
-            snippet=passage.text,
-            highlights=[list(span) for span in passage.highlights],
+            lines=best.lines,
+            snippet=best.snippet,
+            highlights=best.highlights,
+            passages=[PassageOut.from_hit(p, query) for p in hit.passages],
             scores=hit.scores if explain else {},
             labels={facet: LabelOut(**value) for facet, value in hit.labels.items()},
         )
 
 
+def kinds_and_folders(hits: list[HitOut]) -> tuple[dict[str, int], dict[str, int]]:
+    """How many hits per file kind, and per first folder under the indexed folder ("." for
+    files directly in it), most common first."""
+    kinds = Counter(h.kind for h in hits if h.kind)
+    folders = Counter((h.relpath.split("/", 1)[0] if "/" in h.relpath else ".") for h in hits if h.url)
+    return dict(kinds.most_common()), dict(folders.most_common())
+
+
 class SearchResponse(BaseModel):
     query: str
     k: int
+    offset: int = Field(description="Hits passed over before the first one here; the next page starts at offset + k.")
+    more: bool = Field(description="Whether a next page has hits.")
     per_doc: bool
     mode: str
     generation: int = Field(description="The index generation that answered.")
     took_ms: float
     hits: list[HitOut]
     facets: dict[str, dict[str, int]] = Field(description="Facet -> label -> how many of the hits carry it.")
+    kinds: dict[str, int] = Field(description="File kind -> how many of the hits are of it.")
+    folders: dict[str, int] = Field(
+        description="First folder under the indexed folder -> how many of the hits are in it ('.': directly in it)."
+    )
 
 
 class BatchResponse(BaseModel):

@@ -94,6 +94,18 @@ def test_query_text_output_and_per_doc(runner, tmp_path):
     assert [os.path.basename(h["path"]) for h in per_doc] == ["bikes.md", "bread.md"]
 
 
+def test_query_offset_is_the_next_page(runner, seed, tmp_path):
+    idx = tmp_path / "idx"
+    run(runner, "index", seed, "--index", idx, "--model", "hash:64")
+    whole = json.loads(run(runner, "query", "good laptop", "--index", idx, "-k", "4", "--json").stdout)["hits"]
+    page = json.loads(run(runner, "query", "good laptop", "--index", idx, "-k", "2", "--offset", "2", "--json").stdout)
+    assert page["offset"] == 2 and [h["rank"] for h in page["hits"]] == [3, 4]
+    assert [h["chunk_id"] for h in page["hits"]] == [h["chunk_id"] for h in whole[2:]]
+    text = run(runner, "query", "good laptop", "--index", idx, "-k", "2", "--offset", "2").stdout
+    assert text.startswith("  3. ")
+    assert "--offset" in run(runner, "query", "x", "--index", idx, "--offset", "-1", code=2).stderr
+
+
 def test_info_reports_the_index(runner, seed, tmp_path):
     idx = tmp_path / "idx"
     run(runner, "index", seed, "--index", idx)

@@ -54,3 +54,21 @@ def test_every_option_is_documented(name, option):
     assert param.help, f"{name} {option} has no help text"
     section = README.split(f"### `searchctl {name}", 1)[1].split("\n### ", 1)[0]
     assert f"`{option}" in section, f"README section for searchctl {name} does not mention {option}"
+
+
+def test_every_http_route_and_search_parameter_is_documented():
+    from searchcore.config import Config
+    from searchcore.options import PARAMS
+    from searchd import create_app
+
+    app = create_app(Config(index_dir=Path("unused")))
+    routes = set(app.openapi()["paths"])
+    assert routes == {"/search", "/chunks/{chunk_id}", "/files/{path}", "/health", "/metrics", "/"}
+    serve_help = COMMANDS["serve"].help
+    section = README.split("### `searchctl serve", 1)[1].split("\n### ", 1)[0]
+    for path in routes:
+        shown = path.replace("{chunk_id}", "{id}")
+        assert f"GET {shown}" in section, f"README: route {shown} is not in the serve section"
+        assert shown in serve_help, f"serve --help does not list {shown}"
+    for param in PARAMS:
+        assert f"`{param.name}" in section, f"README: search parameter {param.name} is not in the serve section"

@@ -4,8 +4,8 @@ import os
 import shutil
 import tempfile
 
+import httpx
 import pytest
-from test_cli import SEED
 
 from conftest import LiveServer, write
 from indexer.build import build_index
@@ -52,32 +52,152 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def test_type_a_query_see_the_first_result_open_the_chunk(browser, tmp_path, real_embedder):
+PLACES = ["harbour", "cliff", "island", "cape", "reef", "bay"]
+
+
+def shelf(root):
+    """Notes in two folders, a guide with many sections and an HTML page with a title."""
+    for i in range(24):
+        folder = "notes" if i % 2 else "letters"
+        place = PLACES[i % len(PLACES)]
+        write(
+            root,
+            f"{folder}/{place}-{i:02d}.md",
+            f"# {place.title()} light {i}\n\nThe keeper of the {place} lighthouse climbs the tower at dusk "
+            f"to write up the weather for passing ships (note {i}).\n",
+        )
+    sections = "".join(
+        f"\n## Watch {n}\n\nAt night the lighthouse keeper lights the lamp and trims the wick, watch {n}.\n"
+        for n in range(8)
+    )
+    write(root, "notes/keepers-guide.md", "# The keeper's guide\n" + sections)
+    write(
+        root,
+        "handbook.html",
+        "<html><head><title>Lighthouse keepers' handbook</title></head><body><h1>Handbook</h1>"
+        "<p>How a lighthouse keeper lights the lamp at night and keeps the light burning.</p></body></html>",
+    )
+    write(root, "recipes.txt", "Sourdough bread needs flour, water, salt and a lively starter.\n")
+
+
+def test_the_search_page_people_work_in(browser, tmp_path, real_embedder):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    for name, text in SEED.items():
-        write(tmp_path / "docs", name, text + "\n")
+    root = tmp_path / "shelf"
+    shelf(root)
+    write(tmp_path, "secret.txt", "a secret outside the indexed folder\n")
     config = Config(index_dir=tmp_path / "idx")
-    build_index(config, tmp_path / "docs", embedder=real_embedder)
+    build_index(config, root, embedder=real_embedder)
+    (root / "notes" / "link.md").symlink_to(tmp_path / "secret.txt")  # made after indexing
+    query = "lighthouse keeper lights the lamp at night"
+    wait = WebDriverWait(browser, 30)
+
+    def entries():
+        return browser.find_elements(By.CSS_SELECTOR, "#results li.hit")
+
+    def wheres():
+        return [e.find_element(By.CSS_SELECTOR, ".where").text for e in entries()]
+
+    def reload_after(action):
+        """Do ``action``, wait for the old results to go and the new ones to come."""
+        old = entries()[0]
+        action()
+        wait.until(ec.staleness_of(old))
+        wait.until(lambda _: entries() or browser.find_element(By.ID, "empty").is_displayed())
+
     with LiveServer(create_app(config, embedder=real_embedder)) as live:
+        browser.set_window_size(1280, 1000)
         browser.get(live.url + "/")
-        box = browser.find_element(By.ID, "q")
-        box.send_keys("desktop book reader for Mac", Keys.ENTER)
-        wait = WebDriverWait(browser, 20)
-        first = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#results li.hit")))
-        assert first.find_element(By.CSS_SELECTOR, ".where").text.endswith("book-reader.txt:1-1")
-        score = first.find_element(By.CSS_SELECTOR, ".score").text
-        assert len(score) == 6 and float(score) > 0.7, score
-        marked = [m.text.lower() for m in first.find_elements(By.TAG_NAME, "mark")]
-        assert {"desktop", "book", "reader", "mac"} <= set(marked)
-        assert len(browser.find_elements(By.CSS_SELECTOR, "#results li.hit")) == 5
-        first.click()
-        panel = wait.until(ec.visibility_of_element_located((By.ID, "chunk")))
-        assert "Stanza on the iPhone" in panel.text
-        assert browser.find_element(By.ID, "chunk-head").text.endswith("book-reader.txt:1-1")
-        assert "q=desktop" in browser.current_url
+        browser.find_element(By.ID, "q").send_keys(query, Keys.ENTER)
+        wait.until(lambda _: len(entries()) == 10)
+
+        # One entry per document, paths relative to the indexed folder, titles, the best passages.
+        first_page = wheres()
+        assert len(set(first_page)) == 10 and not any(w.startswith("/") for w in first_page)
+        assert all(w.endswith(".md") or w.endswith(".html") for w in first_page)
+        api = httpx.get(live.url + "/search", params={"q": query, "per_doc": "true", "k": 20}).json()
+        assert first_page == [h["relpath"] for h in api["hits"][:10]]
+        titles = [e.find_element(By.CSS_SELECTOR, ".title").text for e in entries()]
+        assert "Lighthouse keepers' handbook" in titles
+        guide = entries()[first_page.index("notes/keepers-guide.md")]
+        assert len(guide.find_elements(By.CSS_SELECTOR, ".passage.more")) == 2
+        marks = {m.text.lower() for m in entries()[0].find_elements(By.TAG_NAME, "mark")}
+        assert {"lighthouse", "keeper"} <= marks, marks
+        assert "mode=" not in browser.current_url and "q=lighthouse" in browser.current_url
+
+        # A click on a passage shows the whole chunk.
+        guide.find_element(By.CSS_SELECTOR, ".passage.more").click()
+        chunk = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "li.hit .chunk")))
+        assert "trims the wick" in chunk.text
+
+        # More results: the next page continues the list exactly.
+        browser.find_element(By.ID, "more").click()
+        wait.until(lambda _: len(entries()) == 20)
+        both_pages = wheres()
+        assert both_pages == [h["relpath"] for h in api["hits"]] and len(set(both_pages)) == 20
+        ranks = [e.find_element(By.CSS_SELECTOR, ".rank").text for e in entries()]
+        assert ranks == [f"{n}." for n in range(1, 21)]
+        assert browser.find_element(By.ID, "status").text.startswith("Showing documents 1–20")
+
+        # Controls: mode, per page, one entry per document; each is in the address bar.
+        reload_after(lambda: Select(browser.find_element(By.ID, "mode")).select_by_value("bm25"))
+        assert "mode=bm25" in browser.current_url
+        bm25 = httpx.get(live.url + "/search", params={"q": query, "per_doc": "true", "mode": "bm25"}).json()
+        assert wheres() == [h["relpath"] for h in bm25["hits"]]
+        assert entries()[0].find_element(By.CSS_SELECTOR, ".score").get_attribute("title") == "BM25 score"
+        reload_after(lambda: Select(browser.find_element(By.ID, "k")).select_by_visible_text("20"))
+        assert "k=20" in browser.current_url and len(entries()) == 20
+        reload_after(lambda: browser.find_element(By.ID, "per_doc").click())
+        assert "per_doc=false" in browser.current_url
+        assert wheres().count("notes/keepers-guide.md") > 1  # passages, so one document can come back
+        reload_after(lambda: browser.find_element(By.ID, "per_doc").click())
+        reload_after(lambda: Select(browser.find_element(By.ID, "mode")).select_by_value("hybrid"))
+
+        # Facets: a folder, then a kind; each becomes a filter chip that can be removed.
+        folder = next(b for b in browser.find_elements(By.CSS_SELECTOR, "aside button") if b.text.startswith("letters"))
+        reload_after(folder.click)
+        assert "path=letters%2F" in browser.current_url and all(w.startswith("letters/") for w in wheres())
+        chip = browser.find_element(By.CSS_SELECTOR, "#chips .chip")
+        assert chip.text.startswith("in letters/")
+        reload_after(chip.find_element(By.TAG_NAME, "button").click)
+        assert "path=" not in browser.current_url and any(w.startswith("notes/") for w in wheres())
+        html = next(b for b in browser.find_elements(By.CSS_SELECTOR, "aside button") if b.text.startswith("html"))
+        reload_after(html.click)
+        assert wheres() == ["handbook.html"] and "type=html" in browser.current_url
+        assert browser.find_element(By.ID, "more").is_displayed() is False
         if os.environ.get("SEARCHD_SCREENSHOT"):
+            browser.back()  # the address bar holds every step: back to the two-folder list
+            wait.until(lambda _: len(entries()) == 20 and "type=html" not in browser.current_url)
             browser.save_screenshot(os.environ["SEARCHD_SCREENSHOT"])
+            browser.forward()
+            wait.until(lambda _: wheres() == ["handbook.html"])
+
+        # Opening the file: the title links to it, served by the daemon because it is indexed.
+        link = entries()[0].find_element(By.CSS_SELECTOR, "a.title")
+        assert link.get_attribute("href") == live.url + "/files/handbook.html"
+        assert link.get_attribute("target") == "_blank"
+        browser.get(link.get_attribute("href"))
+        assert "How a lighthouse keeper lights the lamp" in browser.find_element(By.TAG_NAME, "body").text
+        browser.get(live.url + "/files/notes/keepers-guide.md")
+        assert browser.find_element(By.TAG_NAME, "body").text.startswith("# The keeper's guide")
+
+        # Nothing outside the index: a path leaving the folder, a symlink made later, a file never indexed.
+        for url, words in [
+            ("/files/notes/%2E%2E/%2E%2E/secret.txt", "Not Found"),  # the browser resolves the dots itself
+            ("/files/notes/link.md", "is not a file of this index"),
+            ("/files/..%2Fsecret.txt", "is not a path inside the indexed folder"),
+        ]:
+            browser.get(live.url + url)
+            body = browser.find_element(By.TAG_NAME, "body").text
+            assert words in body and "a secret" not in body, (url, body)
+
+        # An error is said in plain words on the page.
+        browser.get(live.url + "/?q=lighthouse")
+        wait.until(lambda _: len(entries()) == 10)
+        path_box = browser.find_element(By.ID, "path")
+        path_box.send_keys("x" * 1001, Keys.ENTER)
+        status = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#status.error")))
+        assert status.text == "Error: path takes at most 1000 characters"

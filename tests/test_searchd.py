@@ -297,3 +297,169 @@ def test_modes_filters_and_explain_over_http(client, corpus):
     assert client.get("/search", params={"q": "x", "mode": "fuzzy"}).status_code == 422
     assert client.get("/search", params={"q": "x", "where": "novalue"}).status_code == 422
     assert client.post("/search", json={"q": "x", "fusion": "max"}).status_code == 422
+
+
+# -- pages, passages, files, plain errors -------------------------------------------------------
+
+
+@pytest.fixture
+def shelf(tmp_path):
+    """Two folders of notes, a long document with many matching chunks, an HTML page and a
+    file outside the indexed folder."""
+    root = tmp_path / "shelf"
+    for i in range(14):
+        folder = "notes" if i % 2 else "papers"
+        write(
+            root,
+            f"{folder}/harbour-{i:02d}.md",
+            f"# Harbour {i}\n\nThe harbour light number {i} guides boats at night.\n",
+        )
+    sections = "".join(f"\n## Part {n}\n\nHarbour lights and boats at night, part {n}.\n" for n in range(8))
+    write(root, "papers/long.md", "# The long harbour book\n" + sections)
+    write(
+        root,
+        "page.html",
+        "<html><head><title>Harbour page</title><script>alert(1)</script></head>"
+        "<body><p>Harbour boats at night.</p></body></html>",
+    )
+    write(tmp_path, "secret.txt", "a secret outside the indexed folder\n")
+    config = Config(index_dir=tmp_path / "idx")
+    build_index(config, root, embedder=HashingEmbedder())
+    return root, config
+
+
+@pytest.fixture
+def shelf_client(shelf):
+    with TestClient(create_app(shelf[1], embedder=HashingEmbedder())) as client:
+        yield client
+
+
+@pytest.mark.parametrize("per_doc", [False, True])
+def test_pages_follow_one_another_exactly(shelf_client, per_doc):
+    params = {"q": "harbour light boats at night", "per_doc": per_doc}
+    whole = shelf_client.get("/search", params={**params, "k": 15}).json()
+    pages = [shelf_client.get("/search", params={**params, "k": 5, "offset": o}).json() for o in (0, 5, 10)]
+    assert [h["chunk_id"] for p in pages for h in p["hits"]] == [h["chunk_id"] for h in whole["hits"]]
+    assert [h["rank"] for p in pages for h in p["hits"]] == list(range(1, 16))
+    assert [p["offset"] for p in pages] == [0, 5, 10] and all(p["more"] for p in pages)
+    last = shelf_client.get("/search", params={**params, "k": 5, "offset": 1000}).json()
+    assert last["hits"] == [] and last["more"] is False
+    total = whole_count = len(shelf_client.get("/search", params={**params, "k": 1000}).json()["hits"])
+    end = shelf_client.get("/search", params={**params, "k": 5, "offset": total - 5}).json()
+    assert len(end["hits"]) == 5 and end["more"] is False and whole_count == (16 if per_doc else 24)
+    assert shelf_client.get("/search", params={**params, "offset": -1}).status_code == 422
+    assert shelf_client.get("/search", params={**params, "offset": 10_001}).status_code == 422
+
+
+def test_one_entry_per_document_with_its_best_passages(shelf_client, shelf):
+    root, _ = shelf
+    body = shelf_client.get(
+        "/search", params={"q": "harbour lights boats night part", "per_doc": "true", "k": 20}
+    ).json()
+    paths = [h["path"] for h in body["hits"]]
+    assert len(paths) == len(set(paths)) == 16
+    long = next(h for h in body["hits"] if h["relpath"] == "papers/long.md")
+    assert long["kind"] == "markdown" and long["path"] == str(root / "papers" / "long.md")
+    page = next(h for h in body["hits"] if h["relpath"] == "page.html")
+    assert page["title"] == "Harbour page" and page["kind"] == "html" and page["url"] == "/files/page.html"
+    assert len(long["passages"]) == 2 and long["url"] == "/files/papers/long.md"
+    chunks = shelf_client.get("/search", params={"q": "harbour lights boats night part", "k": 200}).json()["hits"]
+    of_long = [h["chunk_id"] for h in chunks if h["relpath"] == "papers/long.md"]
+    assert [long["chunk_id"], *(p["chunk_id"] for p in long["passages"])] == of_long[:3]
+    for passage in long["passages"]:
+        assert set(passage) == {"chunk_id", "score", "lines", "snippet", "highlights"} and passage["snippet"]
+    assert body["kinds"] == {"markdown": 15, "html": 1}
+    assert body["folders"] == {"papers": 8, "notes": 7, ".": 1}
+    chunk_list = shelf_client.get("/search", params={"q": "harbour", "k": 3}).json()["hits"]
+    assert all(h["passages"] == [] for h in chunk_list)
+    assert shelf_client.get("/search", params={"q": "harbour", "path": "notes/", "k": 50}).json()["folders"] == {
+        "notes": 7
+    }
+
+
+def test_files_are_served_only_when_indexed(shelf_client, shelf, tmp_path):
+    root, _ = shelf
+    text = shelf_client.get("/files/papers/long.md")
+    assert text.status_code == 200 and text.text.startswith("# The long harbour book")
+    assert text.headers["content-type"] == "text/plain; charset=utf-8"
+    assert text.headers["x-content-type-options"] == "nosniff"
+    assert text.headers["content-security-policy"] == "sandbox"
+    assert text.headers["content-disposition"].startswith("inline")
+    page = shelf_client.get("/files/page.html")
+    assert page.headers["content-type"].startswith("text/html") and page.headers["content-security-policy"] == "sandbox"
+    (root / "notes" / "link.md").symlink_to(tmp_path / "secret.txt")  # after indexing: not in the index
+    (root / "notes" / "new.md").write_text("# New\n\nnot indexed yet\n")
+    outside, unindexed = "is not a path inside the indexed folder", "is not a file of this index"
+    refused = {
+        "/files/../secret.txt": "Not Found",  # the client resolves the dots: /secret.txt is no route
+        "/files/notes/%2E%2E/%2E%2E/secret.txt": outside,
+        "/files/notes%2F..%2F..%2Fsecret.txt": outside,
+        "/files//etc/passwd": outside,
+        "/files/notes//harbour-01.md": outside,
+        "/files/%2E/page.html": outside,
+        "/files/nope%00.md": outside,
+        "/files/%0A": outside,  # the router cuts a path at a newline: nothing is left
+        "/files/notes/link.md": unindexed,
+        "/files/notes/new.md": unindexed,
+        "/files/secret.txt": unindexed,
+        "/files/idx/index.db": unindexed,
+        "/files/notes": unindexed,
+    }
+    for url, reason in refused.items():
+        response = shelf_client.get(url)
+        assert response.status_code == 404 and reason in response.json()["detail"], (url, response.text)
+        assert "a secret" not in response.text
+    (root / "notes" / "harbour-01.md").unlink()
+    gone = shelf_client.get("/files/notes/harbour-01.md")
+    assert gone.status_code == 404 and "no longer on disk" in gone.json()["detail"]
+
+
+def test_files_ask_a_browser_for_the_key(config):
+    with TestClient(create_app(config, api_key=KEY, embedder=HashingEmbedder())) as secured:
+        missing = secured.get("/files/cats.md")
+        assert missing.status_code == 401 and missing.headers["www-authenticate"] == 'Basic realm="searchd"'
+        basic = base64.b64encode(f"me:{KEY}".encode()).decode()
+        opened = secured.get("/files/cats.md", headers={"Authorization": f"Basic {basic}"})
+        assert opened.status_code == 200 and opened.text.startswith("# Cats")
+
+
+@pytest.mark.parametrize(
+    "method,kwargs,expected",
+    [
+        ("get", {"params": {"q": " "}}, "the query is empty; give some words to search for"),
+        ("get", {"params": {}}, "q is missing; give the words to search for as q"),
+        ("get", {"params": {"q": "x", "k": "ten"}}, "k must be a whole number, not 'ten'"),
+        ("get", {"params": {"q": "x", "k": "0"}}, "k must be at least 1, not 0"),
+        ("get", {"params": {"q": "x", "mode": "fast"}}, "mode must be 'dense', 'bm25' or 'hybrid', not 'fast'"),
+        ("get", {"params": {"q": "x", "label": "="}}, "a label filter takes LABEL or FACET=LABEL, not '='"),
+        ("get", {"params": {"q": "x", "where": "nope"}}, "where takes FIELD=VALUE, not 'nope'"),
+        ("get", {"params": {"q": "x", "per_doc": "maybe"}}, "per_doc must be true or false, not 'maybe'"),
+        ("get", {"params": {"q": "x", "per-doc": "true"}}, "unknown parameter 'per-doc'; the parameters are q, k,"),
+        ("post", {"json": {"q": "x", "per-doc": True}}, "unknown field 'per-doc'; the fields are q, queries, k,"),
+        (
+            "post",
+            {"content": b'{"q": "x",', "headers": {"content-type": "application/json"}},
+            "the body is not valid JSON",
+        ),
+        ("post", {"json": ["q"]}, 'the body must be a JSON object such as {"q": "some words"}'),
+        ("post", {"json": {"q": "x", "where": {"": "v"}}}, "where: a field name must not be empty"),
+        ("post", {"content": b'{"q": "x", "k": 1e309}', "headers": {"content-type": "application/json"}}, "k must be"),
+        ("post", {"json": {"q": "x" * 2001}}, "q takes at most 2000 characters"),
+    ],
+)
+def test_errors_are_plain_language(client, method, kwargs, expected):
+    response = getattr(client, method)("/search", **kwargs)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail.startswith(expected), detail
+    for jargon in ("[^", "\\s", "pattern", "line 1 column", "decode error", "Input should", "Field required"):
+        assert jargon not in detail, detail
+
+
+def test_get_and_post_agree_on_every_parameter(client):
+    from searchcore.options import PARAMS
+
+    for param in PARAMS:  # each option is known to both, and an unknown one refused by both
+        assert client.get("/search", params={"q": "x", param.name: "zzz-not-valid" * 100}).status_code == 422
+    assert client.get("/search", params={"q": "x", "kk": "1"}).status_code == 422
+    assert client.post("/search", json={"q": "x", "kk": 1}).status_code == 422

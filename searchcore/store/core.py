@@ -50,6 +50,7 @@ class ChunkRecord:
     line_start: int
     line_end: int
     metadata: dict = field(default_factory=dict)
+    kind: str = ""  # the file's kind, as its reader named it
 
 
 class StoreBase:

@@ -24,15 +24,26 @@ class Reads(StoreBase):
         marks = ",".join("?" * len(chunk_ids))
         sql = (
             "SELECT chunks.id, documents.id, files.path, documents.key, documents.title, chunks.text, "
-            "chunks.char_start, chunks.char_end, chunks.line_start, chunks.line_end, documents.metadata "
+            "chunks.char_start, chunks.char_end, chunks.line_start, chunks.line_end, documents.metadata, files.kind "
             "FROM chunks JOIN documents ON documents.id = chunks.doc_id JOIN files ON files.id = documents.file_id "
             f"WHERE chunks.id IN ({marks})"
         )
         out = {}
         for row in self.conn.execute(sql, [int(i) for i in chunk_ids]):
-            chunk_id, doc_id, path, key, title, text, char_start, char_end, line_start, line_end, meta = row
+            chunk_id, doc_id, path, key, title, text, char_start, char_end, line_start, line_end, meta, kind = row
             out[chunk_id] = ChunkRecord(
-                chunk_id, doc_id, path, key, title, text, char_start, char_end, line_start, line_end, json.loads(meta)
+                chunk_id,
+                doc_id,
+                path,
+                key,
+                title,
+                text,
+                char_start,
+                char_end,
+                line_start,
+                line_end,
+                json.loads(meta),
+                kind,
             )
         return out
 
@@ -133,6 +144,11 @@ class Reads(StoreBase):
             "WHERE documents.file_id = files.id) AS chunks FROM files WHERE files.hash != '' ORDER BY files.path"
         )
         return [{**row, "notes": json.loads(row["notes"]) if row["notes"] else []} for row in rows]
+
+    def file_kind(self, path: str) -> str | None:
+        """The kind of the indexed file at exactly ``path``; None when the index holds no such file."""
+        row = self.conn.execute("SELECT kind FROM files WHERE path = ? AND hash != ''", (path,)).fetchone()
+        return row[0] if row else None
 
     def skipped_list(self) -> list[dict]:
         """Every file the index's runs looked at and could not index: path, reason, seen_at."""
