@@ -135,3 +135,10 @@ def test_keyword_search_finds_ligature_and_hyphenated_words(tmp_path, hashing):
             [hit] = searcher.search(word, 1, mode="bm25")
             assert hit.path.endswith("ligatures.pdf"), word
         assert searcher.search("Gewitterwarnung", 1, mode="bm25")[0].path.endswith("weather.po")
+
+
+def test_the_search_filter_knows_every_kind_a_reader_records():
+    from indexer.readers import KINDS
+    from searchcore.options import FILE_KINDS
+
+    assert set(FILE_KINDS) == set(KINDS)
