@@ -40,7 +40,7 @@ from .chunker import Chunk, chunk_text
 from .items import Copy, DocItem, Drop, FileDone, FileState, Move, Touch, write_items
 from .labels import label_with
 from .progress import Progress
-from .readers import READERS_VERSION, SECTIONED, Document, Skip, file_kind, read_document
+from .readers import READERS_VERSION, SECTIONED, Document, Skip, Vision, file_kind, read_document
 from .sources import walk
 from .summary import IndexSummary
 
@@ -70,8 +70,12 @@ class _Run:
         engine: LocalWriter,
         phase: Callable[[str], None],
         seen: set[str],
+        vision: Vision,
+        reimage: bool,
     ):
         self.config = config
+        self.vision = vision
+        self.reimage = reimage  # the OCR engine or caption model changed: read images again
         self.store = store
         self.embedder = embedder
         self.summary = summary
@@ -131,7 +135,8 @@ class _Run:
         if st.st_size > self.config.max_file_mb * 1024 * 1024:
             self._skip(key, f"larger than {self.config.max_file_mb:g} MB (--max-file-size)", st, row)
             return
-        if row and row["hash"] and not self.rechunk and row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns:
+        again = self.rechunk or (self.reimage and kind == "image")
+        if row and row["hash"] and not again and row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns:
             self.summary.unchanged += row["documents"]
             return
         old_skip = remembered.get(key)
@@ -149,14 +154,14 @@ class _Run:
             self._skip(key, "unreadable", st, row)
             return
         digest = _digest(data)
-        if row and row["hash"] == digest and not self.rechunk:
+        if row and row["hash"] == digest and not again:
             self.summary.unchanged += row["documents"]
             self._queue(Touch(row["id"], st.st_size, st.st_mtime_ns), 0)
             return
-        if row is None and not self.rechunk and self._relink(key, kind, digest, st):
+        if row is None and not again and self._relink(key, kind, digest, st):
             return
         try:
-            kind, docs, notes = read_document(path, data)
+            kind, docs, notes = read_document(path, data, self.vision)
         except Skip as skip:
             self._skip(key, str(skip), st, row)
             return
@@ -306,6 +311,30 @@ def _embedder_for(store: Store, config: Config, embedder: TextEmbedder | None) -
     return embedder, notice
 
 
+def _vision_for(store: Store, config: Config) -> tuple[Vision, bool]:
+    """How this run reads images, recorded in the index (later runs keep it unless told
+    otherwise), and whether that changed since the last run (images are then read again)."""
+    from searchcore.captions import Captioner
+    from searchcore.ocr import DEFAULT_OCR, OCR_ENGINES, make_ocr
+
+    ocr = config.ocr or store.get_meta("ocr") or DEFAULT_OCR
+    if ocr not in OCR_ENGINES:
+        raise UsageError(f"unknown OCR engine {ocr!r}; use one of {', '.join(OCR_ENGINES)}")
+    caption = config.caption_model or store.get_meta("caption_model") or "none"
+    # A model named on this run is loaded now, so a wrong name fails before any work.
+    given = Captioner(caption) if config.caption_model not in (None, "none") else None
+    setting = json.dumps([ocr, caption])
+    recorded = store.get_meta("image_reading")
+    if recorded != setting:
+        with store.write():
+            store.set_meta(ocr=ocr, caption_model=caption, image_reading=setting)
+    vision = Vision(
+        make_ocr=None if ocr == "none" else lambda: make_ocr(ocr),
+        make_captioner=None if caption == "none" else lambda: given or Captioner(caption),
+    )
+    return vision, recorded is not None and recorded != setting
+
+
 def build_index(
     config: Config,
     paths: list[Path] | Path,
@@ -347,7 +376,8 @@ def build_index(
         files, seen, roots = _files(paths, config, summary, walk_skips)
         summary.files = len(files)
         _remember_roots(store, roots)
-        run = _Run(config, store, embedder, summary, engine, phase, seen)
+        vision, reimage = _vision_for(store, config)
+        run = _Run(config, store, embedder, summary, engine, phase, seen, vision, reimage)
         mode = {True: "bar", False: "none"}.get(progress, progress) if isinstance(progress, bool) else progress
         run.progress = Progress(str(mode), len(files))
         try:
@@ -360,6 +390,9 @@ def build_index(
         finally:
             run.progress.close()
         _remember_skips(store, walk_skips + run.skips, remembered, seen, roots)
+        summary.images_ocr = vision.counts["images_ocr"]
+        summary.captioned = vision.counts["captioned"]
+        summary.pages_ocr = vision.counts["pages_ocr"]
         summary.labels, notices = label_with(store, config, given, mode == "bar")
         summary.notice = "; ".join(n for n in [summary.notice, *notices] if n) or None
         phase("faiss")

@@ -28,6 +28,9 @@ class IndexSummary:
     backend: str = ""
     notice: str | None = None  # e.g. why the backend fell back to torch
     labels: dict[str, int] = field(default_factory=dict)  # facet -> documents labelled this run
+    images_ocr: int = 0  # images whose text OCR read this run
+    captioned: int = 0  # images captioned this run
+    pages_ocr: int = 0  # scanned PDF pages OCR read this run
 
     def skip(self, reason: str, n: int = 1, path: str | None = None) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
@@ -49,7 +52,20 @@ class IndexSummary:
             f"{self.chunks_embedded} chunks embedded, {self.documents} documents / {self.chunks} chunks in index; "
             f"{self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s"
             + "".join(f"; {n:,} documents labelled ({facet})" for facet, n in sorted(self.labels.items()))
+            + self._vision()
         )
+
+    def _vision(self) -> str:
+        done = [
+            f"{n:,} {what if n == 1 else plural}"
+            for what, plural, n in (
+                ("image OCR'd", "images OCR'd", self.images_ocr),
+                ("image captioned", "images captioned", self.captioned),
+                ("PDF page OCR'd", "PDF pages OCR'd", self.pages_ocr),
+            )
+            if n
+        ]
+        return f"; {', '.join(done)}" if done else ""
 
     def to_dict(self) -> dict:
         out = dict(self.__dict__)

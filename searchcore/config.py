@@ -36,6 +36,10 @@ class Config:
     cache_dir: Path | None = None
     # Larger files are skipped (with the reason in the summary), never read into memory.
     max_file_mb: float = DEFAULT_MAX_FILE_MB
+    # How images and scanned PDF pages are read: an OCR engine (rapidocr, tesseract, none)
+    # and an image-to-text model ("none": no captions). None: the index's own, else the default.
+    ocr: str | None = None
+    caption_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_tokens is not None and self.chunk_tokens < 8:

@@ -71,6 +71,18 @@ def _check_rows(store: Store, report: CheckReport, repair: bool) -> None:
         report.ok.append("no file is half-indexed")
 
 
+def _check_images(store: Store, report: CheckReport) -> None:
+    """Image files: one document each, read the way the index records."""
+    images, odd = store.image_files()
+    if not images:
+        return
+    if odd:
+        report.problems.append(f"{odd} of {images} image files do not have exactly one document (re-run index)")
+    else:
+        how = f"OCR {store.get_meta('ocr') or 'rapidocr'}, captions {store.get_meta('caption_model') or 'none'}"
+        report.ok.append(f"{images} image files, one document each ({how})")
+
+
 def _check_vectors(store: Store, index_dir: Path, report: CheckReport, repair: bool) -> None:
     """The FAISS file of the committed generation, older ones, partial ones."""
     generation = store.generation
@@ -120,6 +132,7 @@ def check(index_dir: Path, *, repair: bool = False) -> CheckReport:
             return report  # nothing derived can be trusted to rebuild from a damaged database
         report.ok.append("SQLite integrity check passed")
         _check_rows(store, report, repair)
+        _check_images(store, report)
         _check_vectors(store, index_dir, report, repair)
     if repair and report.problems:
         # What is left after the repairs, checked afresh.

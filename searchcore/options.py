@@ -53,6 +53,7 @@ FILE_KINDS = (
     "html",
     "svg",
     "pdf",
+    "image",
     "docx",
     "pptx",
     "odt",

@@ -21,6 +21,7 @@ import click
 from searchcore.errors import SearchctlError
 
 from .cmd_admin import check_cmd, compact_cmd, files_cmd, info_cmd
+from .cmd_caption import caption_cmd
 from .cmd_classify import classify_cmd
 from .cmd_finetune import finetune_group, pairs_group
 from .cmd_index import index_cmd, label_cmd, reindex_cmd, watch_cmd
@@ -97,6 +98,7 @@ for command in (
     files_cmd,
     finetune_group,
     classify_cmd,
+    caption_cmd,
     label_cmd,
     pairs_group,
     reindex_cmd,

@@ -65,6 +65,19 @@ __all__ = ["index_cmd", "label_cmd", "reindex_cmd", "watch_cmd", "run_line"]
     help="Also label each document with this classifier (a facet `query --label` filters on); "
     "the index keeps labelling new documents with it.",
 )
+@click.option(
+    "--ocr",
+    type=click.Choice(["rapidocr", "tesseract", "none"]),
+    default=None,
+    help="How text is read from images and scanned PDF pages. Default: the index's own, else rapidocr.",
+)
+@click.option(
+    "--caption-model",
+    metavar="NAME_OR_PATH",
+    default=None,
+    help="An image-to-text model (a local folder or a cached hub name) that describes each image; "
+    "'none' for no captions. The index remembers it; changing it reads only images again.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 def index_cmd(
     paths,
@@ -78,10 +91,15 @@ def index_cmd(
     wait,
     max_file_mb,
     classifier_dir,
+    ocr,
+    caption_model,
     as_json,
 ):
     """Index folders or files (text, Markdown, reStructuredText, HTML, PDF, Word, PowerPoint,
-    OpenDocument, EPUB, notebooks, RTF, gettext, SVG, JSON/JSONL records).
+    OpenDocument, EPUB, notebooks, RTF, gettext, SVG, JSON/JSONL records, images).
+
+    Images and scanned PDF pages are read by OCR; with --caption-model, images are also
+    described in words.
 
     Re-running embeds only new or changed files, removes what was deleted, and re-links a
     moved or copied file without embedding it again; a run with nothing changed never loads
@@ -101,6 +119,8 @@ def index_cmd(
         backend=backend,
         cache_dir=cache_dir(),
         max_file_mb=max_file_mb,
+        ocr=ocr,
+        caption_model=caption_model,
     )
     summary = build_index(config, list(paths), progress=progress_mode(progress), wait=wait, classifier=classifier_dir)
     notice(summary.notice)

@@ -323,6 +323,7 @@ def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths):
       GET|POST /search      search with one query (or, POST, a batch)
       GET /chunks/{id}      the whole text of one hit
       GET /files/{path}     open an indexed file (only files the index holds)
+      GET /thumbnails/{path} a small picture of an indexed image
       GET /health           liveness, model, size, generation
       GET /metrics          Prometheus metrics
       GET /docs             the OpenAPI schema, browsable (/openapi.json)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["bar_chart", "confusion_chart"]
+__all__ = ["bar_chart", "confusion_chart", "captioned_images"]
 
 
 def _pyplot():
@@ -61,3 +61,21 @@ def confusion_chart(confusion: list[list[int]], labels: list[str], path: Path, t
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+def captioned_images(images: list, captions: list[str], names: list[str], path: Path) -> None:
+    """Each image in a grid, with its caption (and file name) as the title."""
+    import textwrap
+
+    plt = _pyplot()
+    columns = min(3, len(images))
+    rows = (len(images) + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 4.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption, name in zip(axes.flat, images, captions, names):
+        ax.imshow(image)
+        ax.set_title("\n".join(textwrap.wrap(caption or "(no caption)", 40)) + f"\n{name}", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -75,7 +75,7 @@ class Guard:
         if self.api_key and scope["path"] != "/health":
             if not _authorized(headers.get("authorization", ""), self.api_key):
                 # The page and the files it opens: a browser asks for the key (as a password).
-                browsed = scope["path"] == "/" or scope["path"].startswith("/files/")
+                browsed = scope["path"] == "/" or scope["path"].startswith(("/files/", "/thumbnails/"))
                 challenge = 'Basic realm="searchd"' if browsed else "Bearer"
                 response = json_error(
                     401, "missing or wrong API key; send 'Authorization: Bearer KEY'", {"WWW-Authenticate": challenge}

@@ -1,5 +1,5 @@
-"""The routes of searchd: /search (GET and POST), /chunks/{id}, /files/{path}, /health, /metrics,
-the page.
+"""The routes of searchd: /search (GET and POST), /chunks/{id}, /files/{path},
+/thumbnails/{path}, /health, /metrics, the page.
 
 Each route reads the shared IndexHolder from the request's lifespan state, takes one
 reference to its current Searcher for the whole request (so a hot reload never mixes two
@@ -9,6 +9,7 @@ generations in one answer) and builds its response from the library's results.
 from __future__ import annotations
 
 import functools
+import io
 import mimetypes
 import os
 import stat
@@ -25,6 +26,7 @@ from pydantic import BaseModel
 
 from searchcore.config import Config
 from searchcore.errors import UsageError
+from searchcore.images import NotAnImage, open_image
 from searchcore.options import SearchOptions
 from searchcore.search import facets
 
@@ -148,6 +150,26 @@ def chunk(request: Request, chunk_id: Annotated[int, PathParam(ge=1, le=2**63 - 
     )
 
 
+def _indexed_file(request: Request, path: str) -> tuple[str, str, os.stat_result]:
+    """The full path, kind and stat of the indexed file at ``path`` (relative to the
+    indexed folder); 404 with the reason for anything else."""
+    searcher = request.state.holder.searcher
+    try:
+        full = searcher.places.absolute(path)
+    except UsageError as exc:  # no indexed file has such a path
+        raise HTTPException(404, str(exc)) from None
+    kind = searcher.store.file_kind(full)
+    if kind is None:
+        raise HTTPException(404, f"{path[:200]!r} is not a file of this index; only indexed files are served")
+    try:
+        info = os.stat(full)
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
+        raise HTTPException(404, f"{path[:200]!r} is indexed but no longer on disk; re-run `searchctl index`")
+    return full, kind, info
+
+
 # How a browser is given each kind of file: what people write as text shows as text.
 _AS_TEXT = frozenset({"text", "markdown", "rst", "po", "json", "jsonl", "notebook"})
 _MEDIA = {"html": "text/html; charset=utf-8", "svg": "image/svg+xml", "pdf": "application/pdf"}
@@ -164,20 +186,7 @@ def open_file(request: Request, path: Annotated[str, PathParam(max_length=1024)]
     index holds are served: a path with ``..`` or a leading ``/`` names none, nor does any
     file the index does not hold (404 for both, with the reason). Text kinds are sent as
     text/plain; nothing but a PDF may run script (Content-Security-Policy: sandbox)."""
-    searcher = request.state.holder.searcher
-    try:
-        full = searcher.places.absolute(path)
-    except UsageError as exc:  # no indexed file has such a path
-        raise HTTPException(404, str(exc)) from None
-    kind = searcher.store.file_kind(full)
-    if kind is None:
-        raise HTTPException(404, f"{path[:200]!r} is not a file of this index; only indexed files are served")
-    try:
-        info = os.stat(full)
-    except OSError:
-        info = None
-    if info is None or not stat.S_ISREG(info.st_mode):
-        raise HTTPException(404, f"{path[:200]!r} is indexed but no longer on disk; re-run `searchctl index`")
+    full, kind, info = _indexed_file(request, path)
     media = "text/plain; charset=utf-8" if kind in _AS_TEXT else _MEDIA.get(kind) or mimetypes.guess_type(full)[0]
     headers = {"X-Content-Type-Options": "nosniff"}
     if kind != "pdf":  # a sandboxed PDF would not open in the browser's viewer
@@ -190,6 +199,33 @@ def open_file(request: Request, path: Annotated[str, PathParam(max_length=1024)]
         content_disposition_type="inline",
         stat_result=info,
     )
+
+
+THUMBNAIL_PIXELS = 320
+
+
+@router.get(
+    "/thumbnails/{path:path}",
+    response_class=Response,
+    responses={**ERRORS, 404: {"model": ErrorOut}, 200: {"content": {"image/jpeg": {}}}},
+    summary="A small picture of an indexed image",
+)
+def thumbnail(request: Request, path: Annotated[str, PathParam(max_length=1024)]) -> Response:
+    """A JPEG of at most 320 x 320 pixels of the indexed image at PATH (relative to the
+    indexed folder, as for /files); the same rules: only images the index holds."""
+    full, kind, info = _indexed_file(request, path)
+    if kind != "image":
+        raise HTTPException(404, f"{path[:200]!r} is not an image of this index")
+    try:
+        with open(full, "rb") as handle:
+            _, image = open_image(handle.read())
+    except (OSError, NotAnImage) as exc:  # changed since it was indexed into something unreadable
+        raise HTTPException(404, f"{path[:200]!r} can no longer be read as an image ({exc})") from None
+    image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    headers = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
+    return Response(buffer.getvalue(), media_type="image/jpeg", headers=headers)
 
 
 @router.get("/health", response_model=HealthOut)

@@ -219,6 +219,7 @@ class HitOut(BaseModel):
     path: str = Field(description="The source file.")
     relpath: str = Field(description="The file relative to the indexed folder (the path itself when not under it).")
     url: str | None = Field(description="Where this server opens the file (GET /files/...); null when it cannot.")
+    thumbnail: str | None = Field(description="An image's small picture (GET /thumbnails/...); null for other kinds.")
     kind: str = Field(description="The file's kind: text, markdown, pdf, docx, ...")
     key: str = Field(description="The record id inside a JSON/JSONL file; empty for a whole file.")
     source: str = Field(description="path, or path#record-id.")
@@ -243,6 +244,7 @@ class HitOut(BaseModel):
             path=hit.path,
             relpath=relative or hit.path,
             url="/files/" + quote(relative) if relative else None,
+            thumbnail="/thumbnails/" + quote(relative) if relative and hit.kind == "image" else None,
             kind=hit.kind,
             key=hit.key,
             source=hit.source,

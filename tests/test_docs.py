@@ -63,7 +63,15 @@ def test_every_http_route_and_search_parameter_is_documented():
 
     app = create_app(Config(index_dir=Path("unused")))
     routes = set(app.openapi()["paths"])
-    assert routes == {"/search", "/chunks/{chunk_id}", "/files/{path}", "/health", "/metrics", "/"}
+    assert routes == {
+        "/search",
+        "/chunks/{chunk_id}",
+        "/files/{path}",
+        "/thumbnails/{path}",
+        "/health",
+        "/metrics",
+        "/",
+    }
     serve_help = COMMANDS["serve"].help
     section = README.split("### `searchctl serve", 1)[1].split("\n### ", 1)[0]
     for path in routes:

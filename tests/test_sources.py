@@ -79,7 +79,8 @@ def test_text_decoding(tmp_path, name, content, text):
 @pytest.mark.parametrize(
     "name,content,reason",
     [
-        ("image.png", b"\x89PNG\r\n", "unsupported file type"),
+        ("image.png", b"\x89PNG\r\n", "not an image"),
+        ("photo.heic", b"\x00\x00\x00\x18ftypheic", "unsupported file type"),
         ("fake.txt", b"\x00\x01\x02binary\x00data" * 10, "binary"),
         ("ctrl.txt", bytes(range(1, 32)) * 20, "binary"),
         ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "corrupt PDF"),
@@ -129,14 +130,14 @@ def test_summary_counts_skips_by_reason_and_the_run_goes_on(tmp_path, hashing):
     write(root, "broken.pdf", b"%PDF-1.4 garbage")
     write(root, "a name with spaces, ünïcode.md", "Spaces and unicode in the name.")
     summary = build_index(Config(index_dir=tmp_path / "idx"), root, embedder=hashing)
-    assert summary.skipped == {"binary": 1, "unsupported file type": 1, "corrupt PDF": 1}
+    assert summary.skipped == {"binary": 1, "not an image": 1, "corrupt PDF": 1}
     assert sorted((Path(p).name, why) for p, why in summary.skipped_files) == [
         ("broken.pdf", "corrupt PDF"),
         ("fake.txt", "binary"),
-        ("pic.jpg", "unsupported file type"),
+        ("pic.jpg", "not an image"),
     ]
     assert summary.added == 3 and summary.chunks == 2  # the empty file is a document without chunks
-    assert "3 skipped (1 binary, 1 corrupt PDF, 1 unsupported file type)" in summary.line()
+    assert "3 skipped (1 binary, 1 corrupt PDF, 1 not an image)" in summary.line()
 
 
 def test_a_file_that_turns_binary_loses_its_old_text(tmp_path, hashing):

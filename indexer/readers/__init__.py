@@ -7,7 +7,8 @@
 | rst | .rst .rest | docutils (``books``) |
 | html | .html .htm .xhtml | ``markup`` |
 | svg | .svg | ``markup``: title, desc and text only |
-| pdf | .pdf | PDFium (``pdf``) |
+| pdf | .pdf | PDFium (``pdf``); scanned pages by OCR |
+| image | .png .jpg .jpeg .webp .gif .bmp .tif .tiff | ``images``: OCR, and a caption with a caption model |
 | docx, pptx, odt, odp, rtf | .docx .pptx .odt .odp .rtf | ``office`` |
 | epub, notebook, po | .epub .ipynb .po .pot | ``books`` |
 | json, jsonl | .json; .jsonl .ndjson | ``records`` |
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from .books import read_epub, read_notebook, read_po, read_rst
 from .errors import Document, Reading, Skip
+from .images import IMAGE_SUFFIXES, Vision, read_image
 from .markup import read_html, read_svg
 from .office import read_docx, read_odf, read_pptx, read_rtf
 from .pdf import read_pdf
@@ -35,6 +37,7 @@ __all__ = [
     "Document",
     "Reading",
     "Skip",
+    "Vision",
     "read_document",
     "file_kind",
     "TEXT_EXTENSIONS",
@@ -45,7 +48,7 @@ __all__ = [
 ]
 
 # Recorded with every skipped file: a file skipped by older readers is read again.
-READERS_VERSION = "2"
+READERS_VERSION = "3"
 
 TEXT_EXTENSIONS = frozenset(
     """
@@ -82,13 +85,13 @@ _BY_SUFFIX = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".json": "json",
+    **{suffix: "image" for suffix in sorted(IMAGE_SUFFIXES)},
 }
 
 _READERS: dict[str, Callable[[bytes, list[str]], list[Document]]] = {
     "rst": read_rst,
     "html": read_html,
     "svg": read_svg,
-    "pdf": read_pdf,
     "docx": read_docx,
     "pptx": read_pptx,
     "odt": read_odf,
@@ -102,7 +105,7 @@ _READERS: dict[str, Callable[[bytes, list[str]], list[Document]]] = {
 }
 KINDS = ("text", *dict.fromkeys(_BY_SUFFIX.values()))
 # Kinds whose text is Markdown-like: headings start sections no chunk crosses.
-SECTIONED = frozenset({"markdown", "rst", "docx", "pptx", "odt", "odp", "epub", "notebook"})
+SECTIONED = frozenset({"markdown", "rst", "docx", "pptx", "odt", "odp", "epub", "notebook", "image"})
 # A line longer than this in a text file is worth a note (a minified bundle, a one-line dump).
 LONG_LINE = 100_000
 
@@ -116,14 +119,19 @@ def file_kind(path: Path) -> str | None:
     return None
 
 
-def read_document(path: Path, data: bytes) -> Reading:
-    """The kind, documents and notes of one file's bytes, or raise ``Skip``."""
+def read_document(path: Path, data: bytes, vision: Vision | None = None) -> Reading:
+    """The kind, documents and notes of one file's bytes, or raise ``Skip``. ``vision``
+    reads images and scanned PDF pages (without it, images have no text)."""
     kind = file_kind(path)
     if kind is None:
         raise Skip("unsupported file type")
     notes: list[str] = []
     reader = _READERS.get(kind)
-    if reader is not None:
+    if kind == "image":
+        docs = read_image(data, notes, vision)
+    elif kind == "pdf":
+        docs = read_pdf(data, notes, vision)
+    elif reader is not None:
         docs = reader(data, notes)
     else:
         docs = [Document("", decode_text(data, notes))]

@@ -10,6 +10,10 @@ on its own: a page whose text layer is glyph codes or control characters (a font
 Unicode mapping) is left out and counted in a note; a PDF with no readable page is
 skipped as "unreadable text". The title is the metadata title unless it names a tool or
 a file ("paper.dvi", "Microsoft Word - x.doc"), else the first line that reads as one.
+
+A scanned page (a text layer of fewer than ``SCANNED_LETTERS`` letters) is rendered at
+``OCR_DPI`` (fewer dots for a huge page: at most ``MAX_RENDER_PIXELS``) and read by OCR
+when the run has an OCR engine; pages with a text layer are kept as they are.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from __future__ import annotations
 from .errors import Document, Skip
 from .text import first_line_title, good_title, tidy, unreadable
 
-__all__ = ["read_pdf", "pdf_pages"]
+__all__ = ["read_pdf", "pdf_pages", "render_page", "SCANNED_LETTERS"]
+
+SCANNED_LETTERS = 20
+OCR_DPI = 200
+MAX_RENDER_PIXELS = 16_000_000
 
 
 def _open(data: bytes):
@@ -56,12 +64,39 @@ def pdf_pages(data: bytes) -> tuple[list[str], dict]:
         document.close()
 
 
-def read_pdf(data: bytes, notes: list[str]) -> list[Document]:
+def render_page(data: bytes, index: int):
+    """Page ``index`` (0-based) as a PIL image at OCR_DPI, or fewer dots for a huge page."""
+    document = _open(data)
+    try:
+        page = document[index]
+        try:
+            width, height = page.get_size()  # in points
+            scale = OCR_DPI / 72
+            if width * height * scale * scale > MAX_RENDER_PIXELS:
+                scale = (MAX_RENDER_PIXELS / max(width * height, 1.0)) ** 0.5
+            return page.render(scale=scale).to_pil()
+        finally:
+            page.close()
+    finally:
+        document.close()
+
+
+def _scanned(text: str) -> bool:
+    return sum(ch.isalpha() for ch in text) < SCANNED_LETTERS
+
+
+def read_pdf(data: bytes, notes: list[str], vision=None) -> list[Document]:
     pages, metadata = pdf_pages(data)
-    kept, bad = [], []
+    ocr = vision.ocr if vision is not None and any(_scanned(p) for p in pages) else None
+    kept, bad, scanned = [], [], 0
     for number, raw in enumerate(pages, start=1):
         # PDFium joins a word hyphenated at a line end and marks the hyphen with U+FFFE.
         text = tidy(raw.replace("\ufffe", "").replace("\r\n", "\n").replace("\r", "\n"))
+        if ocr is not None and _scanned(text):
+            # No text layer, or one of glyph codes: what the page shows, if OCR reads any.
+            text = tidy(ocr.read(render_page(data, number - 1))) or text
+            scanned += 1
+            vision.counts["pages_ocr"] += 1
         if not text:
             continue
         if unreadable(text):
@@ -72,6 +107,8 @@ def read_pdf(data: bytes, notes: list[str]) -> list[Document]:
         if bad:
             raise Skip("unreadable text")
         raise Skip("PDF without extractable text")
+    if scanned:
+        notes.append(f"{scanned} of {len(pages)} pages read by OCR (no text layer)")
     if bad:
         shown = ", ".join(str(n) for n in bad[:5]) + (", ..." if len(bad) > 5 else "")
         notes.append(f"{len(bad)} of {len(pages)} pages left out: unreadable text (page {shown})")

@@ -150,6 +150,14 @@ class Reads(StoreBase):
         row = self.conn.execute("SELECT kind FROM files WHERE path = ? AND hash != ''", (path,)).fetchone()
         return row[0] if row else None
 
+    def image_files(self) -> tuple[int, int]:
+        """(indexed image files, those of them without exactly one document)."""
+        row = self.conn.execute(
+            "SELECT count(*), coalesce(sum((SELECT count(*) FROM documents WHERE documents.file_id = files.id) "
+            "!= 1), 0) FROM files WHERE kind = 'image' AND hash != ''"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def skipped_list(self) -> list[dict]:
         """Every file the index's runs looked at and could not index: path, reason, seen_at."""
         return list(self.db.query("SELECT path, reason, size, seen_at FROM skipped ORDER BY path"))

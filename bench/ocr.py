@@ -1,0 +1,176 @@
+"""OCR quality and speed: rapidocr (PP-OCR on ONNX Runtime) against tesseract, on images
+this script renders itself.
+
+50 images (several fonts and sizes, rotated by up to 5 degrees either way, light noise,
+half of them on a photo-like background) and 10 image-only PDF pages, each with known
+text. For each engine: word recall (the share of the source's words found in what OCR
+read), images per second on this machine, and retrieval: a query of 3-5 words taken from
+each file, against an index of all 60 built with that engine (the default embedder,
+hybrid search), and how often the right file is in the top 3.
+
+    .venv/bin/python bench/ocr.py [--engines rapidocr,tesseract] [--images 50] [--pages 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# This folder holds http.py; it must not shadow the standard library's.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+WORDS = """harbour lighthouse keeper lantern signal channel breakwater tide anchor vessel cargo
+island cliff storm weather winter summer report committee minutes budget fuel engine
+repair schedule meeting council survey coast beacon ferry passenger ticket station
+bridge river valley garden library museum school hospital market bakery kitchen
+recipe bread butter cheese orange purple silver golden quickly slowly quietly
+tomorrow yesterday morning evening northern southern eastern western ancient modern
+""".split()
+FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts")
+
+
+def fonts() -> list[str]:
+    """Sans, serif and monospaced faces of the two families Debian ships, regular and bold."""
+    wanted = re.compile(r"(DejaVu|Liberation)(Sans|Serif|Mono|SansMono)?-?(Regular|Bold)?\.ttf$")
+    found = sorted({str(p) for d in FONT_DIRS for p in Path(d).glob("**/*.ttf") if wanted.search(p.name)})
+    return found[:12] or sorted(str(p) for d in FONT_DIRS for p in Path(d).glob("**/*.ttf"))[:8]
+
+
+def sentence(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 7))).capitalize()
+
+
+def render(lines: list[str], font_path: str, size: int, rng: random.Random, photo: bool, canvas=(1100, 420)):
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    font = ImageFont.truetype(font_path, size)
+    if photo:  # a soft gradient with blurred blotches, like a photo behind the text
+        base = np.linspace(170, 250, canvas[0])[None, :, None] * np.ones((canvas[1], 1, 3))
+        blotches = np.random.default_rng(rng.randint(0, 2**31)).normal(0, 30, (canvas[1] // 20, canvas[0] // 20, 3))
+        small = Image.fromarray(np.clip(128 + blotches, 0, 255).astype("uint8")).resize(canvas)
+        image = Image.blend(Image.fromarray(base.astype("uint8")), small.filter(ImageFilter.GaussianBlur(8)), 0.35)
+    else:
+        image = Image.new("RGB", canvas, "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((40, 40 + int(i * size * 1.5)), line, fill=(20, 20, 20), font=font)
+    image = image.rotate(rng.uniform(-5, 5), expand=True, fillcolor="white", resample=Image.BICUBIC)
+    noise = np.random.default_rng(rng.randint(0, 2**31)).normal(0, 8, (image.height, image.width, 3))
+    return Image.fromarray(np.clip(np.asarray(image, dtype=float) + noise, 0, 255).astype("uint8"))
+
+
+def make_set(folder: Path, images: int, pages: int, seed: int = 7) -> dict[str, str]:
+    """The files, and the text each holds."""
+    rng = random.Random(seed)
+    faces = fonts()
+    truth = {}
+    for i in range(images):
+        lines = [sentence(rng) for _ in range(rng.randint(2, 4))]
+        image = render(lines, faces[i % len(faces)], rng.choice([22, 26, 30, 36, 44]), rng, photo=i % 2 == 1)
+        name = f"image-{i:02d}.png"
+        image.save(folder / name)
+        truth[name] = "\n".join(lines)
+    for i in range(pages):
+        lines = [sentence(rng) for _ in range(10)]
+        page = render(lines, faces[i % len(faces)], 34, rng, photo=False, canvas=(1240, 1754))
+        name = f"scan-{i:02d}.pdf"
+        page.save(folder / name, resolution=150)
+        truth[name] = "\n".join(lines)
+    return truth
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def recall(source: str, read: str) -> float:
+    wanted, found = words(source), set(words(read))
+    return sum(w in found for w in wanted) / max(len(wanted), 1)
+
+
+def engine_named(name: str):
+    from searchcore.ocr import RapidOcr, make_ocr
+
+    return RapidOcr(respace_words=False) if name == "rapidocr-raw" else make_ocr(name)
+
+
+def measure(engine: str, folder: Path, truth: dict[str, str], work: Path) -> dict:
+    """Recall and speed of reading each file; top-3 retrieval over what was read (the
+    text indexed as it is, by the default embedder, hybrid)."""
+    from indexer.build import build_index
+    from indexer.readers import Skip, Vision, read_document
+    from searchcore.config import Config
+    from searchcore.options import SearchOptions
+    from searchcore.search import Searcher
+
+    ocr = engine_named(engine)
+    vision = Vision(make_ocr=lambda: ocr)
+    ocr.read(render(["warm up"], fonts()[0], 30, random.Random(0), photo=False))
+    scores, seconds, skipped = {}, {}, 0
+    texts = work / f"read-{engine}"
+    texts.mkdir()
+    for name in truth:
+        data = (folder / name).read_bytes()
+        started = time.perf_counter()
+        try:
+            text = " ".join(d.text for d in read_document(folder / name, data, vision).documents)
+        except Skip:  # nothing read at all
+            text, skipped = "", skipped + 1
+        seconds[name] = time.perf_counter() - started
+        scores[name] = recall(truth[name], text)
+        (texts / f"{name}.txt").write_text(text or "(nothing read)")
+    config = Config(index_dir=work / f"idx-{engine}")
+    build_index(config, texts)
+    rng = random.Random(11)
+    queries = {name: " ".join(rng.sample(words(text), rng.randint(3, 5))) for name, text in truth.items()}
+    with Searcher(config) as searcher:
+        found = searcher.run(list(queries.values()), SearchOptions(k=3, per_doc=True))
+    top3 = {name: any(Path(h.path).name == f"{name}.txt" for h in hits) for name, hits in zip(queries, found)}
+    images = [n for n in truth if n.endswith(".png")]
+    pages = [n for n in truth if n.endswith(".pdf")]
+    return {
+        "engine": engine,
+        "recall_images": sum(scores[n] for n in images) / len(images),
+        "recall_pages": sum(scores[n] for n in pages) / max(len(pages), 1),
+        "top3": sum(top3.values()) / len(top3),
+        "images_per_s": len(images) / sum(seconds[n] for n in images),
+        "pages_per_s": len(pages) / max(sum(seconds[n] for n in pages), 1e-9),
+        "worst": sorted(scores.items(), key=lambda kv: kv[1])[:3],
+        "nothing": skipped,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--engines", default="rapidocr,rapidocr-raw,tesseract", help="rapidocr-raw: without re-spacing words"
+    )
+    parser.add_argument("--images", type=int, default=50)
+    parser.add_argument("--pages", type=int, default=10)
+    args = parser.parse_args()
+    engines = [e for e in args.engines.split(",") if e != "tesseract" or shutil.which("tesseract")]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "set"
+        folder.mkdir()
+        truth = make_set(folder, args.images, args.pages)
+        print(f"{args.images} images and {args.pages} image-only PDF pages rendered; engines: {', '.join(engines)}")
+        print(f"{'engine':<12} {'recall img':>10} {'recall pdf':>10} {'top-3':>7} {'img/s':>7} {'pages/s':>8}")
+        for engine in engines:
+            r = measure(engine, folder, truth, Path(tmp))
+            print(
+                f"{r['engine']:<12} {r['recall_images']:>10.3f} {r['recall_pages']:>10.3f} {r['top3']:>7.1%} "
+                f"{r['images_per_s']:>7.2f} {r['pages_per_s']:>8.2f}  read nothing: {r['nothing']}; worst: "
+                + ", ".join(f"{n} {s:.2f}" for n, s in r["worst"])
+            )
+
+
+if __name__ == "__main__":
+    main()
