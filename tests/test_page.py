@@ -78,6 +78,13 @@ def shelf(root):
         "<p>How a lighthouse keeper lights the lamp at night and keeps the light burning.</p></body></html>",
     )
     write(root, "recipes.txt", "Sourdough bread needs flour, water, salt and a lively starter.\n")
+    from PIL import Image, ImageDraw, ImageFont
+
+    sign = Image.new("RGB", (900, 200), "white")
+    face = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    font = ImageFont.truetype(face, 40) if os.path.exists(face) else ImageFont.load_default(40)
+    ImageDraw.Draw(sign).text((30, 70), "Lighthouse visiting hours", fill="black", font=font)
+    sign.save(root / "sign.png")
 
 
 def test_the_search_page_people_work_in(browser, tmp_path, real_embedder):
@@ -174,6 +181,15 @@ def test_the_search_page_people_work_in(browser, tmp_path, real_embedder):
             browser.save_screenshot(os.environ["SEARCHD_SCREENSHOT"])
             browser.forward()
             wait.until(lambda _: wheres() == ["handbook.html"])
+
+        # An image: found by the text in it, shown with a thumbnail the daemon draws.
+        browser.get(live.url + "/?q=lighthouse+visiting+hours")
+        wait.until(lambda _: entries() and wheres()[0] == "sign.png")
+        thumb = entries()[0].find_element(By.CSS_SELECTOR, "img.thumb")
+        assert thumb.get_attribute("src") == live.url + "/thumbnails/sign.png"
+        wait.until(lambda _: browser.execute_script("return arguments[0].naturalWidth", thumb) == 320)
+        browser.get(live.url + "/?q=lighthouse+keeper&type=html")
+        wait.until(lambda _: wheres() == ["handbook.html"])
 
         # Opening the file: the title links to it, served by the daemon because it is indexed.
         link = entries()[0].find_element(By.CSS_SELECTOR, "a.title")
