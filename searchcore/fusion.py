@@ -18,14 +18,21 @@ RRF_K = 60
 
 
 def rrf(
-    rankings: Sequence[Sequence[Hashable]], k: int = RRF_K, weights: Sequence[float] | None = None
+    rankings: Sequence[Sequence[Hashable]],
+    k: int = RRF_K,
+    weights: Sequence[float] | None = None,
+    depth: int | None = None,
 ) -> dict[Hashable, float]:
-    """Reciprocal-rank fusion of best-first rankings; returns item -> fused score."""
+    """Reciprocal-rank fusion of best-first rankings; returns item -> fused score.
+
+    With ``depth``, only each list's first ``depth`` ranks score (items below them count
+    0), so fetching the lists deeper (the next page) never changes a fused score."""
     weights = weights or [1.0] * len(rankings)
     fused: dict[Hashable, float] = {}
     for ranking, weight in zip(rankings, weights, strict=True):
         for rank, item in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+            gain = weight / (k + rank) if depth is None or rank <= depth else 0.0
+            fused[item] = fused.get(item, 0.0) + gain
     return fused
 
 

@@ -258,7 +258,7 @@ class Searcher:
                 info[name], info[f"{name}_rank"] = score, rank
         fused: dict[Hashable, float]
         if fusion == "rrf":
-            fused = rrf([[c for c, _ in ranked] for _, ranked in lists], weights=FUSION_WEIGHTS)
+            fused = rrf([[c for c, _ in ranked] for _, ranked in lists], weights=FUSION_WEIGHTS, depth=FUSION_DEPTH)
         else:
             fused = weighted(
                 [{c: s for c, s in ranked} for _, ranked in lists], weights=FUSION_WEIGHTS, depth=FUSION_DEPTH

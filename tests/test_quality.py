@@ -25,6 +25,11 @@ def test_rrf_by_hand():
     assert fused == pytest.approx({"a": 1 / 61, "b": 1 / 62 + 1 / 61, "c": 1 / 62})
     weighted_rrf = rrf([["a"], ["b"]], k=10, weights=[2.0, 1.0])
     assert weighted_rrf == pytest.approx({"a": 2 / 11, "b": 1 / 11})
+    # With a depth, a list fetched deeper (the next page) changes no fused score: "c" is
+    # 3rd in one list and, only when fetched deeper, 4th in the other.
+    shallow = rrf([["a", "b", "c"], ["d", "e", "f"]], depth=3)
+    deeper = rrf([["a", "b", "c", "x"], ["d", "e", "f", "c"]], depth=3)
+    assert {item: deeper[item] for item in shallow} == pytest.approx(shallow) and deeper["x"] == 0.0
 
 
 def test_weighted_fusion_by_hand():

@@ -334,9 +334,9 @@ def shelf_client(shelf):
         yield client
 
 
-@pytest.mark.parametrize("per_doc", [False, True])
-def test_pages_follow_one_another_exactly(shelf_client, per_doc):
-    params = {"q": "harbour light boats at night", "per_doc": per_doc}
+@pytest.mark.parametrize("per_doc,fusion", [(False, "weighted"), (True, "weighted"), (True, "rrf")])
+def test_pages_follow_one_another_exactly(shelf_client, per_doc, fusion):
+    params = {"q": "harbour light boats at night", "per_doc": per_doc, "fusion": fusion}
     whole = shelf_client.get("/search", params={**params, "k": 15}).json()
     pages = [shelf_client.get("/search", params={**params, "k": 5, "offset": o}).json() for o in (0, 5, 10)]
     assert [h["chunk_id"] for p in pages for h in p["hits"]] == [h["chunk_id"] for h in whole["hits"]]
