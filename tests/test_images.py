@@ -217,6 +217,8 @@ def test_thumbnails_only_for_indexed_images(shelf, tmp_path):
     config = Config(index_dir=tmp_path / "idx")
     build_index(config, shelf, embedder=HashingEmbedder())
     text_image(["made later"]).save(shelf / "later.png")
+    text_image(["outside the folder"]).save(tmp_path / "outside.png")
+    (shelf / "linked.png").symlink_to(tmp_path / "outside.png")  # a symlink out, made after indexing
     with TestClient(create_app(config, embedder=HashingEmbedder())) as client:
         hit = client.get("/search", params={"q": "quarterly report board", "mode": "bm25", "k": 1}).json()["hits"][0]
         assert hit["thumbnail"] == "/thumbnails/report.png" and hit["kind"] == "image"
@@ -230,6 +232,7 @@ def test_thumbnails_only_for_indexed_images(shelf, tmp_path):
         for url, reason in [
             ("/thumbnails/notes.md", "is not an image of this index"),
             ("/thumbnails/later.png", "is not a file of this index"),
+            ("/thumbnails/linked.png", "is not a file of this index"),
             ("/thumbnails/%2E%2E/shelf/report.png", "is not a path inside the indexed folder"),
             ("/thumbnails//etc/hostname", "is not a path inside the indexed folder"),
         ]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from .errors import Document, Skip
 from .text import first_line_title, good_title, tidy, unreadable
 
-__all__ = ["read_pdf", "pdf_pages", "render_page", "SCANNED_LETTERS"]
+__all__ = ["read_pdf", "pdf_pages", "render_pages", "SCANNED_LETTERS"]
 
 SCANNED_LETTERS = 20
 OCR_DPI = 200
@@ -64,19 +64,21 @@ def pdf_pages(data: bytes) -> tuple[list[str], dict]:
         document.close()
 
 
-def render_page(data: bytes, index: int):
-    """Page ``index`` (0-based) as a PIL image at OCR_DPI, or fewer dots for a huge page."""
+def render_pages(data: bytes, indexes: list[int]):
+    """(index, PIL image) of each page in ``indexes`` (0-based) at OCR_DPI, or fewer dots
+    for a huge page; the document is opened once, each image made only when asked for."""
     document = _open(data)
     try:
-        page = document[index]
-        try:
-            width, height = page.get_size()  # in points
-            scale = OCR_DPI / 72
-            if width * height * scale * scale > MAX_RENDER_PIXELS:
-                scale = (MAX_RENDER_PIXELS / max(width * height, 1.0)) ** 0.5
-            return page.render(scale=scale).to_pil()
-        finally:
-            page.close()
+        for index in indexes:
+            page = document[index]
+            try:
+                width, height = page.get_size()  # in points
+                scale = OCR_DPI / 72
+                if width * height * scale * scale > MAX_RENDER_PIXELS:
+                    scale = (MAX_RENDER_PIXELS / max(width * height, 1.0)) ** 0.5
+                yield index, page.render(scale=scale).to_pil()
+            finally:
+                page.close()
     finally:
         document.close()
 
@@ -86,17 +88,19 @@ def _scanned(text: str) -> bool:
 
 
 def read_pdf(data: bytes, notes: list[str], vision=None) -> list[Document]:
-    pages, metadata = pdf_pages(data)
-    ocr = vision.ocr if vision is not None and any(_scanned(p) for p in pages) else None
-    kept, bad, scanned = [], [], 0
-    for number, raw in enumerate(pages, start=1):
-        # PDFium joins a word hyphenated at a line end and marks the hyphen with U+FFFE.
-        text = tidy(raw.replace("\ufffe", "").replace("\r\n", "\n").replace("\r", "\n"))
-        if ocr is not None and _scanned(text):
-            # No text layer, or one of glyph codes: what the page shows, if OCR reads any.
-            text = tidy(ocr.read(render_page(data, number - 1))) or text
-            scanned += 1
-            vision.counts["pages_ocr"] += 1
+    raw_pages, metadata = pdf_pages(data)
+    # PDFium joins a word hyphenated at a line end and marks the hyphen with U+FFFE.
+    pages = [tidy(raw.replace("\ufffe", "").replace("\r\n", "\n").replace("\r", "\n")) for raw in raw_pages]
+    scans = [i for i, text in enumerate(pages) if _scanned(text)]
+    ocr = vision.ocr if vision is not None and scans else None
+    if ocr is not None:
+        # No text layer, or one of glyph codes: what the page shows, if OCR reads any.
+        for index, image in render_pages(data, scans):
+            pages[index] = tidy(ocr.read(image)) or pages[index]
+        vision.counts["pages_ocr"] += len(scans)
+    scanned = len(scans) if ocr is not None else 0
+    kept, bad = [], []
+    for number, text in enumerate(pages, start=1):
         if not text:
             continue
         if unreadable(text):
