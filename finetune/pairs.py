@@ -81,6 +81,9 @@ def load_pairs(path: Path) -> list[Pair]:
                         _text(row.get("query"), "query", where),
                         _text(row.get("positive"), "positive", where),
                         _optional_text(row.get("negative"), "negative", where),
+                        # The positive's document id (written by `pairs generate`), so mining
+                        # never picks another chunk of the same document as its negative.
+                        positive_id=str(row["positive_id"]) if row.get("positive_id") is not None else None,
                         kind=str(row.get("kind") or "given"),
                     )
                 )

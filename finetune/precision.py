@@ -9,34 +9,12 @@ native support bfloat16 is emulated and slower, so float32 is used.
 
 from __future__ import annotations
 
-import platform
-from pathlib import Path
-
 from searchcore.errors import UsageError
+from searchcore.generator import native_bf16
+
+__all__ = ["PRECISIONS", "native_bf16", "resolve_precision"]
 
 PRECISIONS = ("auto", "bf16", "fp32")
-
-
-def native_bf16() -> bool:
-    """True where the CPU computes in bfloat16 natively (or a CUDA GPU supports it)."""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return bool(torch.cuda.is_bf16_supported())
-    except ImportError:
-        return False
-    if platform.system() != "Linux":
-        return False
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            flags = set(line.split(":", 1)[-1].split())
-            return bool(flags & {"avx512_bf16", "amx_bf16"})
-    return False
 
 
 def resolve_precision(requested: str = "auto") -> str:

@@ -20,10 +20,12 @@ import click
 
 from searchcore.errors import SearchctlError
 
+from .cmd_adapt import adapt_cmd
 from .cmd_admin import check_cmd, compact_cmd, files_cmd, info_cmd
 from .cmd_caption import caption_cmd
 from .cmd_classify import classify_cmd
 from .cmd_finetune import finetune_group, pairs_group
+from .cmd_generate import generate_cmd
 from .cmd_index import index_cmd, label_cmd, reindex_cmd, watch_cmd
 from .cmd_search import eval_cmd, query_cmd, serve_cmd
 
@@ -103,6 +105,8 @@ for command in (
     pairs_group,
     reindex_cmd,
     watch_cmd,
+    generate_cmd,
+    adapt_cmd,
 ):
     cli.add_command(command)
 

