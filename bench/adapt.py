@@ -64,9 +64,9 @@ def main() -> None:
     parser.add_argument("--splits", nargs="+", default=["train", "test"], help="qrels splits to score")
     parser.add_argument("--out", type=Path, default=None, help="folder for the run (default: a temporary one)")
     parser.add_argument("--json", type=Path, default=None, help="also write the whole report to this file")
-    parser.add_argument("adapt", nargs=argparse.REMAINDER, help="options for searchctl adapt, after --")
-    args = parser.parse_args()
-    extra = [a for a in args.adapt if a != "--"]
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, extra = parser.parse_args(argv[:cut]), argv[cut + 1 :]  # after --: options for searchctl adapt
     work = Path(tempfile.mkdtemp(prefix="bench-adapt-"))
     run_dir = args.out or work / "run"
     report: dict = {"beir": str(args.beir), "index": str(args.index), "adapt options": extra}
@@ -95,9 +95,7 @@ def main() -> None:
             before, after = report["before"][split][mode], report["after"][split][mode]
             print(f"{split:<8}{mode:<8}{before:>8.4f}{after:>8.4f}{after - before:>+9.4f}")
     name = "dense nDCG@10"
-    print(
-        f"label-free judge ({judge['evaluation']}): {name} {judge['before'][name]:.4f} -> {judge['after'][name]:.4f}"
-    )
+    print(f"label-free judge ({judge['evaluation']}): {name} {judge['before'][name]:.4f} -> {judge['after'][name]:.4f}")
     rate = queries["generated"] / queries["seconds"] if queries["seconds"] else 0
     print(
         f"queries: {queries['generated']:,} written for {queries['chunks']:,} chunks, {queries['kept']:,} kept, "

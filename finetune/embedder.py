@@ -43,7 +43,7 @@ from .mining import MARGIN, indexed_positives, mine_hard_negatives
 from .pairs import Pair
 from .scoring import Reembed, evaluation_for, score_index, score_reembedded
 
-__all__ = ["EmbedderResult", "mine_hard_negatives", "train_embedder", "NotBetterError"]
+__all__ = ["EmbedderResult", "mine_hard_negatives", "train_embedder", "NotBetterError", "publish_model"]
 
 
 class NotBetterError(SearchctlError):
@@ -128,6 +128,17 @@ Evaluated on {result.evaluation}.
 
 Training took {result.seconds_training:.0f} s.
 """
+
+
+def publish_model(staging: Path, out: Path, card: str, report: dict) -> None:
+    """Write the model card and the JSON report into ``staging``, then move it to ``out``
+    (replacing an older model there), so ``out`` is never a half-written model."""
+    (staging / "README.md").write_text(card)
+    (staging / "searchctl-finetune.json").write_text(json.dumps(report, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(out)
 
 
 def _check_inputs(pairs: list[Pair], out: Path, index_dir: Path | None, needs_index: bool) -> bool:
@@ -312,10 +323,5 @@ def train_embedder(
         },
     )
     result.seconds_total = time.perf_counter() - started
-    (staging / "README.md").write_text(_model_card(result))
-    (staging / "searchctl-finetune.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(out)
+    publish_model(staging, out, _model_card(result), result.to_dict())
     return result

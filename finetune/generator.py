@@ -18,7 +18,6 @@ reported as such; the folder is written anyway, and the command fails unless for
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -28,17 +27,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from searchcore.classifier import quiet_transformers
-from searchcore.errors import SearchctlError, UsageError
+from searchcore.errors import UsageError
 from searchcore.generator import Generator
 
+from .embedder import publish_model
 from .pairs import Pair
 from .queries import PASSAGE_WORDS, QUERY_PROMPT
 
-__all__ = ["GeneratorResult", "GeneratorNotBetterError", "train_generator", "pair_text", "paragraphs"]
-
-
-class GeneratorNotBetterError(SearchctlError):
-    """The fine-tuned generator's held-out perplexity is not lower than its base's."""
+__all__ = ["GeneratorResult", "train_generator", "pair_text", "paragraphs"]
 
 
 @dataclass
@@ -243,10 +239,5 @@ def train_generator(
             "examples": "one conversation per pair" if conversations else f"blocks of {block_size} tokens",
         },
     )
-    (staging / "README.md").write_text(_model_card(result))
-    (staging / "searchctl-finetune.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(out)
+    publish_model(staging, out, _model_card(result), result.to_dict())
     return result

@@ -21,17 +21,14 @@ length before batching so that a batch pads little.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
-import os
 import platform
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SearchctlError, UsageError
+from .model_cache import new_cache_folder, sha256_file
 
 __all__ = [
     "DEFAULT_GENERATOR",
@@ -71,20 +68,12 @@ def native_bf16() -> bool:
     return False
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _whole(folder: Path) -> bool:
     """The folder's manifest exists and every file it lists still has its hash."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         return bool(manifest["files"]) and all(
-            _sha256(folder / name) == digest for name, digest in manifest["files"].items()
+            sha256_file(folder / name) == digest for name, digest in manifest["files"].items()
         )
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -105,30 +94,14 @@ def _gguf_file() -> Path:
 def default_generator_folder(cache_dir: Path) -> Path:
     """The default generator as a plain transformers folder, converted from its GGUF file once."""
     source = _gguf_file()
-    digest = _sha256(source)
+    digest = sha256_file(source)
     folder = Path(cache_dir) / "generators" / f"{DEFAULT_GENERATOR}-{digest[:16]}-c{_CONVERSION}"
     if _whole(folder):
         return folder
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".convert-", dir=folder.parent))
-    except OSError as exc:
-        raise SearchctlError(
-            f"cannot write the model cache {folder.parent} ({exc.strerror or exc}); "
-            "set SEARCHCTL_CACHE to a writable folder"
-        ) from exc
-    try:
+    with new_cache_folder(folder, lambda: _whole(folder)) as work:
         _convert(source, work)
-        files = {p.name: _sha256(p) for p in sorted(work.iterdir()) if p.is_file()}
+        files = {p.name: sha256_file(p) for p in sorted(work.iterdir()) if p.is_file()}
         (work / "manifest.json").write_text(json.dumps({"source": source.name, "sha256": digest, "files": files}))
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(work, folder)
-        except OSError:
-            if not _whole(folder):  # another process finished first: use it only if whole
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return folder
 
 

@@ -14,19 +14,16 @@ longer matches (a crash mid-write, disk trouble) is exported again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .errors import SearchctlError
+from .model_cache import new_cache_folder, sha256_file
 from .onnx_runtime import new_session
 
 __all__ = ["onnx_model_file"]
@@ -39,14 +36,6 @@ _EXPORT_FORMAT = 3
 # torch fp32, hybrid test / train: -0.0050 / -0.0033 with int8 tables, -0.0007 / -0.0023
 # without; same speed, a 58 MB file instead of 23 MB).
 _QUANTISED_OPS = ["MatMul", "Attention"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _export(location: Path, target: Path, fuse: bool = True) -> None:
@@ -175,22 +164,16 @@ def onnx_model_file(location: Path, name: str, revision: str, backend: str, cach
     folder = Path(cache_dir) / f"{slug}-{revision}-{backend}-ort{onnxruntime.__version__}-x{_EXPORT_FORMAT}"
     manifest = folder / "manifest.json"
     model_file = folder / "model.onnx"
-    if manifest.exists() and model_file.exists():
+
+    def whole() -> bool:
         try:
-            recorded = json.loads(manifest.read_text())
-            if recorded.get("sha256") == _sha256(model_file):
-                return model_file
+            return json.loads(manifest.read_text()).get("sha256") == sha256_file(model_file)
         except (OSError, ValueError):
-            pass
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
-    except OSError as exc:
-        raise SearchctlError(
-            f"cannot write the model cache {folder.parent} ({exc.strerror or exc}); "
-            "set SEARCHCTL_CACHE to a writable folder"
-        ) from exc
-    try:
+            return False
+
+    if model_file.exists() and whole():
+        return model_file
+    with new_cache_folder(folder, whole) as work:
         fp32 = work / "fp32.onnx"
         _export(Path(location), fp32)
         final = work / "model.onnx"
@@ -213,15 +196,6 @@ def onnx_model_file(location: Path, name: str, revision: str, backend: str, cach
         for extra in work.glob("fp32.onnx*"):
             extra.unlink()
         (work / "manifest.json").write_text(
-            json.dumps({"model": name, "revision": revision, "backend": backend, "sha256": _sha256(final)})
+            json.dumps({"model": name, "revision": revision, "backend": backend, "sha256": sha256_file(final)})
         )
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(work, folder)
-        except OSError:
-            # Another process finished the same export first: use it if it is whole.
-            if not (manifest.exists() and json.loads(manifest.read_text()).get("sha256") == _sha256(model_file)):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return model_file

@@ -52,6 +52,12 @@ __all__ = ["adapt_cmd"]
 @click.option("--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Embedder epochs.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-5, show_default=True, help="Peak rate.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True, help="Pairs per step.")
+@click.option(
+    "--hard-negatives/--no-hard-negatives",
+    default=False,
+    show_default=True,
+    help="Also mine a hard negative per query from the index (else the batch's other passages only).",
+)
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed (sample, sampling, training).")
 @click.option(
     "--eval-beir",
@@ -74,6 +80,7 @@ def adapt_cmd(
     epochs,
     lr,
     batch_size,
+    hard_negatives,
     seed,
     eval_beir,
     eval_split,
@@ -83,7 +90,7 @@ def adapt_cmd(
 ):
     """Adapt the embedder to the indexed corpus, no labels needed: the generator writes
     queries for sampled chunks, the index keeps those it can answer, the embedder is
-    fine-tuned on them with hard negatives, and a better model re-embeds the index
+    fine-tuned on them, and a better model re-embeds the index
     (`reindex --rollback` undoes it). Exits 1, leaving the index untouched, when the
     model did not get better."""
     from finetune.adapt import AdaptSettings, adapt
@@ -103,6 +110,7 @@ def adapt_cmd(
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,
+        hard_negatives=hard_negatives,
         seed=seed,
     )
 
@@ -116,6 +124,7 @@ def adapt_cmd(
         swap=None if dry_run else reindex,
         cache_dir=cache_dir(),
         progress=show_progress(progress),
+        on_stage=lambda stage: click.echo(f"adapt: {stage}", err=True),
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))

@@ -1,14 +1,18 @@
-"""``searchctl generate``: continue a prompt with the generator (a causal LM)."""
+"""``searchctl generate`` (continue a prompt with the generator, a causal LM) and
+``searchctl finetune generator`` (fine-tune it on your text)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-from .common import cache_dir
+from searchcore.errors import SearchctlError
 
-__all__ = ["generate_cmd", "generator_option"]
+from .common import cache_dir, notice, progress_option, show_progress
+
+__all__ = ["generate_cmd", "generator_option", "finetune_generator_cmd"]
 
 
 def generator_option(func):
@@ -102,3 +106,127 @@ def generate_cmd(
         if len(continuations) > 1:
             click.echo(f"--- {number}")
         click.echo(continuation.strip() if chat else prompt + continuation)
+
+
+@click.command("generator")
+@click.option(
+    "--text",
+    "text_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Plain text to learn from (UTF-8; paragraphs separated by blank lines).",
+)
+@click.option(
+    "--index",
+    "from_index",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Or an index folder: learn from its chunks (--max-texts of them at most).",
+)
+@click.option(
+    "--pairs",
+    "pairs_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Or query/passage pairs (JSONL/TSV): learn to write the query for the passage.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write the model to.")
+@generator_option
+@click.option("--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Passes over the text.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5, show_default=True, help="Peak rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Blocks per step.")
+@click.option(
+    "--block-size", type=click.IntRange(min=16, max=4096), default=256, show_default=True, help="Tokens per block."
+)
+@click.option(
+    "--max-texts", type=click.IntRange(min=2), default=2000, show_default=True, help="Most chunks taken from --index."
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed (held-out split, order).")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "bf16", "fp32"]),
+    default="auto",
+    show_default=True,
+    help="Number format of training; auto is bf16 where the CPU has native bfloat16.",
+)
+@click.option("--force", is_flag=True, help="Keep a model whose perplexity did not drop and exit 0.")
+@progress_option
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def finetune_generator_cmd(
+    text_file,
+    from_index,
+    pairs_file,
+    out,
+    model,
+    epochs,
+    lr,
+    batch_size,
+    block_size,
+    max_texts,
+    seed,
+    precision,
+    force,
+    progress,
+    as_json,
+):
+    """Fine-tune the generator (a causal LM) on your text; print held-out perplexity before and after.
+
+    Use the folder with `searchctl generate --model DIR`, `pairs generate --queries --model DIR`
+    or `adapt --generator DIR`."""
+    from finetune.generator import pair_text, paragraphs, train_generator
+    from finetune.pairs import load_pairs
+    from searchcore.generator import Generator
+
+    if sum(x is not None for x in (text_file, from_index, pairs_file)) != 1:
+        raise click.UsageError("give exactly one of --text FILE, --index DIR or --pairs FILE")
+    conversations = False
+    if text_file is not None:
+        if not text_file.is_file():
+            raise click.UsageError(f"no such text file: {text_file}")
+        try:
+            texts = paragraphs(text_file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise click.UsageError(f"{text_file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        source = str(text_file)
+    elif from_index is not None:
+        from finetune.queries import sample_chunks
+        from searchcore.store import Store
+
+        if not (from_index / "index.db").exists():
+            raise click.UsageError(f"no index at {from_index}; build one with `searchctl index`")
+        with Store.open(from_index, reader=True) as store:
+            texts = [text for _, _, text in sample_chunks(store, max_texts, seed)]
+        source = f"{from_index} (its chunks)"
+    else:
+        pairs = load_pairs(pairs_file)
+        formatter = Generator(model, cache_dir=cache_dir())
+        texts = [pair_text(formatter, pair) for pair in pairs]
+        del formatter
+        conversations, source = True, f"{pairs_file} (as conversations)"
+    result = train_generator(
+        texts,
+        out,
+        source=source,
+        base=model,
+        conversations=conversations,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        block_size=block_size,
+        seed=seed,
+        precision=precision,
+        cache_dir=cache_dir(),
+        progress=show_progress(progress),
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(f"trained {out}: {result.line()}")
+    if not result.improved:
+        message = (
+            f"the fine-tuned generator is not better than {result.base} (held-out perplexity "
+            f"{result.perplexity_before:.2f} -> {result.perplexity_after:.2f})"
+        )
+        if not force:
+            raise SearchctlError(f"{message}; it is in {out} anyway, --force accepts it")
+        notice(message)

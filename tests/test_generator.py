@@ -195,6 +195,16 @@ def test_finetune_generator_on_text_lowers_perplexity(tiny_lm, tmp_path):
     assert run("generate", "Sailing", "--model", out, "--max-length", 12).output.startswith("Sailing")
 
 
+def test_finetune_generator_on_an_index_and_on_pairs(shelf_index, tiny_lm, tmp_path):
+    args = ["--model", tiny_lm, "--out", tmp_path / "a", "--epochs", 2, "--lr", 2e-3, "--block-size", 32, "--json"]
+    report = json.loads(run("finetune", "generator", "--index", shelf_index, *args).output)
+    assert report["texts"] == 6 and report["held_out"] == 1 and report["source"] == f"{shelf_index} (its chunks)"
+    write(tmp_path, "p.jsonl", json.dumps({"query": "Keels keep boats upright", "positive": "Sailing boats."}) + "\n")
+    few = run("finetune", "generator", "--pairs", tmp_path / "p.jsonl", "--model", tiny_lm, "--out", tmp_path / "b",
+              code=2)  # fmt: skip
+    assert "p.jsonl (as conversations) holds 1 text(s); fine-tuning needs at least two" in few.output
+
+
 def test_finetune_generator_not_better_fails_unless_forced(tiny_lm, tmp_path):
     write(tmp_path, "notes.txt", "\n\n".join(t for t, _ in DOCUMENTS.values()))
     args = ["finetune", "generator", "--text", tmp_path / "notes.txt", "--model", tiny_lm,
@@ -313,6 +323,7 @@ def test_adapt_runs_the_loop_and_keeps_the_index_safe(shelf_index, taught_lm, tm
     assert report["queries"]["generated"] == 6 and (out / "queries.jsonl").exists()
     assert (out / "embedder" / "modules.json").exists()
     assert set(report["seconds"]) >= {"query generation", "embedder fine-tuning and scoring"}
+    assert "adapt: writing queries for 10 chunks" in result.output  # each stage says so on stderr
     if report["improved"]:  # a better model re-embeds the index; rollback returns to the old one
         assert result.exit_code == 0 and "index re-embedded" in result.output
         assert _meta(index, "model") == str((out / "embedder").resolve())
@@ -346,16 +357,45 @@ def test_train_generator_refuses_a_folder_that_is_not_a_model(tiny_lm, tmp_path)
         train_generator(["a b", "c d"], tmp_path / "out", source="t", base=str(tiny_lm))
 
 
+# -- the model cache --------------------------------------------------------------------------
+
+
+def test_a_cache_folder_appears_whole_or_not_at_all(tmp_path):
+    from searchcore.model_cache import new_cache_folder, sha256_file
+
+    folder = tmp_path / "cache" / "model"
+    with pytest.raises(RuntimeError), new_cache_folder(folder, lambda: False) as work:
+        (work / "half.bin").write_bytes(b"x")
+        raise RuntimeError("killed mid-write")
+    assert not folder.exists() and list(folder.parent.iterdir()) == []  # no scratch left behind
+    with new_cache_folder(folder, lambda: False) as work:
+        (work / "model.bin").write_bytes(b"weights")
+    assert (folder / "model.bin").read_bytes() == b"weights" and len(list(folder.parent.iterdir())) == 1
+    assert sha256_file(folder / "model.bin") == __import__("hashlib").sha256(b"weights").hexdigest()
+    (tmp_path / "blocked").write_text("a file where the cache folder should go")
+    with pytest.raises(SearchctlError, match="cannot write the model cache .*; set SEARCHCTL_CACHE"):
+        with new_cache_folder(tmp_path / "blocked" / "model", lambda: False):
+            pass
+
+
 # -- the real default generator ---------------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_the_default_generator_writes_and_learns(tmp_path):
+def test_the_default_generator_writes_and_learns(tmp_path, monkeypatch):
+    from searchcore.generator import default_generator_folder
+
+    monkeypatch.setenv("SEARCHCTL_CACHE", str(tmp_path / "cache"))
     prompt = "Wear sunglasses when it's sunny because"
     result = run("generate", prompt, "--max-length", 50, "--temperature", 0.7, "--top-p", 0.9,
                  "--no-repeat-ngram-size", 2, "--num-return-sequences", 2, "--seed", 0, "--json")  # fmt: skip
-    continuations = json.loads(result.output)["continuations"]
+    continuations = json.loads(result.stdout)["continuations"]  # stderr: the one-time conversion's bar
     assert len(continuations) == 2 and all(len(c.split()) >= 5 for c in continuations)
+    converted = default_generator_folder(tmp_path / "cache")  # converted once, then reused
+    assert json.loads((converted / "manifest.json").read_text())["source"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    (converted / "config.json").write_text("{}")  # damaged: the next use converts it again
+    assert default_generator_folder(tmp_path / "cache") == converted
+    assert json.loads((converted / "config.json").read_text())["model_type"] == "llama"
     text = "\n\n".join(
         f"Lighthouse {n} stands on the {side} cape. Its lamp turns every {n + 4} seconds and keepers log each ship."
         for n, side in enumerate(["north", "south", "east", "west", "rocky", "sandy"] * 4)
