@@ -12,7 +12,7 @@ from searchcore.errors import SearchctlError
 
 from .cmd_finetune import echo_before_after
 from .cmd_generate import generator_option
-from .common import cache_dir, index_option, progress_option, show_progress
+from .common import cache_dir, index_option, notice, progress_option, show_progress
 
 __all__ = ["adapt_cmd"]
 
@@ -66,6 +66,12 @@ __all__ = ["adapt_cmd"]
     help="Judge before and after on this BEIR folder's --eval-split (else on held-out generated queries).",
 )
 @click.option("--eval-split", default="test", show_default=True, help="Split of --eval-beir to score on.")
+@click.option(
+    "--swap-unjudged",
+    is_flag=True,
+    help="Without --eval-beir, re-embed the index when the held-out generated queries alone call the model "
+    "better (a misleading judge: see the README).",
+)
 @click.option("--dry-run", is_flag=True, help="Train and score, but leave the index as it is even if better.")
 @progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -84,6 +90,7 @@ def adapt_cmd(
     seed,
     eval_beir,
     eval_split,
+    swap_unjudged,
     dry_run,
     progress,
     as_json,
@@ -91,7 +98,9 @@ def adapt_cmd(
     """Adapt the embedder to the indexed corpus, no labels needed: the generator writes
     queries for sampled chunks, the index keeps those it can answer, the embedder is
     fine-tuned on them, and a better model re-embeds the index
-    (`reindex --rollback` undoes it). Exits 1, leaving the index untouched, when the
+    (`reindex --rollback` undoes it). Better means better on --eval-beir's real queries;
+    judged on held-out generated queries alone, the model is kept in --out and the index
+    untouched unless --swap-unjudged. Exits 1, leaving the index untouched, when the
     model did not get better."""
     from finetune.adapt import AdaptSettings, adapt
     from finetune.pairs import load_pairs
@@ -122,6 +131,7 @@ def adapt_cmd(
         eval_beir=(eval_beir, eval_split) if eval_beir else None,
         reembed=reembedded_copy,
         swap=None if dry_run else reindex,
+        swap_unjudged=swap_unjudged,
         cache_dir=cache_dir(),
         progress=show_progress(progress),
         on_stage=lambda stage: click.echo(f"adapt: {stage}", err=True),
@@ -139,6 +149,12 @@ def adapt_cmd(
         click.echo(f"evaluated on {result.embedder.evaluation}")
         echo_before_after(result.embedder)
         click.echo(result.line())
+    if result.improved and not result.judged and not result.reindexed and not dry_run:
+        notice(
+            f"the model was judged on generated queries only, which call a model better that real queries may not; "
+            f"the index is untouched. Judge it with --eval-beir, or `searchctl reindex --model {out}/embedder` "
+            "(or pass --swap-unjudged) to use it"
+        )
     if not result.improved:
         raise SearchctlError(
             f"the adapted embedder is not better than the index's model; the index is untouched "

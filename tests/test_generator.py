@@ -315,13 +315,13 @@ def test_adapt_runs_the_loop_and_keeps_the_index_safe(shelf_index, taught_lm, tm
     shutil.copytree(shelf_index, index)
     model_before = _meta(index, "model")
     out = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["adapt", "--index", str(index), "--generator", str(taught_lm), "--sample", "10",
-                                      "--depth", "1", "--out", str(out), "--epochs", "1", "--seed", "1",
-                                      "--no-progress"])  # fmt: skip
+    args = ["adapt", "--index", str(index), "--generator", str(taught_lm), "--sample", "10", "--depth", "1",
+            "--epochs", "1", "--seed", "1", "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(cli, [*args, "--out", str(out), "--swap-unjudged"])
     assert "Traceback" not in result.output
     report = json.loads((out / "adapt.json").read_text())
     assert report["queries"]["generated"] == 6 and (out / "queries.jsonl").exists()
-    assert (out / "embedder" / "modules.json").exists()
+    assert (out / "embedder" / "modules.json").exists() and not report["judged on real queries"]
     assert set(report["seconds"]) >= {"query generation", "embedder fine-tuning and scoring"}
     assert "adapt: writing queries for 10 chunks" in result.output  # each stage says so on stderr
     if report["improved"]:  # a better model re-embeds the index; rollback returns to the old one
@@ -332,6 +332,12 @@ def test_adapt_runs_the_loop_and_keeps_the_index_safe(shelf_index, taught_lm, tm
     else:  # a worse one leaves it exactly as it was
         assert result.exit_code == 1 and "not better than the index's model; the index is untouched" in result.output
         assert _meta(index, "model") == model_before
+    # Without --swap-unjudged, a verdict of generated queries alone never touches the index.
+    unjudged = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "run2")])
+    assert unjudged.exit_code == (0 if report["improved"] else 1) and "Traceback" not in unjudged.output
+    assert _meta(index, "model") == model_before
+    if report["improved"]:
+        assert "judged on generated queries only" in unjudged.output and "--eval-beir" in unjudged.output
     again = run("adapt", "--index", index, "--generator", taught_lm, "--out", out, code=1)
     assert "is not empty; give adapt a new --out folder" in again.output
     assert "no index at" in run("adapt", "--index", tmp_path / "none", code=2).output
