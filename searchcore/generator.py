@@ -200,9 +200,10 @@ class Generator:
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
-            from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()
+            from .classifier import quiet_transformers
+
+            quiet_transformers()  # its advice (e.g. on generation settings) is not for our users
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
             self.model = AutoModelForCausalLM.from_pretrained(str(self.folder), dtype=torch.float32)
         except (OSError, ValueError, KeyError, TypeError) as exc:
