@@ -132,12 +132,11 @@ Training took {result.seconds_training:.0f} s.
 
 
 def train_generator(
-    texts: list[str],
+    texts: list[str] | list[Pair],
     out: Path,
     *,
     source: str,
     base: str = "SmolLM2-135M-Instruct",
-    conversations: bool = False,
     epochs: float = 1.0,
     lr: float = 5e-5,
     batch_size: int = 8,
@@ -147,7 +146,8 @@ def train_generator(
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> GeneratorResult:
-    """Fine-tune ``base`` on ``texts`` (conversations: one example each) into ``out``."""
+    """Fine-tune ``base`` on ``texts`` into ``out``; pairs become one conversation each
+    (``pair_text``, in the base model's own chat template)."""
     import torch
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
@@ -158,18 +158,20 @@ def train_generator(
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "config.json").exists():
         raise UsageError(f"{out} exists and is not a model folder; pick a new --out")
-    texts = [t for t in texts if t.strip()]
-    if len(texts) < 2:
-        raise UsageError(f"{source} holds {len(texts)} text(s); fine-tuning needs at least two (one is held out)")
+    conversations = any(isinstance(t, Pair) for t in texts)
+    items = [t for t in texts if isinstance(t, Pair) or t.strip()]
+    if len(items) < 2:
+        raise UsageError(f"{source} holds {len(items)} text(s); fine-tuning needs at least two (one is held out)")
     generator = Generator(base, cache_dir=cache_dir, precision="fp32")
     tokenizer, model = generator.tokenizer, generator.model
+    strings = [pair_text(generator, t) if isinstance(t, Pair) else t for t in items]
     tokenizer.padding_side = "right"
     rng = random.Random(seed)
-    order = list(range(len(texts)))
+    order = list(range(len(strings)))
     rng.shuffle(order)
-    held_count = max(1, len(texts) // 10)
-    held = [texts[i] for i in order[:held_count]]
-    train = [texts[i] for i in order[held_count:]]
+    held_count = max(1, len(strings) // 10)
+    held = [strings[i] for i in order[:held_count]]
+    train = [strings[i] for i in order[held_count:]]
     train_examples = _examples(tokenizer, train, block_size, conversations)
     held_examples = _examples(tokenizer, held, block_size, conversations)
     if not train_examples or not held_examples:
@@ -223,7 +225,7 @@ def train_generator(
         out=str(out),
         base=generator.name,
         source=source,
-        texts=len(texts),
+        texts=len(strings),
         held_out=len(held),
         train_tokens=sum(len(e["input_ids"]) for e in train_examples),
         perplexity_before=before,

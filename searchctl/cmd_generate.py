@@ -173,13 +173,12 @@ def finetune_generator_cmd(
 
     Use the folder with `searchctl generate --model DIR`, `pairs generate --queries --model DIR`
     or `adapt --generator DIR`."""
-    from finetune.generator import pair_text, paragraphs, train_generator
+    from finetune.generator import paragraphs, train_generator
     from finetune.pairs import load_pairs
-    from searchcore.generator import Generator
 
     if sum(x is not None for x in (text_file, from_index, pairs_file)) != 1:
         raise click.UsageError("give exactly one of --text FILE, --index DIR or --pairs FILE")
-    conversations = False
+    texts: list = []
     if text_file is not None:
         if not text_file.is_file():
             raise click.UsageError(f"no such text file: {text_file}")
@@ -198,17 +197,13 @@ def finetune_generator_cmd(
             texts = [text for _, _, text in sample_chunks(store, max_texts, seed)]
         source = f"{from_index} (its chunks)"
     else:
-        pairs = load_pairs(pairs_file)
-        formatter = Generator(model, cache_dir=cache_dir())
-        texts = [pair_text(formatter, pair) for pair in pairs]
-        del formatter
-        conversations, source = True, f"{pairs_file} (as conversations)"
+        texts = load_pairs(pairs_file)
+        source = f"{pairs_file} (as conversations)"
     result = train_generator(
         texts,
         out,
         source=source,
         base=model,
-        conversations=conversations,
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,
