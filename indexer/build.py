@@ -29,7 +29,8 @@ import numpy as np
 from searchcore.classifier import Classifier, load_classifier
 from searchcore.config import Config
 from searchcore.embedder import embedded_text, short_title
-from searchcore.engine import LocalWriter
+from searchcore.engine import EngineWriter
+from searchcore.engines import precheck, record_engine, wanted_target, writer_for
 from searchcore.errors import UsageError
 from searchcore.hashing import is_hashing_model, parse_hashing_model
 from searchcore.lock import writing
@@ -67,7 +68,7 @@ class _Run:
         store: Store,
         embedder: TextEmbedder,
         summary: IndexSummary,
-        engine: LocalWriter,
+        engine: EngineWriter,
         phase: Callable[[str], None],
         seen: set[str],
         vision: Vision,
@@ -365,10 +366,13 @@ def build_index(
     if config.model and is_hashing_model(config.model):
         parse_hashing_model(config.model)  # a bad hash:DIM fails before the index folder is made
     given: Classifier | None = load_classifier(classifier) if classifier is not None else None  # fail before work
+    precheck(config)  # a Milvus engine that cannot be reached, or a collection not ours: before any write
     with writing(config.index_dir, wait=wait, create=True) as store:
         embedder, notice = _embedder_for(store, config, embedder)
         summary = IndexSummary(model=embedder.name, backend=embedder.backend, notice=notice)
-        engine = LocalWriter(store, Path(config.index_dir))
+        with store.write():
+            record_engine(store, wanted_target(config, store.meta(), Path(config.index_dir)))
+        engine = writer_for(store, Path(config.index_dir), config.milvus_token)
         phase("read")
         known = store.known_files()
         remembered = store.skipped_rows()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchcore.engine import LocalWriter
+from searchcore.engine import EngineWriter
 from searchcore.store import Store
 
 from .chunker import Chunk
@@ -86,7 +86,7 @@ def _file_id(store: Store, state: FileState) -> int:
     return state.file_id
 
 
-def write_items(store: Store, engine: LocalWriter, items: list[object], vectors: np.ndarray) -> bool:
+def write_items(store: Store, engine: EngineWriter, items: list[object], vectors: np.ndarray) -> bool:
     """Inside ``store.write()``: write a batch; ``vectors`` are its DocItems' chunk vectors
     in order. True if anything a search sees changed."""
     changed = False

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from searchcore.classifier import Classifier, load_classifier
 from searchcore.config import Config
-from searchcore.engine import LocalWriter
+from searchcore.engines import writer_for
 from searchcore.errors import UsageError
 from searchcore.lock import writing
 from searchcore.store import Store
@@ -155,7 +155,7 @@ def label_index(
     """``searchctl label``: label an existing index with a classifier (or with the ones it
     already has, relabelling what is stale), or ``remove`` a facet."""
     with writing(Path(config.index_dir), wait=wait) as store:
-        engine = LocalWriter(store, Path(config.index_dir))
+        engine = writer_for(store, Path(config.index_dir), config.milvus_token)
         if remove is not None:
             if remove not in store.classifiers():
                 raise UsageError(f"the index has no facet {remove!r}; `searchctl info` lists its classifiers")

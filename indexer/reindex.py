@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from searchcore.config import Config
 from searchcore.embedder import canonical_model_name, default_backend, embedded_text, short_title
-from searchcore.engine import LocalWriter
+from searchcore.engines import precheck, writer_for
 from searchcore.errors import UsageError
 from searchcore.hashing import is_hashing_model
 from searchcore.lock import writing
@@ -88,7 +88,7 @@ def _fill_next(store: Store, embedder: TextEmbedder, progress: bool, summary: Re
             bar.update(len(rows))
 
 
-def _swap(store: Store, index_dir: Path, target: dict, summary: ReindexSummary) -> None:
+def _swap(store: Store, index_dir: Path, target: dict, summary: ReindexSummary, token: str = "") -> None:
     """One transaction: vectors_next becomes the vectors, the vectors become the previous."""
     with store.write():
         missing = store.chunks_without_next_vector()
@@ -104,11 +104,14 @@ def _swap(store: Store, index_dir: Path, target: dict, summary: ReindexSummary) 
             previous=json.dumps(previous),
         )
         summary.generation = store.bump_generation()
-    LocalWriter(store, index_dir).rebuild()  # the new generation's FAISS file, from the stored vectors
+    # The new generation's FAISS file from the stored vectors, or a new Milvus collection
+    # that the alias moves to.
+    writer_for(store, index_dir, token).rebuild()
 
 
 def _run(index_dir: Path, target_model: str, backend: str, *, rollback_to: dict | None, config, progress, wait):
     started = time.perf_counter()
+    precheck(config)  # an index on Milvus: the engine answers before anything is embedded
     with writing(index_dir, wait=wait) as store:
         current = _current(store)
         if current["model"] is None:
@@ -123,7 +126,7 @@ def _run(index_dir: Path, target_model: str, backend: str, *, rollback_to: dict 
             dim, revision = int(rollback_to["dim"]), rollback_to.get("model_revision")
         else:
             dim, revision = embedder.dim, embedder.revision
-        _swap(store, index_dir, {**target, "dim": dim, "model_revision": revision}, summary)
+        _swap(store, index_dir, {**target, "dim": dim, "model_revision": revision}, summary, config.milvus_token)
     summary.seconds = time.perf_counter() - started
     return summary
 

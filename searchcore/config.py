@@ -40,6 +40,12 @@ class Config:
     # and an image-to-text model ("none": no captions). None: the index's own, else the default.
     ocr: str | None = None
     caption_model: str | None = None
+    # Where chunks are searched: None (the index's own engine), "local" or "milvus"; for
+    # Milvus, its URI and collection (None: the index's own) and a token (never recorded).
+    engine: str | None = None
+    milvus_uri: str | None = None
+    collection: str | None = None
+    milvus_token: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk_tokens is not None and self.chunk_tokens < 8:

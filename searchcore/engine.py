@@ -17,7 +17,7 @@ two protocols.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -35,12 +35,15 @@ _ALLOWED = "allowed"
 
 @dataclass(frozen=True)
 class AllowList:
-    """The chunk ids a filtered search may return."""
+    """The chunks a filtered search may return: their ids, or an engine's own expression
+    for them and how many there are."""
 
-    ids: np.ndarray
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    expr: str | None = None
+    count: int | None = None
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.count if self.count is not None else len(self.ids)
 
 
 class Engine(Protocol):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine import LocalWriter
+from .engines import recorded_target, writer_for
 from .errors import IndexNotFoundError
 from .lock import writing
 from .store import DB_NAME, Store
@@ -103,7 +103,7 @@ def _check_vectors(store: Store, index_dir: Path, report: CheckReport, repair: b
         why = "is missing" if state == "missing" else "does not match index.db"
         report.problems.append(f"{path.name} {why} (it is rebuilt from index.db on open)")
         if repair:
-            LocalWriter(store, index_dir).rebuild()
+            writer_for(store, index_dir).rebuild()  # the local engine: no token
             report.repaired.append(f"rebuilt {path.name} from index.db")
     stale = [p.name for p in index_dir.glob("vectors-*.faiss") if p != path]
     if stale and repair:
@@ -119,7 +119,20 @@ def _check_vectors(store: Store, index_dir: Path, report: CheckReport, repair: b
             report.notes.append(f"{len(leftovers)} partial FAISS files of an interrupted run (compact removes)")
 
 
-def check(index_dir: Path, *, repair: bool = False) -> CheckReport:
+def _check_milvus(store: Store, index_dir: Path, report: CheckReport, repair: bool, token: str) -> None:
+    """The Milvus collection the index publishes to: its generation and chunk ids."""
+    from .milvus.writer import verify as verify_collection
+
+    target = recorded_target(store.meta(), token)
+    assert target is not None
+    found = verify_collection(store, index_dir, target, repair)
+    report.ok += found["ok"]
+    report.notes += found["notes"]
+    report.problems += found["problems"]
+    report.repaired += found["repaired"]
+
+
+def check(index_dir: Path, *, repair: bool = False, milvus_token: str = "") -> CheckReport:
     report = CheckReport()
     index_dir = Path(index_dir)
     if not (index_dir / DB_NAME).exists():
@@ -133,23 +146,26 @@ def check(index_dir: Path, *, repair: bool = False) -> CheckReport:
         report.ok.append("SQLite integrity check passed")
         _check_rows(store, report, repair)
         _check_images(store, report)
-        _check_vectors(store, index_dir, report, repair)
+        if store.get_meta("engine") == "milvus":
+            _check_milvus(store, index_dir, report, repair, milvus_token)
+        else:
+            _check_vectors(store, index_dir, report, repair)
     if repair and report.problems:
         # What is left after the repairs, checked afresh.
-        again = check(index_dir, repair=False)
+        again = check(index_dir, repair=False, milvus_token=milvus_token)
         again.repaired = report.repaired
         again.notes = [n for n in again.notes if n not in report.notes] + report.notes
         return again
     return report
 
 
-def compact(index_dir: Path) -> tuple[int, int]:
+def compact(index_dir: Path, *, milvus_token: str = "") -> tuple[int, int]:
     """(bytes before, bytes after)."""
     index_dir = Path(index_dir)
     before = index_bytes(index_dir)
     with writing(index_dir) as store:
         store.reclaim_space()
-        LocalWriter(store, index_dir).rebuild()
+        writer_for(store, index_dir, milvus_token).rebuild()
     for leftover in index_dir.glob(".vectors-*.tmp"):  # left by a writer killed mid-save
         leftover.unlink(missing_ok=True)
     return before, index_bytes(index_dir)

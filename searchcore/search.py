@@ -33,12 +33,12 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .config import Config
-from .engine import AllowList, Engine, LocalEngine
+from .engine import AllowList, Engine
+from .engines import engine_of, open_source
 from .fusion import rrf, weighted
 from .models import TextEmbedder, index_backend, index_model, make_embedder
 from .options import DEFAULT_FUSION, DEFAULT_MODE, Filters, SearchOptions, check_query
 from .places import Places
-from .store import Store
 
 __all__ = ["Hit", "Searcher", "facets", "FEEDBACK_DOCS", "FEEDBACK_WEIGHT"]
 
@@ -107,7 +107,8 @@ class Searcher:
     def __init__(self, config: Config, embedder: TextEmbedder | None = None):
         self.config = config
         self.notice: str | None = None  # e.g. why the backend fell back to torch
-        self.store = Store.open(config.index_dir, reader=True)
+        # index.db and the local engine, or a Milvus collection (records and engine alike)
+        self.store, self.remote = open_source(config)
         try:
             model = index_model(self.store, config.model or (embedder.name if embedder else None))
             if embedder is None:
@@ -117,7 +118,7 @@ class Searcher:
             self.store.begin_read()
             self.generation = self.store.generation
             self.counts = self.store.counts()
-            engine = LocalEngine(self.store, config.index_dir)
+            engine = engine_of(self.store, self.remote, config.index_dir)
             self.rebuilt = engine.rebuilt  # no sound file of this generation: the vectors came from index.db
             self.engine: Engine = engine
             self.has_labels = self.store.has_labels()

@@ -10,21 +10,29 @@ import click
 
 from searchcore.errors import SearchctlError
 
-from .common import display_path, index_option
+from .common import display_path, engine_options, engine_settings, index_option, milvus_token_option
 
 __all__ = ["check_cmd", "compact_cmd", "info_cmd", "files_cmd"]
 
 
 @click.command("check")
 @index_option
-@click.option("--repair", is_flag=True, help="Rebuild what is derived (FAISS file, full-text table) and drop orphans.")
-def check_cmd(index_dir, repair):
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Rebuild what is derived (FAISS file, full-text table; on Milvus, the collection's rows by chunk id) "
+    "and drop orphans.",
+)
+@milvus_token_option
+def check_cmd(index_dir, repair, milvus_token):
     """Verify the index: SQLite integrity, chunks vs vectors, full-text rows, the FAISS file of the generation.
 
-    Exits 1 if a problem remains. --repair never re-embeds and never touches the documents."""
+    On Milvus: the collection publishes the index's generation and holds exactly its chunk
+    ids. Exits 1 if a problem remains. --repair never re-embeds and never touches the
+    documents."""
     from searchcore.maintenance import check
 
-    report = check(index_dir, repair=repair)
+    report = check(index_dir, repair=repair, milvus_token=milvus_token)
     for line in report.ok:
         click.echo(f"ok       {line}")
     for line in report.notes:
@@ -40,21 +48,36 @@ def check_cmd(index_dir, repair):
 
 @click.command("compact")
 @index_option
-def compact_cmd(index_dir):
+@milvus_token_option
+def compact_cmd(index_dir, milvus_token):
     """Reclaim space after deletions (VACUUM, full-text optimise, FAISS rewrite, old generations removed)."""
     from searchcore.maintenance import compact
 
-    before, after = compact(index_dir)
+    before, after = compact(index_dir, milvus_token=milvus_token)
     click.echo(f"compacted {index_dir}: {_human(before)} -> {_human(after)} ({before:,} -> {after:,} bytes)")
 
 
 @click.command("info")
 @index_option
+@engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def info_cmd(index_dir, as_json):
-    """Show the index: path, model, dimension, documents, chunks, index type, sizes on disk."""
+def info_cmd(index_dir, as_json, **engine):
+    """Show the index: path, model, dimension, documents, chunks, index type, sizes on disk.
+
+    On Milvus also the engine, its URI (never the token), the collection, its rows and index
+    types; with --engine milvus --milvus-uri URI, a collection with no local index."""
+    from searchcore.config import Config
+    from searchcore.engines import open_source, recorded_target
+    from searchcore.milvus.reader import describe
     from searchcore.store import Store
 
+    settings = engine_settings(engine)
+    if settings["engine"] == "milvus" and settings["milvus_uri"]:
+        view, _ = open_source(Config(index_dir=index_dir, **settings))
+        target = view.target
+        view.close()
+        _echo_info(describe(target), as_json)
+        return
     with Store.open(index_dir, reader=True) as store:
         meta, counts = store.meta(), store.counts()
         classifiers, label_counts = store.classifiers(), store.label_counts()
@@ -77,7 +100,11 @@ def info_cmd(index_dir, as_json):
         "classifiers": {f: {**c, "labels": label_counts.get(f, {})} for f, c in classifiers.items()},
         "sizes": sizes,
         "total_bytes": sum(sizes.values()),
+        "engine": meta.get("engine") or "local",
     }
+    target = recorded_target(meta, settings["milvus_token"])
+    if target is not None:
+        info["milvus"] = describe(target)
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -103,6 +130,24 @@ def info_cmd(index_dir, as_json):
         ),
     ]
     for label, value in rows:
+        click.echo(f"{label:<11} {value}")
+    if "milvus" in info:
+        _echo_info(info["milvus"], False)
+
+
+def _echo_info(milvus: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(milvus, indent=2))
+        return
+    meta = milvus["meta"]
+    for label, value in [
+        ("engine", f"milvus at {milvus['milvus_uri']}"),
+        ("collection", f"{milvus['collection']} -> {milvus['milvus_collection']}"),
+        ("model", meta.get("model", "-")),
+        ("rows", f"{milvus['rows']:,} (chunks {json.loads(meta.get('counts', '{}')).get('chunks', 0):,})"),
+        ("index type", milvus["milvus_index"]),
+        ("generation", milvus["published_generation"]),
+    ]:
         click.echo(f"{label:<11} {value}")
 
 

@@ -13,7 +13,10 @@ from .common import (
     backend_option,
     cache_dir,
     display_path,
+    engine_options,
+    engine_settings,
     index_option,
+    milvus_token_option,
     model_option,
     notice,
     progress_mode,
@@ -28,6 +31,7 @@ __all__ = ["index_cmd", "label_cmd", "reindex_cmd", "watch_cmd", "run_line"]
 @click.command("index")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="PATH...")
 @index_option
+@engine_options
 @model_option
 @click.option(
     "--chunk-size",
@@ -94,6 +98,7 @@ def index_cmd(
     ocr,
     caption_model,
     as_json,
+    **engine,
 ):
     """Index folders or files (text, Markdown, reStructuredText, HTML, PDF, Word, PowerPoint,
     OpenDocument, EPUB, notebooks, RTF, gettext, SVG, JSON/JSONL records, images).
@@ -121,6 +126,7 @@ def index_cmd(
         max_file_mb=max_file_mb,
         ocr=ocr,
         caption_model=caption_model,
+        **engine_settings(engine),
     )
     summary = build_index(config, list(paths), progress=progress_mode(progress), wait=wait, classifier=classifier_dir)
     notice(summary.notice)
@@ -155,7 +161,8 @@ def _name_some(label: str, items: list[tuple[str, str]], more: str) -> None:
 @click.option("--remove", "remove_facet", metavar="FACET", default=None, help="Forget one classifier's labels.")
 @wait_option
 @progress_option
-def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
+@milvus_token_option
+def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress, milvus_token):
     """Label the documents of an existing index with a classifier; `query --label` then filters by it.
 
     Each classifier is a facet named after its folder; the index remembers it, and later
@@ -164,7 +171,7 @@ def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
 
     if classifier_dir is not None and remove_facet is not None:
         raise click.UsageError("give --classifier or --remove, not both")
-    config = Config(index_dir=index_dir, cache_dir=cache_dir())
+    config = Config(index_dir=index_dir, cache_dir=cache_dir(), milvus_token=milvus_token)
     summaries = label_index(config, classifier_dir, progress=show_progress(progress), wait=wait, remove=remove_facet)
     for summary in summaries:
         notice(summary.notice)
@@ -176,6 +183,7 @@ def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
 
 @click.command("reindex")
 @index_option
+@milvus_token_option
 @click.option(
     "--model", metavar="NAME_OR_PATH", default=None, help="Model to re-embed every chunk with (e.g. a fine-tuned one)."
 )
@@ -183,15 +191,16 @@ def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress):
 @click.option("--rollback", is_flag=True, help="Return to the model and vectors the last reindex replaced.")
 @wait_option
 @progress_option
-def reindex_cmd(index_dir, model, backend, rollback, wait, progress):
+def reindex_cmd(index_dir, model, backend, rollback, wait, progress, milvus_token):
     """Re-embed every stored chunk with another model and swap it in at once (no file is read).
 
     Queries, and a running daemon, go on with the old vectors until the swap; --rollback
-    returns to the previous ones, which are kept until the next reindex."""
+    returns to the previous ones, which are kept until the next reindex. On Milvus the new
+    vectors go into a new collection and the alias moves to it; --rollback moves it back."""
     from indexer.reindex import reindex
     from indexer.reindex import rollback as roll_back
 
-    config = Config(index_dir=index_dir, cache_dir=cache_dir())
+    config = Config(index_dir=index_dir, cache_dir=cache_dir(), milvus_token=milvus_token)
     if rollback:
         if model is not None or backend is not None:
             raise click.UsageError("--rollback returns to the previous model; it takes no --model or --backend")
@@ -232,7 +241,8 @@ def run_line(run) -> str:
     show_default=True,
     help="Gather a continuous burst of events for at most this long before a run.",
 )
-def watch_cmd(paths, index_dir, model, backend, quiet_ms, max_wait_ms):
+@milvus_token_option
+def watch_cmd(paths, index_dir, model, backend, quiet_ms, max_wait_ms, milvus_token):
     """Keep the index current: index PATH... now, then again after every burst of changes.
 
     File-system events are debounced and coalesced (an editor's save, a git checkout of a
@@ -240,7 +250,7 @@ def watch_cmd(paths, index_dir, model, backend, quiet_ms, max_wait_ms):
     line per run; stop it with Ctrl-C."""
     from indexer.watch import watch
 
-    config = Config(index_dir=index_dir, model=model, backend=backend, cache_dir=cache_dir())
+    config = Config(index_dir=index_dir, model=model, backend=backend, cache_dir=cache_dir(), milvus_token=milvus_token)
     click.echo(f"watching {', '.join(str(p) for p in paths)} for {index_dir} (Ctrl-C stops)", err=True)
     runs = watch(
         config,

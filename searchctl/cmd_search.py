@@ -12,7 +12,16 @@ import click
 from searchcore.config import Config
 from searchcore.options import EMPTY_QUERY, FUSIONS, MODES, SearchOptions, is_blank
 
-from .common import backend_option, cache_dir, display_path, index_option, model_option, notice
+from .common import (
+    backend_option,
+    cache_dir,
+    display_path,
+    engine_options,
+    engine_settings,
+    index_option,
+    model_option,
+    notice,
+)
 from .options import search_options, to_search_options
 
 __all__ = ["query_cmd", "eval_cmd", "serve_cmd"]
@@ -21,6 +30,7 @@ __all__ = ["query_cmd", "eval_cmd", "serve_cmd"]
 @click.command("query")
 @click.argument("text")
 @index_option
+@engine_options
 @model_option
 @search_options()
 @click.option("--facets", "show_facets", is_flag=True, help="After the hits, count their labels per facet.")
@@ -46,6 +56,7 @@ def query_cmd(text, index_dir, model, show_facets, backend, as_json, server, api
     order is the mode's own, fused in hybrid mode (see --explain)."""
     if is_blank(text):
         raise click.UsageError(EMPTY_QUERY)
+    engine = engine_settings(values)
     options = to_search_options(values)
     if server:
         from .remote import remote_search
@@ -53,7 +64,7 @@ def query_cmd(text, index_dir, model, show_facets, backend, as_json, server, api
         payload = remote_search(server, text, options, api_key)
     else:
         payload = _search_here(
-            text, options, Config(index_dir=index_dir, model=model, backend=backend, cache_dir=cache_dir())
+            text, options, Config(index_dir=index_dir, model=model, backend=backend, cache_dir=cache_dir(), **engine)
         )
     if as_json:
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -289,6 +300,7 @@ def _evaluate_settings(index_dir, queries, qrels, settings):
 
 @click.command("serve")
 @index_option
+@engine_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the daemon.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port to listen on.")
 @click.option(
@@ -314,7 +326,7 @@ def _evaluate_settings(index_dir, queries, qrels, settings):
     metavar="PATH",
     help="Also keep the index current with PATH (repeatable), as `searchctl watch` does.",
 )
-def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths):
+def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths, **engine):
     """Run searchd, the HTTP search daemon, over the index.
 
     \b
@@ -329,18 +341,31 @@ def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths):
       GET /docs             the OpenAPI schema, browsable (/openapi.json)
 
     With --watch PATH, the daemon also re-indexes PATH after every burst of changes and
-    serves each new generation within a second."""
+    serves each new generation within a second.
+
+    With --engine milvus --milvus-uri URI --collection C it serves a Milvus collection
+    with no local index: any number of daemons, on any machines, can serve one collection."""
     import uvicorn
 
     from searchcore.store import Store
     from searchd import create_app
 
+    settings = engine_settings(engine)
+    remote = settings["engine"] == "milvus" and settings["milvus_uri"]
+    if remote and watch_paths:
+        raise click.UsageError("--watch needs a local index; serve a Milvus collection without --milvus-uri instead")
     stop = _start_watching(index_dir, list(watch_paths), backend) if watch_paths else None
-    Store.open(index_dir, reader=True).close()  # fail here, in one line, if there is no index
+    if not remote:
+        Store.open(index_dir, reader=True).close()  # fail here, in one line, if there is no index
     if api_key is not None and not api_key.strip():
         raise click.UsageError("the API key is empty; give a non-empty --api-key or unset SEARCHD_API_KEY")
-    app = create_app(Config(index_dir=index_dir, backend=backend, cache_dir=cache_dir()), api_key=api_key)
-    click.echo(f"searchd serving {Path(index_dir).resolve()} on http://{host}:{port}/", err=True)
+    app = create_app(Config(index_dir=index_dir, backend=backend, cache_dir=cache_dir(), **settings), api_key=api_key)
+    served = (
+        f"collection {settings['collection'] or '(default)'} at {settings['milvus_uri']}"
+        if remote
+        else Path(index_dir).resolve()
+    )
+    click.echo(f"searchd serving {served} on http://{host}:{port}/", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
     finally:

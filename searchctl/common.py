@@ -11,6 +11,9 @@ from searchcore.config import DEFAULT_INDEX_DIR
 
 __all__ = [
     "index_option",
+    "engine_options",
+    "engine_settings",
+    "milvus_token_option",
     "model_option",
     "backend_option",
     "progress_option",
@@ -55,6 +58,58 @@ def backend_option(func):
         help="Model runtime: torch, onnx (fp32) or onnx-int8. Default: the index's own; for a new index "
         "onnx-int8 where onnxruntime runs well, else torch.",
     )(func)
+
+
+def milvus_token_option(func):
+    return click.option(
+        "--milvus-token",
+        metavar="TOKEN",
+        envvar="SEARCHCTL_MILVUS_TOKEN",
+        default="",
+        help="Milvus token (user:password or an API key); never recorded (or set SEARCHCTL_MILVUS_TOKEN).",
+    )(func)
+
+
+def engine_options(func):
+    """--engine, --milvus-uri, --milvus-token, --collection: where the chunks are searched."""
+    options = [
+        click.option(
+            "--engine",
+            type=click.Choice(["local", "milvus"]),
+            default=None,
+            help="Where chunks are searched: local (FAISS + SQLite FTS5) or milvus. Default: the index's own "
+            "(local for a new index); the index remembers the choice.",
+        ),
+        click.option(
+            "--milvus-uri",
+            metavar="URI",
+            envvar="SEARCHCTL_MILVUS_URI",
+            default=None,
+            help="Milvus to use with --engine milvus: a Milvus Lite file (./chunks.db) or http://host:19530 "
+            "(or set SEARCHCTL_MILVUS_URI). Default: the index's own.",
+        ),
+        milvus_token_option,
+        click.option(
+            "--collection",
+            metavar="NAME",
+            default=None,
+            help="Milvus collection (an alias searchctl moves on reindex). Default: the index's own, else one "
+            "named after the index folder.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def engine_settings(values: dict) -> dict:
+    """The Config fields of the engine options, taken out of a command's ``values``."""
+    return {
+        "engine": values.pop("engine", None),
+        "milvus_uri": values.pop("milvus_uri", None),
+        "milvus_token": values.pop("milvus_token", "") or "",
+        "collection": values.pop("collection", None),
+    }
 
 
 def cache_dir() -> Path:

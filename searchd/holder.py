@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from searchcore.config import Config
 from searchcore.errors import SearchctlError
 from searchcore.lock import writer_active
+from searchcore.milvus.reader import CollectionView
 from searchcore.models import TextEmbedder
 from searchcore.options import SearchOptions
 from searchcore.search import Searcher
@@ -78,8 +79,14 @@ class IndexHolder:
             self._executor.shutdown(wait=False)
             raise
         self._reload_lock = threading.Lock()
-        # Reads meta outside any transaction, so it sees each commit as it lands.
-        self._probe = Store.open(config.index_dir, reader=True)
+        # Reads meta outside any transaction (or a collection's properties afresh), so it
+        # sees each commit as it lands.
+        self._remote = self._searcher.remote
+        self._probe: Store | CollectionView
+        if self._remote:
+            self._probe = CollectionView(self._searcher.store.target)
+        else:
+            self._probe = Store.open(config.index_dir, reader=True)
         self.reloads = 0
 
     def _open(self, embedder) -> Searcher:
@@ -93,6 +100,8 @@ class IndexHolder:
         return self._searcher
 
     def committed_generation(self) -> int:
+        if isinstance(self._probe, CollectionView):
+            self._probe.refresh()  # a Milvus writer publishes a generation only once its rows are in
         return self._probe.generation
 
     def refresh(self) -> bool:
@@ -101,7 +110,7 @@ class IndexHolder:
             generation = self.committed_generation()
             if generation == self._searcher.generation:
                 return False
-            published = vectors_path(self.config.index_dir, generation).exists()
+            published = self._remote or vectors_path(self.config.index_dir, generation).exists()
             if not published and writer_active(self.config.index_dir):
                 return False  # the writer is between commits; its FAISS file comes at the end
             embedder: TextEmbedder | None = self._searcher.embedder

@@ -51,6 +51,7 @@ class ChunkRecord:
     line_end: int
     metadata: dict = field(default_factory=dict)
     kind: str = ""  # the file's kind, as its reader named it
+    mtime_ns: int = 0  # the file's modification time
 
 
 class StoreBase:
@@ -64,6 +65,9 @@ class StoreBase:
         self.path = Path(path)
         self.read_only = False
         self.reader = reader
+        # Documents whose labels this Store changed: an engine that keeps its own copy of
+        # the labels (Milvus) refreshes them at its writer's next commit.
+        self.relabelled: set[int] = set()
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             try:

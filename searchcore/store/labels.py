@@ -46,6 +46,8 @@ class Labels(StoreBase):
 
     def put_labels(self, facet: str, classifier_id: str, rows: Iterable[tuple[int, str, float, str]]) -> None:
         """Inside ``write()``: (doc id, label, score, doc hash) rows of one facet."""
+        rows = list(rows)
+        self.relabelled.update(int(r[0]) for r in rows)
         self.conn.executemany(
             "INSERT OR REPLACE INTO labels (doc_id, facet, label, score, classifier, doc_hash) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -54,6 +56,9 @@ class Labels(StoreBase):
 
     def drop_facet(self, facet: str) -> int:
         """Inside ``write()``: forget a classifier's labels; returns how many."""
+        self.relabelled.update(
+            int(r[0]) for r in self.conn.execute("SELECT doc_id FROM labels WHERE facet = ?", (facet,))
+        )
         removed = self.conn.execute("DELETE FROM labels WHERE facet = ?", (facet,)).rowcount
         known = self.classifiers()
         known.pop(facet, None)

@@ -24,13 +24,16 @@ class Reads(StoreBase):
         marks = ",".join("?" * len(chunk_ids))
         sql = (
             "SELECT chunks.id, documents.id, files.path, documents.key, documents.title, chunks.text, "
-            "chunks.char_start, chunks.char_end, chunks.line_start, chunks.line_end, documents.metadata, files.kind "
+            "chunks.char_start, chunks.char_end, chunks.line_start, chunks.line_end, documents.metadata, files.kind, "
+            "files.mtime_ns "
             "FROM chunks JOIN documents ON documents.id = chunks.doc_id JOIN files ON files.id = documents.file_id "
             f"WHERE chunks.id IN ({marks})"
         )
         out = {}
         for row in self.conn.execute(sql, [int(i) for i in chunk_ids]):
-            chunk_id, doc_id, path, key, title, text, char_start, char_end, line_start, line_end, meta, kind = row
+            chunk_id, doc_id, path, key, title, text, char_start, char_end, line_start, line_end, meta, kind, mtime = (
+                row
+            )
             out[chunk_id] = ChunkRecord(
                 chunk_id,
                 doc_id,
@@ -44,6 +47,7 @@ class Reads(StoreBase):
                 line_end,
                 json.loads(meta),
                 kind,
+                mtime,
             )
         return out
 
@@ -113,6 +117,12 @@ class Reads(StoreBase):
             marks = ",".join("?" * len(part))
             out.update(self.conn.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", part).fetchall())
         return out
+
+    def chunk_ids(self) -> list[int]:
+        return [int(r[0]) for r in self.conn.execute("SELECT id FROM chunks ORDER BY id")]
+
+    def all_doc_ids(self) -> list[int]:
+        return [int(r[0]) for r in self.conn.execute("SELECT id FROM documents ORDER BY id")]
 
     def sample_texts(self, limit: int) -> list[str]:
         """The text of the first ``limit`` chunks, in id order."""

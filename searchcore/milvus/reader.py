@@ -1,0 +1,310 @@
+"""The read side: a collection found behind its alias, the engine a Searcher asks, and
+the records it shows, pinned to one published generation."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..engine import AllowList
+from ..errors import SearchctlError
+from ..options import Filters
+from ..store.core import ChunkRecord
+from ..terms import query_terms
+from . import filters as expr
+from .schema import FORMAT, OUTPUT, PREFIX, create, visible
+from .target import MilvusTarget, connect, milvus_error
+
+__all__ = ["Collection", "CollectionView", "MilvusEngine", "live_ids"]
+
+_TOPK = 16_384  # the most hits one Milvus search returns
+_QUERY_IDS = 1_000  # ids per "id in [...]" query
+
+
+def live_ids(client, name: str, where: str) -> list[int]:
+    """Every id of the rows of ``name`` that ``where`` selects."""
+    found: list[int] = []
+    iterator = client.query_iterator(name, batch_size=4096, filter=where, output_fields=["id"])
+    try:
+        while batch := iterator.next():
+            found += [int(r["id"]) for r in batch]
+    finally:
+        iterator.close()
+    return found
+
+
+class Collection:
+    """One physical collection and the alias (``target.collection``) that names it."""
+
+    def __init__(self, client, target: MilvusTarget, name: str, props: dict[str, str]):
+        self.client, self.target, self.name, self.props = client, target, name, props
+
+    @classmethod
+    def find(cls, client, target: MilvusTarget) -> Collection | None:
+        alias = target.collection
+        try:
+            name = client.describe_alias(alias)["collection_name"]
+        except Exception:
+            if not client.has_collection(alias):
+                return None
+            name = alias  # a collection called like our alias: not one of ours
+        described = client.describe_collection(name)
+        client.load_collection(name)  # searches need it in memory; loading a loaded one is a no-op
+        return cls(client, target, name, {str(k): str(v) for k, v in (described.get("properties") or {}).items()})
+
+    def get(self, key: str) -> str | None:
+        return self.props.get(PREFIX + key)
+
+    @property
+    def generation(self) -> int:
+        return int(self.get("generation") or 0)
+
+    def check_owner(self, index_id: str | None, model: str | None, dim: int | None) -> None:
+        shown = f"collection {self.target.collection!r} at {self.target.shown}"
+        if self.get("format") != FORMAT:
+            raise SearchctlError(f"{shown} was not made by searchctl; give another --collection")
+        if index_id and self.get("index_id") and self.get("index_id") != index_id:
+            raise SearchctlError(f"{shown} belongs to another index; give another --collection")
+        if model and self.get("model") and self.get("model") != model:
+            raise SearchctlError(
+                f"{shown} holds vectors of model {self.get('model')!r}, not {model!r}; "
+                "use `searchctl reindex` to change the model, or give another --collection"
+            )
+        if dim and self.get("dim") and int(self.get("dim") or 0) != int(dim):
+            raise SearchctlError(f"{shown} holds vectors of {self.get('dim')} dimensions, not {dim}")
+
+    def _props_of(self, name: str) -> dict[str, str]:
+        described = self.client.describe_collection(name)
+        return {str(k): str(v) for k, v in (described.get("properties") or {}).items()}
+
+    def _versions(self) -> list[tuple[int, str]]:
+        pattern = re.compile(re.escape(self.target.collection) + r"_v(\d+)$")
+        return sorted((int(m.group(1)), n) for n in self.client.list_collections() if (m := pattern.match(n)))
+
+    @classmethod
+    def _create(cls, client, target: MilvusTarget, dim: int, props: dict[str, str]) -> Collection:
+        taken = Collection(client, target, "", {})._versions()
+        name = f"{target.collection}_v{(taken[-1][0] if taken else 0) + 1}"
+        create(client, name, dim, props)
+        return cls(client, target, name, props)
+
+    @classmethod
+    def create_live(cls, client, target: MilvusTarget, dim: int, props: dict[str, str]) -> Collection:
+        made = cls._create(client, target, dim, props)
+        made.take_alias(None)
+        return made
+
+    @classmethod
+    def create_next(cls, client, target: MilvusTarget, dim: int, props: dict[str, str]) -> Collection:
+        return cls._create(client, target, dim, props)
+
+    def take_alias(self, replaced: Collection | None) -> None:
+        """Point the alias here; keep ``replaced`` (a rollback), drop the ones before it."""
+        if replaced is None:
+            self.client.create_alias(self.name, self.target.collection)
+            # A run killed between creating a collection and naming it left that one unnamed.
+            for _, name in self._versions():
+                if name != self.name and self._props_of(name).get(PREFIX + "index_id") == self.get("index_id"):
+                    self.client.drop_collection(name)
+            return
+        self.client.alter_alias(self.name, self.target.collection)
+        for _, name in self._versions():
+            if name not in (self.name, replaced.name):
+                self.client.drop_collection(name)
+
+
+class CollectionView:
+    """What a Searcher reads an index's records from when they live in Milvus: the
+    published properties (model, counts, roots) and the rows, at one generation."""
+
+    def __init__(self, target: MilvusTarget):
+        self.target = target
+        self.client = connect(target)
+        try:
+            found = self._find()
+        except BaseException:
+            self.client.close()
+            raise
+        self.collection: Collection = found
+        self.pinned: int | None = None
+        self._labels: dict[int, dict] = {}
+
+    def _find(self) -> Collection:
+        try:
+            found = Collection.find(self.client, self.target)
+        except Exception as exc:
+            raise milvus_error(exc, self.target) from None
+        if found is None:
+            raise SearchctlError(
+                f"no collection {self.target.collection!r} at {self.target.shown}; "
+                "build it with `searchctl index DIR --engine milvus` first"
+            )
+        found.check_owner(None, None, None)
+        return found
+
+    def refresh(self) -> None:
+        """See the newest published generation (and the alias's newest collection)."""
+        self.collection = self._find()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get_meta(self, key: str) -> str | None:
+        return self.collection.get(key)
+
+    def begin_read(self) -> None:
+        self.pinned = self.collection.generation
+
+    @property
+    def generation(self) -> int:
+        return self.pinned if self.pinned is not None else self.collection.generation
+
+    @property
+    def name(self) -> str:
+        return self.collection.name
+
+    def counts(self) -> dict[str, int]:
+        counts = json.loads(self.get_meta("counts") or "{}")
+        out = {k: int(counts.get(k, 0)) for k in ("files", "documents", "chunks")}
+        return {**out, "vectors": out["chunks"]}
+
+    def has_labels(self) -> bool:
+        return self.get_meta("labels") == "1"
+
+    def where(self, extra: str = "") -> str:
+        base = visible(self.generation)
+        return f"{base} and ({extra})" if extra else base
+
+    def _query(self, where: str, fields: list[str]) -> list[dict]:
+        try:
+            return list(self.client.query(self.name, filter=where, output_fields=fields))
+        except Exception as exc:
+            raise milvus_error(exc, self.target) from None
+
+    def _by_ids(self, ids: Sequence[int], fields: list[str]) -> list[dict]:
+        ids = [int(i) for i in ids]
+        rows: list[dict] = []
+        for start in range(0, len(ids), _QUERY_IDS):
+            rows += self._query(f"id in {ids[start : start + _QUERY_IDS]}", fields)
+        return rows
+
+    def chunk_records(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
+        out = {}
+        for r in self._by_ids(chunk_ids, OUTPUT):
+            self._labels[int(r["doc_id"])] = r.get("labels") or {}
+            out[int(r["id"])] = ChunkRecord(
+                int(r["id"]), int(r["doc_id"]), r["path"], r["key"], r["title"] or None, r["text"],
+                int(r["char_start"]), int(r["char_end"]), int(r["line_start"]), int(r["line_end"]),
+                r.get("meta") or {}, r["kind"], int(r["mtime_ns"]),
+            )  # fmt: skip
+        return out
+
+    def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]:
+        return {int(r["id"]): int(r["doc_id"]) for r in self._by_ids(chunk_ids, ["id", "doc_id"])}
+
+    def labels_of(self, doc_ids: Sequence[int]) -> dict[int, dict[str, dict]]:
+        missing = [int(d) for d in doc_ids if int(d) not in self._labels]
+        for start in range(0, len(missing), _QUERY_IDS):
+            for r in self._query(self.where(f"doc_id in {missing[start : start + _QUERY_IDS]}"), ["doc_id", "labels"]):
+                self._labels[int(r["doc_id"])] = r.get("labels") or {}
+        return {int(d): self._labels[int(d)] for d in doc_ids if self._labels.get(int(d))}
+
+    def vectors_of(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        return {int(r["id"]): np.asarray(r["dense"], np.float32) for r in self._by_ids(chunk_ids, ["id", "dense"])}
+
+    def file_kind(self, path: str) -> str | None:
+        rows = self._query(self.where(f"path == {expr.literal(path)}"), ["kind"])
+        return rows[0]["kind"] if rows else None
+
+    def document_ids(self) -> tuple[set[str], set[str]]:
+        keys, paths = set(), set()
+        iterator = self.client.query_iterator(self.name, batch_size=4096, filter=self.where(),
+                                              output_fields=["key", "path"])  # fmt: skip
+        try:
+            while batch := iterator.next():
+                for r in batch:
+                    (keys.add(r["key"]) if r["key"] else paths.add(r["path"]))
+        finally:
+            iterator.close()
+        return keys, paths
+
+
+class MilvusEngine:
+    """The Engine protocol over a CollectionView: dense and BM25 searches in Milvus."""
+
+    rebuilt = False
+
+    def __init__(self, view: CollectionView):
+        self.view = view
+
+    @property
+    def size(self) -> int:
+        return self.view.counts()["chunks"]
+
+    def _search(self, data, field: str, metric: str, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
+        if k <= 0:
+            return []
+        where = self.view.where(allowed.expr if allowed is not None and allowed.expr else "")
+        try:
+            found = self.view.client.search(
+                self.view.name, data=[data], anns_field=field, limit=min(int(k), _TOPK), filter=where,
+                output_fields=["id"], search_params={"metric_type": metric},
+            )  # fmt: skip
+        except Exception as exc:
+            raise milvus_error(exc, self.view.target) from None
+        return [(int(h["id"]), float(h["distance"])) for h in found[0]] if found else []
+
+    def dense(self, vector: np.ndarray, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
+        return self._search(np.asarray(vector, np.float32).reshape(-1).tolist(), "dense", "IP", k, allowed)
+
+    def keyword(self, text: str, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
+        terms = query_terms(text)
+        if not terms:
+            return []
+        # A BM25 score is never negative; some engines report it as a distance (negated).
+        return [(c, abs(s)) for c, s in self._search(terms, "sparse", "BM25", k, allowed)]
+
+    def vectors(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        return self.view.vectors_of(chunk_ids)
+
+    def allow(self, filters: Filters) -> AllowList:
+        where = expr.filter_expr(filters)
+        if expr.needs_exact_paths(filters):
+            rows = self.view._query(self.view.where(where), ["id", "path"])
+            ids = sorted(int(r["id"]) for r in rows if expr.path_matches(filters, r["path"]))
+            where = f"id in {ids}"
+        count = self.view._query(self.view.where(where), ["count(*)"])[0]["count(*)"]
+        return AllowList(expr=where, count=int(count))
+
+
+def describe(target: MilvusTarget) -> dict:
+    """What ``searchctl info`` shows of a collection (never the token)."""
+    view = CollectionView(target)
+    try:
+        client, name = view.client, view.name
+        kinds = []
+        for field in ("dense", "sparse"):
+            try:
+                found = client.describe_index(name, index_name=field) or {}
+            except Exception:
+                found = {}
+            kinds.append(f"{field} {found.get('index_type', '?')} ({found.get('metric_type', '?')})")
+        return {
+            "engine": "milvus",
+            "milvus_uri": target.shown,
+            "collection": target.collection,
+            "milvus_collection": name,
+            "rows": int(client.get_collection_stats(name).get("row_count", 0)),
+            "milvus_index": ", ".join(kinds),
+            "published_generation": view.collection.generation,
+            "meta": {k[len(PREFIX) :]: v for k, v in view.collection.props.items() if k.startswith(PREFIX)},
+        }
+    except SearchctlError:
+        raise
+    except Exception as exc:
+        raise milvus_error(exc, target) from None
+    finally:
+        view.close()

@@ -1,0 +1,125 @@
+"""The collection: its fields, the rows made from index.db, and the properties it carries.
+
+One row per chunk, keyed by the chunk id (index.db never reuses one). ``born`` and
+``dead`` are generations: a search at generation G sees the rows with born <= G and
+(dead = 0 or dead > G), so a run's new rows and its deletions become visible together
+when the run publishes G (the collection's ``searchctl.generation`` property), and a
+daemon that still serves G-1 keeps seeing G-1 exactly. Rows dead before the previous
+published generation are then deleted for good.
+
+``terms`` is the title and text already stemmed our way (``searchcore.terms``); Milvus
+fills ``sparse`` from it with its BM25 function and scores raw query text against it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..terms import document_terms
+
+__all__ = ["FORMAT", "create", "rows", "visible", "PREFIX", "props_of", "OUTPUT", "label_fields", "LABELS_MAX"]
+
+FORMAT = "1"
+PREFIX = "searchctl."
+_TEXT_BYTES = 65_535  # a VARCHAR's largest size in Milvus
+LABELS_MAX = 64
+# Fields a record is read from (everything but the vectors and the terms).
+OUTPUT = [
+    "id", "doc_id", "path", "key", "kind", "title", "text", "char_start", "char_end",
+    "line_start", "line_end", "mtime_ns", "meta", "labels",
+]  # fmt: skip
+
+
+def visible(generation: int) -> str:
+    """The rows a search at ``generation`` sees."""
+    return f"born <= {int(generation)} and (dead == 0 or dead > {int(generation)})"
+
+
+def _fit(text: str | None, limit: int = _TEXT_BYTES) -> str:
+    data = (text or "").encode("utf-8")
+    return text or "" if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+def create(client, name: str, dim: int, properties: dict[str, str]) -> None:
+    """A new, empty collection ``name`` for vectors of ``dim``."""
+    from pymilvus import DataType, Function, FunctionType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False, description="searchctl chunks")
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("doc_id", DataType.INT64)
+    for field in ("path", "key", "kind", "title", "text"):
+        schema.add_field(field, DataType.VARCHAR, max_length=_TEXT_BYTES)
+    schema.add_field("terms", DataType.VARCHAR, max_length=_TEXT_BYTES, enable_analyzer=True,
+                     analyzer_params={"tokenizer": "standard"})  # fmt: skip
+    for field in ("char_start", "char_end", "line_start", "line_end", "mtime_ns", "born", "dead"):
+        schema.add_field(field, DataType.INT64)
+    schema.add_field("meta", DataType.JSON)
+    schema.add_field("labels", DataType.JSON)
+    for field in ("label_any", "label_pairs"):
+        schema.add_field(field, DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=LABELS_MAX,
+                         max_length=1024)  # fmt: skip
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=int(dim))
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(
+        Function(
+            name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"], output_field_names=["sparse"]
+        )  # fmt: skip
+    )
+    index = client.prepare_index_params()
+    # Exact, as the local engine is (Milvus' AUTOINDEX is HNSW: approximate).
+    index.add_index("dense", index_type="FLAT", metric_type="IP")
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection(name, schema=schema, index_params=index, properties=properties)
+
+
+def label_fields(labels: dict[str, dict]) -> dict:
+    """The label fields of a row: facet -> {label, score}, and the arrays filters match."""
+    pairs = sorted(labels.items())[:LABELS_MAX]
+    return {
+        "labels": dict(pairs),
+        "label_any": sorted({v["label"] for _, v in pairs}),
+        "label_pairs": [f"{facet}:{v['label']}" for facet, v in pairs],
+    }
+
+
+def rows(store, chunk_ids: Sequence[int], born: int) -> list[dict]:
+    """The rows of ``chunk_ids`` as index.db holds them (call inside a snapshot)."""
+    records = store.chunk_records(list(chunk_ids))
+    vectors = store.vectors_of(list(records))
+    labels = store.labels_of([r.doc_id for r in records.values()])
+    out = []
+    for chunk_id, r in records.items():
+        vector = vectors.get(chunk_id)
+        if vector is None:
+            continue
+        out.append(
+            {
+                "id": int(chunk_id), "doc_id": int(r.doc_id), "path": _fit(r.path), "key": _fit(r.key),
+                "kind": r.kind, "title": _fit(r.title), "text": _fit(r.text),
+                "terms": _fit(document_terms(r.title, r.text)),
+                "char_start": r.char_start, "char_end": r.char_end, "line_start": r.line_start,
+                "line_end": r.line_end, "mtime_ns": int(r.mtime_ns), "born": int(born), "dead": 0,
+                "meta": r.metadata or {}, **label_fields(labels.get(r.doc_id, {})),
+                "dense": np.asarray(vector, dtype=np.float32).tolist(),
+            }
+        )  # fmt: skip
+    return out
+
+
+def props_of(store, generation: int) -> dict[str, str]:
+    """The properties a published collection carries: what a daemon with no index.db needs."""
+    meta = store.meta()
+    counts = store.counts()
+    keep = {k: meta[k] for k in ("model", "backend", "dim", "model_revision", "roots") if meta.get(k) is not None}
+    return {
+        PREFIX + "format": FORMAT,
+        PREFIX + "index_id": meta.get("milvus_index_id", ""),
+        PREFIX + "generation": str(int(generation)),
+        PREFIX + "counts": json.dumps({k: counts[k] for k in ("files", "documents", "chunks")}),
+        PREFIX + "labels": "1" if store.has_labels() else "0",
+        PREFIX + "classifiers": meta.get("classifiers", "{}"),
+        **{PREFIX + k: v for k, v in keep.items()},
+    }

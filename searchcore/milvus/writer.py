@@ -1,0 +1,299 @@
+"""What an indexing run publishes to its collection.
+
+A run tells the writer which chunks it added and removed; ``commit`` (after index.db's last
+commit) upserts the new rows with ``born`` = the committed generation, marks the removed
+ones ``dead`` at it, refreshes the label fields of relabelled documents, and only then
+publishes the generation in the collection's properties: daemons see the whole run at
+once or not at all. A run that was killed leaves rows of a generation nobody publishes
+(invisible) and index.db ahead of the collection; the next writer sees that
+(``milvus_published`` in index.db is not the generation it starts from) and reconciles
+the two by chunk id, so nothing is duplicated and nothing is orphaned.
+
+``rebuild`` (a reindex with another model, a rollback, ``check --repair``) writes a new
+collection beside the live one and moves the alias to it in one call: daemons switch at
+their next refresh, and the collection it replaced stays for one more rebuild.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import SearchctlError
+from . import schema
+from .reader import Collection, live_ids
+from .target import MilvusTarget, connect, milvus_error
+
+__all__ = ["MilvusWriter", "check_target", "BATCH"]
+
+BATCH = 256  # rows per upsert
+# Seconds between publishing a generation and deleting for good the rows it removed: a
+# daemon at the previous generation sees them until its next look (every 0.25 s).
+GRACE_S = 1.0
+
+
+def check_target(target: MilvusTarget, index_id: str | None, model: str | None, dim: int | None) -> None:
+    """Before a run writes anything: the engine answers, and the collection behind
+    ``target`` is absent or this index's own, with its model and dimension."""
+    client = connect(target)
+    try:
+        found = Collection.find(client, target)
+        if found is not None:
+            if index_id is None:  # a new index, or one that never published here
+                found.check_owner(None, None, None)
+                if found.get("index_id"):
+                    raise SearchctlError(
+                        f"collection {target.collection!r} at {target.shown} already holds another index's "
+                        "chunks; give another --collection"
+                    )
+            found.check_owner(index_id, model, dim)
+    except SearchctlError:
+        raise
+    except Exception as exc:
+        raise milvus_error(exc, target) from None
+    finally:
+        client.close()
+
+
+class MilvusWriter:
+    def __init__(self, store, index_dir: Path, target: MilvusTarget):
+        self.store = store
+        self.index_dir = Path(index_dir)
+        self.target = target
+        self.client = connect(target)
+        with store.snapshot():
+            self.start = store.generation
+            published = store.get_meta("milvus_published")
+            index_id = store.get_meta("milvus_index_id")
+        if index_id is None:
+            with store.write():
+                store.set_meta(milvus_index_id=uuid.uuid4().hex)
+        self.reconcile = published is None or int(published) != self.start
+        self._added: set[int] = set()
+        self._removed: set[int] = set()
+
+    def added(self, chunk_ids: Iterable[int]) -> None:
+        self._added.update(int(c) for c in chunk_ids)
+
+    def removed(self, chunk_ids: Iterable[int]) -> None:
+        self._removed.update(int(c) for c in chunk_ids)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- publishing -------------------------------------------------------------------
+
+    def commit(self) -> None:
+        generation = self.store.generation
+        if generation == self.start and not self.reconcile:
+            return
+        try:
+            self._commit(generation)
+        except SearchctlError:
+            raise
+        except Exception as exc:
+            raise milvus_error(exc, self.target) from None
+        self.start, self.reconcile = generation, False
+        self._added, self._removed = set(), set()
+        self.store.relabelled.clear()
+
+    def _collection(self, dim: int) -> Collection:
+        with self.store.snapshot():
+            meta = self.store.meta()
+        found = Collection.find(self.client, self.target)
+        if found is not None:
+            found.check_owner(meta.get("milvus_index_id"), meta.get("model"), dim)
+            return found
+        return Collection.create_live(self.client, self.target, dim, self._props(0))
+
+    def _props(self, generation: int) -> dict[str, str]:
+        with self.store.snapshot():
+            return schema.props_of(self.store, generation)
+
+    def _commit(self, generation: int) -> None:
+        dim = self.store.get_meta("dim")
+        if not dim:
+            return  # nothing embedded yet
+        collection = self._collection(int(dim))
+        previous = collection.generation
+        if self.reconcile or previous != self.start:
+            self._reconcile(collection.name, generation)
+        else:
+            self._upsert(collection.name, sorted(self._added - self._removed), generation)
+            self._mark_dead(collection.name, sorted(self._removed), generation)
+            self._relabel(collection.name, sorted(self.store.relabelled))
+        self._publish(collection.name, generation)
+
+    def _upsert(self, name: str, chunk_ids: list[int], generation: int) -> None:
+        for start in range(0, len(chunk_ids), BATCH):
+            with self.store.snapshot():
+                batch = schema.rows(self.store, chunk_ids[start : start + BATCH], generation)
+            if batch:
+                self.client.upsert(name, batch)
+
+    def _mark_dead(self, name: str, chunk_ids: list[int], generation: int) -> None:
+        for start in range(0, len(chunk_ids), BATCH):
+            part = chunk_ids[start : start + BATCH]
+            present = self.client.query(name, filter=f"id in {part} and dead == 0", output_fields=["id"])
+            if present:
+                self.client.upsert(name, [{"id": r["id"], "dead": int(generation)} for r in present],
+                                   partial_update=True)  # fmt: skip
+
+    def _relabel(self, name: str, doc_ids: list[int]) -> None:
+        """The label fields of every row of ``doc_ids``, as index.db now has them."""
+        for start in range(0, len(doc_ids), BATCH):
+            part = doc_ids[start : start + BATCH]
+            with self.store.snapshot():
+                labels = self.store.labels_of(part)
+                chunks = self.store.document_chunks(part)
+            updates = [
+                {"id": int(chunk_id), **schema.label_fields(labels.get(doc, {}))}
+                for doc, pairs in chunks.items()
+                for chunk_id, _ in pairs
+            ]
+            present = set(live_ids(self.client, name, f"doc_id in {part}"))
+            updates = [u for u in updates if u["id"] in present]
+            for at in range(0, len(updates), BATCH):
+                self.client.upsert(name, updates[at : at + BATCH], partial_update=True)
+
+    def _reconcile(self, name: str, generation: int) -> None:
+        """The live rows made to match index.db's chunks, by id; every label refreshed."""
+        with self.store.snapshot():
+            stored = set(self.store.chunk_ids())
+            documents = self.store.all_doc_ids()
+        live = set(live_ids(self.client, name, "dead == 0"))
+        self._upsert(name, sorted(stored - live), generation)
+        self._mark_dead(name, sorted(live - stored), generation)
+        self._relabel(name, sorted(documents))
+
+    def _publish(self, name: str, generation: int) -> None:
+        self.client.flush(name)
+        self.client.alter_collection_properties(name, properties=self._props(generation))
+        with self.store.write():
+            self.store.set_meta(milvus_published=str(generation))
+        # The rows this generation removed: deleted for good once daemons have moved on
+        # (they look every quarter second), so that BM25's statistics are those of the
+        # live rows alone, as in a clean build.
+        dead = self.client.query(name, filter="dead > 0", output_fields=["count(*)"])[0]["count(*)"]
+        if dead:
+            time.sleep(GRACE_S)
+            self.client.delete(name, filter=f"dead > 0 and dead <= {int(generation)}")
+            self.client.flush(name)
+
+    # -- a new collection behind the alias ------------------------------------------------
+
+    def rebuild(self) -> None:
+        """Every row written again into a new collection, then the alias moved to it; or,
+        when the collection the alias left last time holds exactly this model's vectors of
+        these chunks (a rollback), the alias moved back to it."""
+        dim = self.store.get_meta("dim")
+        if not dim:
+            return
+        try:
+            with self.store.snapshot():
+                generation = self.store.generation
+                stored = self.store.chunk_ids()
+                meta = self.store.meta()
+            found = Collection.find(self.client, self.target)
+            if found is not None:
+                found.check_owner(meta.get("milvus_index_id"), None, None)
+            fresh = self._kept(meta, stored, found)
+            if fresh is None:
+                fresh = Collection.create_next(self.client, self.target, int(dim), self._props(0))
+                self._upsert(fresh.name, stored, generation)
+            else:
+                self._relabel(fresh.name, sorted(self.store.all_doc_ids()) if self.store.has_labels() else [])
+            self.client.flush(fresh.name)
+            self.client.alter_collection_properties(fresh.name, properties=self._props(generation))
+            fresh.take_alias(found)
+            with self.store.write():
+                self.store.set_meta(milvus_published=str(generation), milvus_previous=found.name if found else "")
+        except SearchctlError:
+            raise
+        except Exception as exc:
+            raise milvus_error(exc, self.target) from None
+        self.start, self.reconcile = generation, False
+
+    def _kept(self, meta: dict[str, str], stored: list[int], live: Collection | None) -> Collection | None:
+        """The collection the alias left last time, when it can serve again as it is."""
+        name = meta.get("milvus_previous")
+        if not name or live is None or name == live.name or not self.client.has_collection(name):
+            return None
+        if live.get("model") == meta.get("model"):
+            return None  # not a change of model (compact, repair): write afresh
+        described = self.client.describe_collection(name)
+        self.client.load_collection(name)
+        kept = Collection(self.client, self.target, name, {str(k): str(v) for k, v in
+                                                          (described.get("properties") or {}).items()})  # fmt: skip
+        if (kept.get("model"), kept.get("dim"), kept.get("index_id")) != (
+            meta.get("model"), meta.get("dim"), meta.get("milvus_index_id"),
+        ):  # fmt: skip
+            return None
+        return kept if set(live_ids(self.client, name, schema.visible(kept.generation))) == set(stored) else None
+
+
+def verify(store, index_dir: Path, target: MilvusTarget, repair: bool) -> dict[str, list[str]]:
+    """ok, notes, problems and repaired lines: the collection against index.db, by
+    generation and ids. ``repair``: reconcile them (upserts and deletes by chunk id, or the
+    collection written afresh for another model; nothing re-embedded)."""
+    ok: list[str] = []
+    notes: list[str] = []
+    problems: list[str] = []
+    with store.snapshot():
+        meta = store.meta()
+        generation = store.generation
+        stored = set(store.chunk_ids())
+    shown = f"collection {target.collection!r} at {target.shown}"
+    stale_model = False
+    client = connect(target)
+    try:
+        found = Collection.find(client, target)
+        if found is None:
+            problems.append(f"no {shown}" if stored else "")
+        else:
+            found.check_owner(meta.get("milvus_index_id"), None, None)
+            if (found.get("model"), found.get("dim")) != (meta.get("model"), meta.get("dim")):
+                problems.append(
+                    f"{shown} holds vectors of model {found.get('model')!r} ({found.get('dim')} dimensions); "
+                    f"index.db has {meta.get('model')!r} ({meta.get('dim')})"
+                )
+                stale_model = True
+            behind = found.generation != generation
+            if behind and meta.get("milvus_published") != str(generation):
+                # A run stopped between index.db's commit and its publishing: daemons serve
+                # the last published generation whole; the next run publishes the rest.
+                notes.append(
+                    f"{shown} publishes generation {found.generation} and index.db is at {generation} (an "
+                    "interrupted run); the next `searchctl index` or `check --repair` publishes it"
+                )
+            elif behind:
+                problems.append(f"{shown} publishes generation {found.generation}; index.db is at {generation}")
+            if not behind:  # the ids of one generation on both sides
+                live = set(live_ids(client, found.name, schema.visible(found.generation)))
+                missing, extra = len(stored - live), len(live - stored)
+                if missing or extra:
+                    problems.append(f"{shown} lacks {missing} chunks of index.db and holds {extra} it does not")
+                else:
+                    ok.append(f"{shown} ({found.name}) holds exactly the {len(stored)} chunks of index.db")
+    except SearchctlError as exc:
+        return {"ok": ok, "notes": notes, "problems": [str(exc)], "repaired": []}
+    except Exception as exc:
+        return {"ok": ok, "notes": notes, "problems": [str(milvus_error(exc, target))], "repaired": []}
+    finally:
+        client.close()
+    problems = [p for p in problems if p]
+    if not repair or not (problems or notes):
+        return {"ok": ok, "notes": notes, "problems": problems, "repaired": []}
+    writer = MilvusWriter(store, index_dir, target)
+    try:
+        if stale_model or found is None:
+            writer.rebuild()
+            return {"ok": ok, "notes": notes, "problems": problems, "repaired": [f"wrote {shown} afresh"]}
+        writer.reconcile = True
+        writer.commit()
+    finally:
+        writer.close()
+    repaired = [f"reconciled {shown} with index.db by chunk id and published generation {store.generation}"]
+    return {"ok": ok, "notes": notes, "problems": problems, "repaired": repaired}

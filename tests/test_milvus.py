@@ -1,0 +1,355 @@
+"""The Milvus engine, on Milvus Lite: a real embedded engine in a file, and a real
+``milvus-lite server`` on 127.0.0.1 for the tests with several processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import write
+from indexer.build import build_index
+from searchcore.config import Config
+from searchcore.maintenance import check
+from searchcore.options import Filters
+from searchcore.search import Searcher
+from searchctl.cli import cli
+
+pymilvus = pytest.importorskip("pymilvus")
+pytest.importorskip("milvus_lite")
+
+TOPICS = {
+    "cats.md": "# Cats\n\nCats sleep most of the day and purr when they are content.",
+    "dogs.md": "# Dogs\n\nDogs are loyal companions and enjoy long walks in the park.",
+    "volcano_notes.txt": "Volcanoes erupt when magma rises through the crust of the earth.",
+    "markets.txt": "Stock markets fell sharply as investors sold shares in a panic.",
+    "sub/recipes.txt": "Bake the bread at a high temperature until the crust is golden.",
+    "sub/notes_2.txt": "Rivers carry sediment to the sea and shape their valleys over time.",
+}
+QUERIES = ["purring cats", "magma eruption", "investors selling shares", "golden bread crust", "rivers shape valleys"]
+
+
+def corpus(root: Path) -> Path:
+    for rel, text in TOPICS.items():
+        write(root / "docs", rel, text)
+    return root / "docs"
+
+
+def milvus(tmp_path: Path, name: str = "idx", **more) -> Config:
+    return Config(index_dir=tmp_path / name, engine="milvus", milvus_uri=str(tmp_path / "chunks.db"), **more)
+
+
+def ranked(config: Config, embedder, mode: str = "hybrid", **kw) -> list[list[str]]:
+    with Searcher(Config(index_dir=config.index_dir, milvus_token=config.milvus_token), embedder=embedder) as s:
+        return [[Path(h.path).name for h in hits] for hits in s.search_many(QUERIES, k=3, mode=mode, **kw)]
+
+
+@pytest.fixture
+def built(tmp_path, hashing):
+    docs = corpus(tmp_path)
+    config = milvus(tmp_path)
+    build_index(config, docs, embedder=hashing)
+    return config, docs
+
+
+def test_every_mode_finds_what_the_local_engine_finds(built, tmp_path, hashing):
+    config, docs = built
+    local = Config(index_dir=tmp_path / "local")
+    build_index(local, docs, embedder=hashing)
+    for mode in ("dense", "bm25", "hybrid"):
+        here, there = ranked(local, hashing, mode), ranked(config, hashing, mode)
+        assert [r[0] for r in there] == [r[0] for r in here], mode
+    with Searcher(Config(index_dir=config.index_dir), embedder=hashing) as s:
+        assert s.remote and s.counts["chunks"] == len(TOPICS)
+        hit = s.search("magma eruption", k=1, mode="hybrid")[0]
+        assert hit.path.endswith("volcano_notes.txt") and hit.lines[0] == 1
+        assert {"dense", "bm25", "fused"} <= set(hit.scores)
+
+
+def test_incremental_runs_add_change_and_delete_without_duplicates(built, hashing):
+    config, docs = built
+    (docs / "markets.txt").unlink()
+    write(docs, "cats.md", "# Cats\n\nCats chase laser pointers around the living room.")
+    write(docs, "comets.txt", "Comets are icy bodies whose tails point away from the sun.")
+    summary = build_index(config, docs, embedder=hashing)
+    assert (summary.added, summary.updated, summary.removed) == (1, 1, 1)
+    with Searcher(Config(index_dir=config.index_dir), embedder=hashing) as s:
+        names = [Path(h.path).name for h in s.search("investors selling shares", k=10, mode="bm25")]
+        assert "markets.txt" not in names
+        assert Path(s.search("icy comet tails", k=1)[0].path).name == "comets.txt"
+        assert "laser" in s.search("laser pointers", k=1, mode="bm25")[0].text
+    report = check(config.index_dir)
+    assert report.healthy, report.problems
+    client = pymilvus.MilvusClient(config.milvus_uri)
+    alias = client.list_aliases()["aliases"][0]
+    rows = client.query(alias, filter="dead == 0", output_fields=["id"])
+    assert len(rows) == len({r["id"] for r in rows}) == len(TOPICS)
+
+
+def test_filters_are_exact_and_per_doc_gives_one_hit_per_document(built, hashing):
+    config, _ = built
+    with Searcher(Config(index_dir=config.index_dir), embedder=hashing) as s:
+        # "_" is a wildcard in LIKE: only volcano_notes.txt may match, never "volcanoXnotes".
+        hits = s.search("earth", k=5, filters=Filters(path="volcano_notes.txt"))
+        assert [Path(h.path).name for h in hits] == ["volcano_notes.txt"]
+        assert {Path(h.path).name for h in s.search("the", k=10, filters=Filters(path="sub/"))} == {
+            "recipes.txt", "notes_2.txt",
+        }  # fmt: skip
+        assert {h.kind for h in s.search("animals", k=10, filters=Filters(kinds=("markdown",)))} == {"markdown"}
+        assert s.search("cats", k=10, filters=Filters(path="nothing/*")) == []
+        assert s.search("cats", k=10, filters=Filters(before=0)) == []
+        docs = s.search("crust of bread and earth", k=10, per_doc=True)
+        assert len({h.doc_id for h in docs}) == len(docs) == len(TOPICS)
+
+
+def test_metadata_and_label_filters_and_facets(tmp_path, hashing):
+    root = tmp_path / "docs"
+    rows = [
+        {"id": "a", "text": "Solar panels turn sunlight into electricity.", "lang": "en", "tags": ["energy"]},
+        {"id": "b", "text": "Les panneaux solaires produisent de l'electricite.", "lang": "fr", "tags": ["energy"]},
+        {"id": "c", "text": "Wind turbines spin in the breeze.", "lang": "en", "tags": ["wind"], "year": 2021},
+    ]
+    write(root, "records.jsonl", "\n".join(json.dumps(r) for r in rows))
+    config = milvus(tmp_path)
+    build_index(config, root, embedder=hashing)
+    from searchcore.lock import writing
+
+    with writing(config.index_dir) as store:
+        from searchcore.engines import writer_for
+
+        writer = writer_for(store, config.index_dir)
+        docs = {key: ids[0][0] for key, ids in store.documents_by_key(["a", "b", "c"]).items()}
+        with store.write():
+            store.put_labels("topic", "t1", [(docs["a"], "sun", 0.9, "h"), (docs["c"], "air", 0.8, "h")])
+            store.bump_generation()
+        writer.commit()
+    with Searcher(Config(index_dir=config.index_dir), embedder=hashing) as s:
+        keys = lambda **f: sorted(h.key for h in s.search("energy", k=10, filters=Filters(**f)))  # noqa: E731
+        assert keys(where=(("lang", "en"),)) == ["a", "c"]
+        assert keys(where=(("tags", "energy"),)) == ["a", "b"]
+        assert keys(where=(("year", "2021"),)) == ["c"]
+        assert keys(labels=(("topic", "sun"),)) == ["a"]
+        assert keys(labels=((None, "air"),)) == ["c"]
+        assert s.search("wind", k=1, mode="bm25")[0].labels == {"topic": {"label": "air", "score": 0.8}}
+
+
+def test_reindex_moves_the_alias_and_rollback_moves_it_back(tmp_path):
+    config = milvus(tmp_path, model="hash:64")  # a model the CLI can load by name
+    build_index(config, corpus(tmp_path))
+    runner = CliRunner()
+    env = {"HF_HUB_OFFLINE": "1"}
+    result = runner.invoke(cli, ["reindex", "--index", str(config.index_dir), "--model", "hash:32"], env=env)
+    assert result.exit_code == 0, result.output
+    client = pymilvus.MilvusClient(config.milvus_uri)
+    alias = client.list_aliases()["aliases"][0]
+    assert client.describe_alias(alias)["collection_name"].endswith("_v2")
+    result = runner.invoke(cli, ["query", "magma eruption", "--index", str(config.index_dir), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["hits"][0]["path"].endswith("volcano_notes.txt")
+    result = runner.invoke(cli, ["reindex", "--index", str(config.index_dir), "--rollback"], env=env)
+    assert result.exit_code == 0, result.output
+    assert client.describe_alias(alias)["collection_name"].endswith("_v1")
+    assert check(config.index_dir).healthy
+
+
+def test_check_finds_and_repairs_a_collection_that_drifted(built, hashing):
+    config, _ = built
+    client = pymilvus.MilvusClient(config.milvus_uri)
+    alias = client.list_aliases()["aliases"][0]
+    name = client.describe_alias(alias)["collection_name"]
+    victim = client.query(name, filter="dead == 0", output_fields=["id"], limit=2)
+    client.delete(name, ids=[r["id"] for r in victim])
+    report = check(config.index_dir)
+    assert not report.healthy and "lacks 2 chunks" in report.problems[0]
+    repaired = check(config.index_dir, repair=True)
+    assert repaired.healthy and repaired.repaired
+
+
+def test_cli_serves_a_collection_with_no_local_index(tmp_path):
+    config = milvus(tmp_path, model="hash:64")
+    build_index(config, corpus(tmp_path))
+    client = pymilvus.MilvusClient(config.milvus_uri)
+    alias = client.list_aliases()["aliases"][0]
+    client.close()
+    remote = ["--engine", "milvus", "--milvus-uri", config.milvus_uri, "--collection", alias]
+    runner = CliRunner()
+    env = {"HF_HUB_OFFLINE": "1", "SEARCHCTL_INDEX": str(tmp_path / "no-index-here")}
+    result = runner.invoke(cli, ["query", "magma eruption", *remote, "--json", "--per-doc"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["hits"][0]["path"].endswith("volcano_notes.txt")
+    result = runner.invoke(cli, ["info", *remote, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["engine"] == "milvus" and shown["meta"]["model"] == "hash:64" and "token" not in result.stdout
+    result = runner.invoke(cli, ["info", "--index", str(config.index_dir)], env=env)
+    assert "engine      milvus at" in result.output and "SPARSE_INVERTED_INDEX" in result.output
+    assert not (tmp_path / "no-index-here").exists()
+
+
+def _one_line(result) -> str:
+    lines = [line for line in result.output.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_bad_targets_are_one_line_and_write_nothing(tmp_path, hashing):
+    docs = corpus(tmp_path)
+    runner = CliRunner()
+    env = {"HF_HUB_OFFLINE": "1"}
+    base = ["index", str(docs), "--model", "hash:32", "--engine", "milvus"]
+    result = runner.invoke(cli, [*base, "--index", str(tmp_path / "a"), "--milvus-uri", "http://127.0.0.1:1"], env=env)
+    assert result.exit_code == 1 and "cannot reach Milvus at http://127.0.0.1:1" in _one_line(result)
+    assert not (tmp_path / "a").exists()
+    uri = str(tmp_path / "m.db")
+    client = pymilvus.MilvusClient(uri)
+    client.create_collection("theirs", dimension=8)
+    result = runner.invoke(cli, [*base, "--index", str(tmp_path / "b"), "--milvus-uri", uri, "--collection", "theirs"])
+    assert result.exit_code == 1 and "was not made by searchctl" in _one_line(result)
+    assert not (tmp_path / "b").exists()
+    ok = runner.invoke(cli, [*base, "--index", str(tmp_path / "c"), "--milvus-uri", uri, "--collection", "ours"])
+    assert ok.exit_code == 0, ok.output
+    result = runner.invoke(cli, [*base, "--index", str(tmp_path / "d"), "--milvus-uri", uri, "--collection", "ours"])
+    assert result.exit_code == 1 and "already holds another index's chunks" in _one_line(result)
+    other = ["index", str(docs), "--model", "hash:48", "--index", str(tmp_path / "c")]
+    before = (tmp_path / "c" / "index.db").read_bytes()
+    result = runner.invoke(cli, other, env=env)
+    assert result.exit_code != 0  # the index's own model check
+    result = runner.invoke(cli, ["query", "x", "--engine", "milvus", "--milvus-uri", uri, "--collection", "bad-name"])
+    assert result.exit_code == 2 and "not a Milvus collection name" in _one_line(result)
+    assert (tmp_path / "c" / "index.db").read_bytes() == before
+    result = runner.invoke(cli, ["index", str(docs), "--index", str(tmp_path / "e"), "--engine", "milvus"])
+    assert result.exit_code == 2 and "--milvus-uri" in _one_line(result)
+
+
+def test_without_pymilvus_the_engine_names_what_to_install(tmp_path):
+    docs = corpus(tmp_path)
+    code = (
+        "import sys; sys.modules['pymilvus'] = None; sys.argv = ['searchctl', 'index', sys.argv[1], '--index', "
+        "sys.argv[2], '--model', 'hash:16', '--engine', 'milvus', '--milvus-uri', sys.argv[3]]\n"
+        "from searchctl.cli import main; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(docs), str(tmp_path / "i"), str(tmp_path / "m.db")],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: the milvus engine needs pymilvus and milvus-lite; pip install 'searchctl[milvus]'"
+    )
+    assert not (tmp_path / "i").exists()
+
+
+# -- several processes on one Milvus server ------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "searchctl", *args], capture_output=True, text=True, env=env,
+                          timeout=300)  # fmt: skip
+
+
+def _wait(check, what: str, seconds: float = 60.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+            if found:
+                return found
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not come up in {seconds:.0f} s")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_two_daemons_serve_one_collection_while_index_adds_and_deletes(tmp_path):
+    import threading
+
+    import httpx
+
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    lite = subprocess.Popen(
+        [str(Path(sys.executable).with_name("milvus-lite")), "server", "--data-dir", str(tmp_path / "lite"),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEARCHCTL_INDEX": str(tmp_path / "no-index")}
+    daemons: list[subprocess.Popen] = []
+    try:
+        _wait(lambda: pymilvus.MilvusClient(uri).list_collections() is not None, "milvus-lite server")
+        docs = corpus(tmp_path)
+        markers = [0, 1, 2]
+        for n in markers:
+            write(docs, f"marker_{n}.txt", f"The zebra marker number {n} grazes on the plain.")
+        engine = ["--engine", "milvus", "--milvus-uri", uri, "--collection", "shared"]
+        index = ["index", str(docs), "--index", str(tmp_path / "idx"), "--model", "hash:64", "--json", *engine]
+        first = _run_cli(*index, env=env)
+        assert first.returncode == 0, first.stderr
+        expected = {json.loads(first.stdout)["generation"]: {f"marker_{n}.txt" for n in markers}}
+        ports = [_free_port(), _free_port()]
+        for p in ports:
+            daemons.append(subprocess.Popen(
+                [sys.executable, "-m", "searchctl", "serve", "--port", str(p), "--log-level", "warning", *engine],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            ))  # fmt: skip
+        for p in ports:
+            _wait(lambda p=p: httpx.get(f"http://127.0.0.1:{p}/health").status_code == 200, f"searchd on {p}")
+
+        seen: list[tuple[int, int, frozenset]] = []
+        stop = threading.Event()
+
+        def poll(p: int) -> None:
+            with httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=30) as http:
+                while not stop.is_set():
+                    answer = http.get("/search", params={"q": "zebra", "mode": "bm25", "k": 50})
+                    body = answer.json() if answer.status_code == 200 else {}
+                    names = frozenset(Path(h["path"]).name for h in body.get("hits", []))
+                    seen.append((answer.status_code, body.get("generation", -1), names))
+
+        pollers = [threading.Thread(target=poll, args=(p,)) for p in ports]
+        for t in pollers:
+            t.start()
+        lags = []
+        for step in range(3, 9):
+            write(docs, f"marker_{step}.txt", f"The zebra marker number {step} grazes on the plain.")
+            (docs / f"marker_{markers.pop(0)}.txt").unlink()
+            markers.append(step)
+            run = _run_cli(*index, env=env)
+            assert run.returncode == 0, run.stderr
+            done = time.monotonic()
+            generation = json.loads(run.stdout)["generation"]
+            expected[generation] = {f"marker_{n}.txt" for n in markers}
+            for p in ports:
+                _wait(lambda p=p, g=generation: httpx.get(f"http://127.0.0.1:{p}/health").json()["generation"] >= g,
+                      "the new generation", 10)  # fmt: skip
+            lags.append(time.monotonic() - done)
+        stop.set()
+        for t in pollers:
+            t.join()
+        assert seen and all(status == 200 for status, _, _ in seen), {s for s, _, _ in seen}
+        for _, generation, names in seen:
+            assert names == expected[generation], (generation, names, expected.get(generation))
+        assert len({g for _, g, _ in seen}) >= 4  # the daemons did move through the generations
+        assert max(lags) <= 2.0, lags
+    finally:
+        for proc in [*daemons, lite]:
+            proc.terminate()
+        for proc in [*daemons, lite]:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
