@@ -1,7 +1,8 @@
 """searchcore: what the indexer, fine-tuning, the daemon and the CLI share.
 
 It owns the index on disk (``store``: index.db and all of its SQL; ``vectors``: the FAISS
-file; ``lock``: the one writer), the engine seam (``engine``), searching (``search``, with
+file; ``lock``: the one writer), the engine seam (``engine``; ``engines`` picks the local
+one or ``milvus``, which alone imports pymilvus), searching (``search``, with
 its vocabulary in ``options``), the models that are applied (``embedder``, the ONNX
 export and runtime, ``hashing``, ``classifier``; ``models`` says which one an index uses),
 checking and compacting (``maintenance``) and evaluation (``evaluate``). It imports no

@@ -8,10 +8,11 @@ commits, which publishes the committed generation to searchers. The local index.
 the manifest of what was read, whatever the engine, so incremental indexing works the
 same on every engine.
 
-``LocalEngine`` is today's engine: SQLite FTS5 in index.db for keywords (written in the
+``LocalEngine`` is the default: SQLite FTS5 in index.db for keywords (written in the
 same transactions as the chunks, so it needs no work at commit) and the FAISS file of
-the generation for vectors (``searchcore.vectors``). Other engines implement the same
-two protocols.
+the generation for vectors (``searchcore.vectors``). ``searchcore.milvus`` implements the
+same two protocols on a Milvus collection, and also serves the records a Searcher shows,
+so that it needs no index.db at all; ``searchcore.engines`` picks one for an index.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .options import Filters
 from .store import Store, fts_query
 from .vectors import VectorIndex, load_current, rebuild, sync, vectors_path
 
-__all__ = ["AllowList", "Engine", "EngineWriter", "LocalEngine", "LocalWriter"]
+__all__ = ["AllowList", "Engine", "EngineWriter", "LocalEngine", "LocalWriter", "RunChanges"]
 
 # The temporary table in index.db that holds a filtered search's allowed chunk ids.
 _ALLOWED = "allowed"
@@ -115,16 +116,10 @@ class LocalEngine:
         return AllowList(self.store.allow(filters, _ALLOWED))
 
 
-class LocalWriter:
-    """The writer's side of the local engine: FTS5 rows are written with the chunks, so
-    a commit only brings the FAISS file to the committed generation (a delta on the file
-    the run started from, or a rebuild)."""
+class RunChanges:
+    """The chunk ids a writer's run added and removed, as it tells them."""
 
-    def __init__(self, store: Store, index_dir: Path):
-        self.store = store
-        self.index_dir = Path(index_dir)
-        with store.snapshot():
-            self.start = (store.generation, store.counts()["vectors"])
+    def __init__(self) -> None:
         self._added: set[int] = set()
         self._removed: set[int] = set()
 
@@ -133,6 +128,19 @@ class LocalWriter:
 
     def removed(self, chunk_ids: Iterable[int]) -> None:
         self._removed.update(int(c) for c in chunk_ids)
+
+
+class LocalWriter(RunChanges):
+    """The writer's side of the local engine: FTS5 rows are written with the chunks, so
+    a commit only brings the FAISS file to the committed generation (a delta on the file
+    the run started from, or a rebuild)."""
+
+    def __init__(self, store: Store, index_dir: Path):
+        super().__init__()
+        self.store = store
+        self.index_dir = Path(index_dir)
+        with store.snapshot():
+            self.start = (store.generation, store.counts()["vectors"])
 
     def commit(self) -> None:
         """Publish the committed generation: its FAISS file, if this run changed anything

@@ -99,9 +99,10 @@ Ranked = list[tuple[int, float]]
 class Searcher:
     """Queries one committed generation of an index.
 
-    The Searcher holds a read transaction on index.db for its whole life, so every search
-    sees exactly the state its vectors were loaded from, whatever a writer commits
-    meanwhile. Open a new Searcher to see newer generations. It never writes anything.
+    The Searcher holds a read transaction on index.db for its whole life (on Milvus: it
+    pins the published generation), so every search sees exactly the state its vectors
+    were loaded from, whatever a writer commits meanwhile. Open a new Searcher to see
+    newer generations. It never writes anything.
     """
 
     def __init__(self, config: Config, embedder: TextEmbedder | None = None):

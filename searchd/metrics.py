@@ -42,5 +42,6 @@ class Metrics:
         self.documents.set(searcher.counts["documents"])
         self.chunks.set(searcher.counts["chunks"])
         self.generation.set(searcher.generation)
-        self.bytes.set(sum(p.stat().st_size for p in Path(index_dir).iterdir() if p.is_file()))
+        folder = Path(index_dir)  # a daemon serving a Milvus collection may have no index folder
+        self.bytes.set(sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

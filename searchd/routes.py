@@ -239,8 +239,15 @@ def health(request: Request) -> HealthOut:
         documents=searcher.counts["documents"],
         chunks=searcher.counts["chunks"],
         generation=searcher.generation,
-        index=str(Path(config.index_dir).resolve()),
+        index=served(searcher, config),
     )
+
+
+def served(searcher, config: Config) -> str:
+    """What the daemon serves: the index folder, or ``milvus:<URI>/<collection>``."""
+    if searcher.remote:
+        return f"milvus:{searcher.store.target.shown}/{searcher.store.target.collection}"
+    return str(Path(config.index_dir).resolve())
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

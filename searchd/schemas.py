@@ -313,7 +313,7 @@ class HealthOut(BaseModel):
     documents: int
     chunks: int
     generation: int
-    index: str
+    index: str  # the index folder, or milvus:<URI>/<collection>
 
 
 class ErrorOut(BaseModel):

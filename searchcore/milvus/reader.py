@@ -15,13 +15,14 @@ from ..options import Filters
 from ..store.core import ChunkRecord
 from ..terms import query_terms
 from . import filters as expr
-from .schema import FORMAT, OUTPUT, PREFIX, create, visible
-from .target import MilvusTarget, connect, milvus_error
+from .schema import FORMAT, OUTPUT, PREFIX, create, tombstones, visible
+from .target import MilvusTarget, connect, speaking
 
-__all__ = ["Collection", "CollectionView", "MilvusEngine", "live_ids"]
+__all__ = ["Collection", "CollectionView", "MilvusEngine", "live_ids", "dead_ids", "current_ids"]
 
 _TOPK = 16_384  # the most hits one Milvus search returns
 _QUERY_IDS = 1_000  # ids per "id in [...]" query
+_DOC_CACHE = 200_000  # chunk -> document ids a view remembers
 
 
 def live_ids(client, name: str, where: str) -> list[int]:
@@ -34,6 +35,17 @@ def live_ids(client, name: str, where: str) -> list[int]:
     finally:
         iterator.close()
     return found
+
+
+def dead_ids(client, name: str, upto: int | None = None) -> list[int]:
+    """The ids of ``name`` tombstoned by generation ``upto`` (None: by any)."""
+    return live_ids(client, tombstones(name), "id >= 0" if upto is None else f"dead <= {int(upto)}")
+
+
+def current_ids(client, name: str, generation: int | None = None) -> set[int]:
+    """The ids a search at ``generation`` sees (None: every row not tombstoned)."""
+    rows = live_ids(client, name, "id >= 0" if generation is None else f"born <= {int(generation)}")
+    return set(rows) - set(dead_ids(client, name, generation))
 
 
 class Collection:
@@ -52,7 +64,13 @@ class Collection:
                 return None
             name = alias  # a collection called like our alias: not one of ours
         described = client.describe_collection(name)
-        client.load_collection(name)  # searches need it in memory; loading a loaded one is a no-op
+        if not client.has_collection(tombstones(name)) and described.get("properties", {}).get(PREFIX + "format"):
+            from .schema import create_tombstones
+
+            create_tombstones(client, name)  # a run killed while creating the collection
+        for loaded in (name, tombstones(name)):
+            if client.has_collection(loaded):
+                client.load_collection(loaded)  # searches need it in memory; a loaded one is a no-op
         return cls(client, target, name, {str(k): str(v) for k, v in (described.get("properties") or {}).items()})
 
     def get(self, key: str) -> str | None:
@@ -108,12 +126,17 @@ class Collection:
             # A run killed between creating a collection and naming it left that one unnamed.
             for _, name in self._versions():
                 if name != self.name and self._props_of(name).get(PREFIX + "index_id") == self.get("index_id"):
-                    self.client.drop_collection(name)
+                    self._drop(name)
             return
         self.client.alter_alias(self.name, self.target.collection)
         for _, name in self._versions():
             if name not in (self.name, replaced.name):
-                self.client.drop_collection(name)
+                self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        self.client.drop_collection(name)
+        if self.client.has_collection(tombstones(name)):
+            self.client.drop_collection(tombstones(name))
 
 
 class CollectionView:
@@ -130,13 +153,13 @@ class CollectionView:
             raise
         self.collection: Collection = found
         self.pinned: int | None = None
+        self._dead: list[int] = []
         self._labels: dict[int, dict] = {}
+        self.doc_of: dict[int, int] = {}  # chunk id -> document id, as searches return them
 
     def _find(self) -> Collection:
-        try:
+        with speaking(self.target):
             found = Collection.find(self.client, self.target)
-        except Exception as exc:
-            raise milvus_error(exc, self.target) from None
         if found is None:
             raise SearchctlError(
                 f"no collection {self.target.collection!r} at {self.target.shown}; "
@@ -156,7 +179,10 @@ class CollectionView:
         return self.collection.get(key)
 
     def begin_read(self) -> None:
+        """Pin the published generation (and the tombstones that hide its removed rows)."""
         self.pinned = self.collection.generation
+        with speaking(self.target):
+            self._dead = dead_ids(self.client, self.name, self.pinned)
 
     @property
     def generation(self) -> int:
@@ -175,14 +201,12 @@ class CollectionView:
         return self.get_meta("labels") == "1"
 
     def where(self, extra: str = "") -> str:
-        base = visible(self.generation)
+        base = visible(self.generation, self._dead)
         return f"{base} and ({extra})" if extra else base
 
     def _query(self, where: str, fields: list[str]) -> list[dict]:
-        try:
+        with speaking(self.target):
             return list(self.client.query(self.name, filter=where, output_fields=fields))
-        except Exception as exc:
-            raise milvus_error(exc, self.target) from None
 
     def _by_ids(self, ids: Sequence[int], fields: list[str]) -> list[dict]:
         ids = [int(i) for i in ids]
@@ -203,7 +227,9 @@ class CollectionView:
         return out
 
     def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]:
-        return {int(r["id"]): int(r["doc_id"]) for r in self._by_ids(chunk_ids, ["id", "doc_id"])}
+        missing = [int(c) for c in chunk_ids if int(c) not in self.doc_of]
+        self.doc_of.update({int(r["id"]): int(r["doc_id"]) for r in self._by_ids(missing, ["id", "doc_id"])})
+        return {int(c): self.doc_of[int(c)] for c in chunk_ids if int(c) in self.doc_of}
 
     def labels_of(self, doc_ids: Sequence[int]) -> dict[int, dict[str, dict]]:
         missing = [int(d) for d in doc_ids if int(d) not in self._labels]
@@ -248,14 +274,17 @@ class MilvusEngine:
         if k <= 0:
             return []
         where = self.view.where(allowed.expr if allowed is not None and allowed.expr else "")
-        try:
+        with speaking(self.view.target):
             found = self.view.client.search(
                 self.view.name, data=[data], anns_field=field, limit=min(int(k), _TOPK), filter=where,
-                output_fields=["id"], search_params={"metric_type": metric},
+                output_fields=["doc_id"], search_params={"metric_type": metric},
             )  # fmt: skip
-        except Exception as exc:
-            raise milvus_error(exc, self.view.target) from None
-        return [(int(h["id"]), float(h["distance"])) for h in found[0]] if found else []
+        hits = found[0] if found else []
+        # Per-document results then need no second round trip for the documents' ids.
+        if len(self.view.doc_of) > _DOC_CACHE:
+            self.view.doc_of.clear()
+        self.view.doc_of.update({int(h["id"]): int(h["entity"]["doc_id"]) for h in hits})
+        return [(int(h["id"]), float(h["distance"])) for h in hits]
 
     def dense(self, vector: np.ndarray, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
         return self._search(np.asarray(vector, np.float32).reshape(-1).tolist(), "dense", "IP", k, allowed)
@@ -284,27 +313,21 @@ def describe(target: MilvusTarget) -> dict:
     """What ``searchctl info`` shows of a collection (never the token)."""
     view = CollectionView(target)
     try:
-        client, name = view.client, view.name
-        kinds = []
-        for field in ("dense", "sparse"):
-            try:
-                found = client.describe_index(name, index_name=field) or {}
-            except Exception:
-                found = {}
-            kinds.append(f"{field} {found.get('index_type', '?')} ({found.get('metric_type', '?')})")
-        return {
-            "engine": "milvus",
-            "milvus_uri": target.shown,
-            "collection": target.collection,
-            "milvus_collection": name,
-            "rows": int(client.get_collection_stats(name).get("row_count", 0)),
-            "milvus_index": ", ".join(kinds),
-            "published_generation": view.collection.generation,
-            "meta": {k[len(PREFIX) :]: v for k, v in view.collection.props.items() if k.startswith(PREFIX)},
-        }
-    except SearchctlError:
-        raise
-    except Exception as exc:
-        raise milvus_error(exc, target) from None
+        with speaking(target):
+            client, name = view.client, view.name
+            kinds = []
+            for field in ("dense", "sparse"):
+                described = client.describe_index(name, index_name=field) or {}
+                kinds.append(f"{field} {described.get('index_type', '?')} ({described.get('metric_type', '?')})")
+            return {
+                "engine": "milvus",
+                "milvus_uri": target.shown,
+                "collection": target.collection,
+                "milvus_collection": name,
+                "rows": int(client.get_collection_stats(name).get("row_count", 0)),
+                "milvus_index": ", ".join(kinds),
+                "published_generation": view.collection.generation,
+                "meta": {k[len(PREFIX) :]: v for k, v in view.collection.props.items() if k.startswith(PREFIX)},
+            }
     finally:
         view.close()

@@ -1,11 +1,15 @@
 """The collection: its fields, the rows made from index.db, and the properties it carries.
 
-One row per chunk, keyed by the chunk id (index.db never reuses one). ``born`` and
-``dead`` are generations: a search at generation G sees the rows with born <= G and
-(dead = 0 or dead > G), so a run's new rows and its deletions become visible together
-when the run publishes G (the collection's ``searchctl.generation`` property), and a
-daemon that still serves G-1 keeps seeing G-1 exactly. Rows dead before the previous
-published generation are then deleted for good.
+One row per chunk, keyed by the chunk id (index.db never reuses one), never changed once
+written (but for its labels). ``born`` is the generation that wrote it; a chunk a run
+removes gets a tombstone (its id and that generation) in the side collection
+``<name>_dead``. A search at generation G sees the rows born <= G that have no tombstone
+of a generation <= G, so a run's new rows and its deletions become visible together when
+it publishes G (the collection's ``searchctl.generation`` property), and a daemon still at
+G-1 keeps seeing G-1 exactly. Rows whose tombstone is older than the previous published
+generation are then deleted for good, with their tombstones. (Marking rows in place would
+be an upsert, which Milvus Lite applies as a delete then an insert: a search between the
+two misses the row.)
 
 ``terms`` is the title and text already stemmed our way (``searchcore.terms``); Milvus
 fills ``sparse`` from it with its BM25 function and scores raw query text against it.
@@ -20,7 +24,7 @@ import numpy as np
 
 from ..terms import document_terms
 
-__all__ = ["FORMAT", "create", "rows", "visible", "PREFIX", "props_of", "OUTPUT", "label_fields", "LABELS_MAX"]
+__all__ = ["FORMAT", "create", "rows", "visible", "tombstones", "PREFIX", "props_of", "OUTPUT", "label_fields"]
 
 FORMAT = "1"
 PREFIX = "searchctl."
@@ -33,9 +37,26 @@ OUTPUT = [
 ]  # fmt: skip
 
 
-def visible(generation: int) -> str:
-    """The rows a search at ``generation`` sees."""
-    return f"born <= {int(generation)} and (dead == 0 or dead > {int(generation)})"
+def visible(generation: int, dead: Sequence[int] = ()) -> str:
+    """The rows a search at ``generation`` sees, given the ids tombstoned by then."""
+    alive = f"born <= {int(generation)}"
+    return f"{alive} and id not in {sorted(int(i) for i in dead)}" if len(dead) else alive
+
+
+def tombstones(name: str) -> str:
+    return f"{name}_dead"
+
+
+def create_tombstones(client, name: str) -> None:
+    from pymilvus import DataType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False, description="searchctl tombstones")
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("dead", DataType.INT64)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)  # every collection needs a vector field
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection(tombstones(name), schema=schema, index_params=index)
 
 
 def _fit(text: str | None, limit: int = _TEXT_BYTES) -> str:
@@ -54,7 +75,7 @@ def create(client, name: str, dim: int, properties: dict[str, str]) -> None:
         schema.add_field(field, DataType.VARCHAR, max_length=_TEXT_BYTES)
     schema.add_field("terms", DataType.VARCHAR, max_length=_TEXT_BYTES, enable_analyzer=True,
                      analyzer_params={"tokenizer": "standard"})  # fmt: skip
-    for field in ("char_start", "char_end", "line_start", "line_end", "mtime_ns", "born", "dead"):
+    for field in ("char_start", "char_end", "line_start", "line_end", "mtime_ns", "born"):
         schema.add_field(field, DataType.INT64)
     schema.add_field("meta", DataType.JSON)
     schema.add_field("labels", DataType.JSON)
@@ -72,6 +93,7 @@ def create(client, name: str, dim: int, properties: dict[str, str]) -> None:
     # Exact, as the local engine is (Milvus' AUTOINDEX is HNSW: approximate).
     index.add_index("dense", index_type="FLAT", metric_type="IP")
     index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    create_tombstones(client, name)
     client.create_collection(name, schema=schema, index_params=index, properties=properties)
 
 
@@ -101,7 +123,7 @@ def rows(store, chunk_ids: Sequence[int], born: int) -> list[dict]:
                 "kind": r.kind, "title": _fit(r.title), "text": _fit(r.text),
                 "terms": _fit(document_terms(r.title, r.text)),
                 "char_start": r.char_start, "char_end": r.char_end, "line_start": r.line_start,
-                "line_end": r.line_end, "mtime_ns": int(r.mtime_ns), "born": int(born), "dead": 0,
+                "line_end": r.line_end, "mtime_ns": int(r.mtime_ns), "born": int(born),
                 "meta": r.metadata or {}, **label_fields(labels.get(r.doc_id, {})),
                 "dense": np.asarray(vector, dtype=np.float32).tolist(),
             }

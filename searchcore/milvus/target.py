@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SearchctlError, UsageError
 
-__all__ = ["MilvusTarget", "connect", "default_collection", "milvus_error", "MILVUS_INSTALL"]
+__all__ = ["MilvusTarget", "connect", "default_collection", "milvus_error", "speaking", "MILVUS_INSTALL"]
 
 MILVUS_INSTALL = "pip install 'searchctl[milvus]'"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
@@ -65,6 +68,9 @@ def default_collection(index_dir: Path) -> str:
 
 
 def _pymilvus():
+    # gRPC's own C-core log lines (keep-alive chatter such as "too_many_pings") are not ours
+    # to print; it reads this when first imported.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         import pymilvus
     except ImportError:
@@ -86,6 +92,17 @@ def milvus_error(exc: BaseException, target: MilvusTarget) -> SearchctlError:
     return SearchctlError(f"Milvus at {target.shown}: {text}")
 
 
+@contextmanager
+def speaking(target: MilvusTarget) -> Iterator[None]:
+    """Inside: whatever the engine raises comes out as one SearchctlError line."""
+    try:
+        yield
+    except SearchctlError:
+        raise
+    except Exception as exc:  # pymilvus raises MilvusException, grpc errors, or ConnectionError
+        raise milvus_error(exc, target) from None
+
+
 def connect(target: MilvusTarget):
     """A ``MilvusClient`` for ``target`` (SearchctlError naming the cause when it cannot be had)."""
     pymilvus = _pymilvus()
@@ -95,11 +112,7 @@ def connect(target: MilvusTarget):
         except ImportError:
             raise SearchctlError(f"a Milvus Lite file needs milvus-lite; {MILVUS_INSTALL}") from None
     uri = target.client_uri()
-    try:
+    with speaking(target):
         client = pymilvus.MilvusClient(uri=uri, token=target.token, timeout=TIMEOUT_S)
         client.get_server_version()
-    except SearchctlError:
-        raise
-    except Exception as exc:  # pymilvus raises MilvusException, grpc errors, or ConnectionError
-        raise milvus_error(exc, target) from None
     return client

@@ -16,22 +16,18 @@ their next refresh, and the collection it replaced stays for one more rebuild.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
 
+from ..engine import RunChanges
 from ..errors import SearchctlError
 from . import schema
-from .reader import Collection, live_ids
-from .target import MilvusTarget, connect, milvus_error
+from .reader import Collection, current_ids, dead_ids
+from .target import MilvusTarget, connect, milvus_error, speaking
 
 __all__ = ["MilvusWriter", "check_target", "BATCH"]
 
 BATCH = 256  # rows per upsert
-# Seconds between publishing a generation and deleting for good the rows it removed: a
-# daemon at the previous generation sees them until its next look (every 0.25 s).
-GRACE_S = 1.0
 
 
 def check_target(target: MilvusTarget, index_id: str | None, model: str | None, dim: int | None) -> None:
@@ -39,26 +35,24 @@ def check_target(target: MilvusTarget, index_id: str | None, model: str | None, 
     ``target`` is absent or this index's own, with its model and dimension."""
     client = connect(target)
     try:
-        found = Collection.find(client, target)
-        if found is not None:
-            if index_id is None:  # a new index, or one that never published here
-                found.check_owner(None, None, None)
-                if found.get("index_id"):
-                    raise SearchctlError(
-                        f"collection {target.collection!r} at {target.shown} already holds another index's "
-                        "chunks; give another --collection"
-                    )
-            found.check_owner(index_id, model, dim)
-    except SearchctlError:
-        raise
-    except Exception as exc:
-        raise milvus_error(exc, target) from None
+        with speaking(target):
+            found = Collection.find(client, target)
+            if found is not None:
+                if index_id is None:  # a new index, or one that never published here
+                    found.check_owner(None, None, None)
+                    if found.get("index_id"):
+                        raise SearchctlError(
+                            f"collection {target.collection!r} at {target.shown} already holds another index's "
+                            "chunks; give another --collection"
+                        )
+                found.check_owner(index_id, model, dim)
     finally:
         client.close()
 
 
-class MilvusWriter:
+class MilvusWriter(RunChanges):
     def __init__(self, store, index_dir: Path, target: MilvusTarget):
+        super().__init__()
         self.store = store
         self.index_dir = Path(index_dir)
         self.target = target
@@ -71,14 +65,6 @@ class MilvusWriter:
             with store.write():
                 store.set_meta(milvus_index_id=uuid.uuid4().hex)
         self.reconcile = published is None or int(published) != self.start
-        self._added: set[int] = set()
-        self._removed: set[int] = set()
-
-    def added(self, chunk_ids: Iterable[int]) -> None:
-        self._added.update(int(c) for c in chunk_ids)
-
-    def removed(self, chunk_ids: Iterable[int]) -> None:
-        self._removed.update(int(c) for c in chunk_ids)
 
     def close(self) -> None:
         self.client.close()
@@ -89,12 +75,8 @@ class MilvusWriter:
         generation = self.store.generation
         if generation == self.start and not self.reconcile:
             return
-        try:
+        with speaking(self.target):
             self._commit(generation)
-        except SearchctlError:
-            raise
-        except Exception as exc:
-            raise milvus_error(exc, self.target) from None
         self.start, self.reconcile = generation, False
         self._added, self._removed = set(), set()
         self.store.relabelled.clear()
@@ -124,7 +106,7 @@ class MilvusWriter:
             self._upsert(collection.name, sorted(self._added - self._removed), generation)
             self._mark_dead(collection.name, sorted(self._removed), generation)
             self._relabel(collection.name, sorted(self.store.relabelled))
-        self._publish(collection.name, generation)
+        self._publish(collection.name, generation, previous)
 
     def _upsert(self, name: str, chunk_ids: list[int], generation: int) -> None:
         for start in range(0, len(chunk_ids), BATCH):
@@ -134,12 +116,15 @@ class MilvusWriter:
                 self.client.upsert(name, batch)
 
     def _mark_dead(self, name: str, chunk_ids: list[int], generation: int) -> None:
+        """Tombstones at ``generation`` for the rows of ``chunk_ids`` that have none yet."""
         for start in range(0, len(chunk_ids), BATCH):
             part = chunk_ids[start : start + BATCH]
-            present = self.client.query(name, filter=f"id in {part} and dead == 0", output_fields=["id"])
-            if present:
-                self.client.upsert(name, [{"id": r["id"], "dead": int(generation)} for r in present],
-                                   partial_update=True)  # fmt: skip
+            present = {int(r["id"]) for r in self.client.query(name, filter=f"id in {part}", output_fields=["id"])}
+            marked = self.client.query(schema.tombstones(name), filter=f"id in {part}", output_fields=["id"])
+            fresh = sorted(present - {int(r["id"]) for r in marked})
+            if fresh:
+                self.client.upsert(schema.tombstones(name), [{"id": i, "dead": int(generation), "v": [0.0, 0.0]}
+                                                             for i in fresh])  # fmt: skip
 
     def _relabel(self, name: str, doc_ids: list[int]) -> None:
         """The label fields of every row of ``doc_ids``, as index.db now has them."""
@@ -153,7 +138,7 @@ class MilvusWriter:
                 for doc, pairs in chunks.items()
                 for chunk_id, _ in pairs
             ]
-            present = set(live_ids(self.client, name, f"doc_id in {part}"))
+            present = {int(r["id"]) for r in self.client.query(name, filter=f"doc_id in {part}", output_fields=["id"])}
             updates = [u for u in updates if u["id"] in present]
             for at in range(0, len(updates), BATCH):
                 self.client.upsert(name, updates[at : at + BATCH], partial_update=True)
@@ -163,24 +148,25 @@ class MilvusWriter:
         with self.store.snapshot():
             stored = set(self.store.chunk_ids())
             documents = self.store.all_doc_ids()
-        live = set(live_ids(self.client, name, "dead == 0"))
+        live = current_ids(self.client, name)
         self._upsert(name, sorted(stored - live), generation)
         self._mark_dead(name, sorted(live - stored), generation)
         self._relabel(name, sorted(documents))
 
-    def _publish(self, name: str, generation: int) -> None:
+    def _publish(self, name: str, generation: int, previous: int) -> None:
         self.client.flush(name)
         self.client.alter_collection_properties(name, properties=self._props(generation))
         with self.store.write():
             self.store.set_meta(milvus_published=str(generation))
-        # The rows this generation removed: deleted for good once daemons have moved on
-        # (they look every quarter second), so that BM25's statistics are those of the
-        # live rows alone, as in a clean build.
-        dead = self.client.query(name, filter="dead > 0", output_fields=["count(*)"])[0]["count(*)"]
-        if dead:
-            time.sleep(GRACE_S)
-            self.client.delete(name, filter=f"dead > 0 and dead <= {int(generation)}")
-            self.client.flush(name)
+        # Rows that no daemon at the previous published generation or later sees: deleted
+        # for good. The rows this run removed stay (dead) for daemons still at the previous
+        # generation, until the next run publishes.
+        if previous > 0:
+            gone = dead_ids(self.client, name, previous)
+            for start in range(0, len(gone), BATCH * 4):
+                part = gone[start : start + BATCH * 4]
+                self.client.delete(name, ids=part)  # the rows first: a tombstone left over hides nothing
+                self.client.delete(schema.tombstones(name), ids=part)
 
     # -- a new collection behind the alias ------------------------------------------------
 
@@ -191,7 +177,7 @@ class MilvusWriter:
         dim = self.store.get_meta("dim")
         if not dim:
             return
-        try:
+        with speaking(self.target):
             with self.store.snapshot():
                 generation = self.store.generation
                 stored = self.store.chunk_ids()
@@ -210,10 +196,6 @@ class MilvusWriter:
             fresh.take_alias(found)
             with self.store.write():
                 self.store.set_meta(milvus_published=str(generation), milvus_previous=found.name if found else "")
-        except SearchctlError:
-            raise
-        except Exception as exc:
-            raise milvus_error(exc, self.target) from None
         self.start, self.reconcile = generation, False
 
     def _kept(self, meta: dict[str, str], stored: list[int], live: Collection | None) -> Collection | None:
@@ -224,14 +206,15 @@ class MilvusWriter:
         if live.get("model") == meta.get("model"):
             return None  # not a change of model (compact, repair): write afresh
         described = self.client.describe_collection(name)
-        self.client.load_collection(name)
+        for loaded in (name, schema.tombstones(name)):
+            self.client.load_collection(loaded)
         kept = Collection(self.client, self.target, name, {str(k): str(v) for k, v in
                                                           (described.get("properties") or {}).items()})  # fmt: skip
         if (kept.get("model"), kept.get("dim"), kept.get("index_id")) != (
             meta.get("model"), meta.get("dim"), meta.get("milvus_index_id"),
         ):  # fmt: skip
             return None
-        return kept if set(live_ids(self.client, name, schema.visible(kept.generation))) == set(stored) else None
+        return kept if current_ids(self.client, name, kept.generation) == set(stored) else None
 
 
 def verify(store, index_dir: Path, target: MilvusTarget, repair: bool) -> dict[str, list[str]]:
@@ -271,7 +254,7 @@ def verify(store, index_dir: Path, target: MilvusTarget, repair: bool) -> dict[s
             elif behind:
                 problems.append(f"{shown} publishes generation {found.generation}; index.db is at {generation}")
             if not behind:  # the ids of one generation on both sides
-                live = set(live_ids(client, found.name, schema.visible(found.generation)))
+                live = current_ids(client, found.name, found.generation)
                 missing, extra = len(stored - live), len(live - stored)
                 if missing or extra:
                     problems.append(f"{shown} lacks {missing} chunks of index.db and holds {extra} it does not")
