@@ -115,7 +115,8 @@ def open_source(config: Config):
     if target is None:
         store = Store.open(config.index_dir, reader=True)
         try:
-            target = recorded_target(store.meta(), config.milvus_token)
+            # --engine local reads index.db even where the index publishes to Milvus
+            target = None if config.engine == "local" else recorded_target(store.meta(), config.milvus_token)
         except BaseException:
             store.close()
             raise

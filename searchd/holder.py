@@ -108,7 +108,8 @@ class IndexHolder:
         """Swap in the newest published generation; True if it did."""
         with self._reload_lock:
             generation = self.committed_generation()
-            if generation == self._searcher.generation:
+            moved = isinstance(self._probe, CollectionView) and self._probe.name != self._searcher.store.name
+            if generation == self._searcher.generation and not moved:  # moved: compact's new collection
                 return False
             published = self._remote or vectors_path(self.config.index_dir, generation).exists()
             if not published and writer_active(self.config.index_dir):

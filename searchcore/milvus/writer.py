@@ -101,7 +101,7 @@ class MilvusWriter(RunChanges):
         collection = self._collection(int(dim))
         previous = collection.generation
         if self.reconcile or previous != self.start:
-            self._reconcile(collection.name, generation)
+            self._reconcile(collection.name, generation, collection.get("labels") == "1")
         else:
             self._upsert(collection.name, sorted(self._added - self._removed), generation)
             self._mark_dead(collection.name, sorted(self._removed), generation)
@@ -143,11 +143,12 @@ class MilvusWriter(RunChanges):
             for at in range(0, len(updates), BATCH):
                 self.client.upsert(name, updates[at : at + BATCH], partial_update=True)
 
-    def _reconcile(self, name: str, generation: int) -> None:
-        """The live rows made to match index.db's chunks, by id; every label refreshed."""
+    def _reconcile(self, name: str, generation: int, had_labels: bool) -> None:
+        """The live rows made to match index.db's chunks, by id; every label refreshed
+        where either side has labels."""
         with self.store.snapshot():
             stored = set(self.store.chunk_ids())
-            documents = self.store.all_doc_ids()
+            documents = self.store.all_doc_ids() if had_labels or self.store.has_labels() else []
         live = current_ids(self.client, name)
         self._upsert(name, sorted(stored - live), generation)
         self._mark_dead(name, sorted(live - stored), generation)
