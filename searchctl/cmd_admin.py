@@ -116,6 +116,7 @@ def info_cmd(index_dir, as_json, **engine):
         ("documents", f"{info['documents']:,} in {info['files']:,} files"),
         ("chunks", f"{info['chunks']:,}"),
         ("index type", f"{info['index_type']} (inner product on L2-normalised vectors)"),
+        *([("engine", "local (FAISS + SQLite FTS5)")] if info["engine"] == "local" else []),
         ("generation", info["generation"]),
         ("schema", f"v{info['schema_version']}"),
         ("updated", info["updated_at"] or "-"),
