@@ -230,6 +230,8 @@ def test_bad_targets_are_one_line_and_write_nothing(tmp_path, hashing):
     result = runner.invoke(cli, ["query", "x", "--engine", "milvus", "--milvus-uri", uri, "--collection", "bad-name"])
     assert result.exit_code == 2 and "not a Milvus collection name" in _one_line(result)
     assert (tmp_path / "c" / "index.db").read_bytes() == before
+    result = runner.invoke(cli, ["serve", "--engine", "milvus", "--milvus-uri", uri, "--collection", "nope"])
+    assert result.exit_code == 1 and "no collection 'nope'" in _one_line(result)
     result = runner.invoke(cli, ["index", str(docs), "--index", str(tmp_path / "e"), "--engine", "milvus"])
     assert result.exit_code == 2 and "--milvus-uri" in _one_line(result)
 
