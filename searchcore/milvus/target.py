@@ -85,6 +85,11 @@ def milvus_error(exc: BaseException, target: MilvusTarget) -> SearchctlError:
     """One line for a failure the engine reported."""
     text = str(getattr(exc, "message", "") or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     low = text.lower()
+    if target.is_lite_file and "open local milvus failed" in low:
+        return SearchctlError(
+            f"cannot open the Milvus Lite file {target.shown}: another process has it open (a Lite file serves one "
+            "process at a time); share it with `milvus-lite server --data-dir FILE` and --milvus-uri http://..."
+        )
     if any(w in low for w in ("auth", "token", "password", "credential", "permission denied", "unauthenticated")):
         return SearchctlError(f"Milvus at {target.shown} refused the token ({text}); check --milvus-token")
     if any(w in low for w in ("unavailable", "connect", "timeout", "deadline", "fail connecting")):
