@@ -425,11 +425,13 @@ def test_compact_writes_the_collection_afresh_and_a_model_mismatch_is_refused(tm
     build_index(config, docs)
     (docs / "markets.txt").unlink()
     build_index(config, docs)
-    compact(config.index_dir)
     client = pymilvus.MilvusClient(config.milvus_uri)
     alias = client.list_aliases()["aliases"][0]
+    client.create_collection(f"{alias}_v7", dimension=4)  # named like ours, but someone else's
+    compact(config.index_dir)
+    assert client.has_collection(f"{alias}_v7")
     name = client.describe_alias(alias)["collection_name"]
-    assert name.endswith("_v2") and client.get_collection_stats(name)["row_count"] == len(TOPICS) - 1
+    assert name.endswith("_v8") and client.get_collection_stats(name)["row_count"] == len(TOPICS) - 1
     assert check(config.index_dir).healthy
     with Store.open(config.index_dir, reader=True) as store:
         index_id = store.get_meta("milvus_index_id")

@@ -120,17 +120,16 @@ class Collection:
         return cls._create(client, target, dim, props)
 
     def take_alias(self, replaced: Collection | None) -> None:
-        """Point the alias here; keep ``replaced`` (a rollback), drop the ones before it."""
+        """Point the alias here; keep ``replaced`` (a rollback), drop this index's other
+        collections (older ones, or one a killed run made and never named)."""
         if replaced is None:
             self.client.create_alias(self.name, self.target.collection)
-            # A run killed between creating a collection and naming it left that one unnamed.
-            for _, name in self._versions():
-                if name != self.name and self._props_of(name).get(PREFIX + "index_id") == self.get("index_id"):
-                    self._drop(name)
-            return
-        self.client.alter_alias(self.name, self.target.collection)
+        else:
+            self.client.alter_alias(self.name, self.target.collection)
+        keep = {self.name, replaced.name if replaced else self.name}
         for _, name in self._versions():
-            if name not in (self.name, replaced.name):
+            # Only ours: a collection of someone else's that happens to be named C_vN stays.
+            if name not in keep and self._props_of(name).get(PREFIX + "index_id") == self.get("index_id"):
                 self._drop(name)
 
     def _drop(self, name: str) -> None:

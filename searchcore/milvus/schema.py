@@ -93,6 +93,8 @@ def create(client, name: str, dim: int, properties: dict[str, str]) -> None:
     # Exact, as the local engine is (Milvus' AUTOINDEX is HNSW: approximate).
     index.add_index("dense", index_type="FLAT", metric_type="IP")
     index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    if client.has_collection(tombstones(name)):  # left by a run killed between the two creations
+        client.drop_collection(tombstones(name))
     create_tombstones(client, name)
     client.create_collection(name, schema=schema, index_params=index, properties=properties)
 
