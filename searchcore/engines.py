@@ -52,8 +52,7 @@ def wanted_target(config: Config, meta: dict[str, str], index_dir: Path) -> Milv
             "--engine milvus needs --milvus-uri (a Milvus Lite file such as ./chunks.db, or http://host:19530)"
         )
     collection = config.collection or (recorded.collection if recorded else None) or default_collection(index_dir)
-    target = MilvusTarget(uri, collection, config.milvus_token)
-    return MilvusTarget(target.shown if target.is_lite_file else uri, collection, config.milvus_token)
+    return MilvusTarget(uri, collection, config.milvus_token).recorded()
 
 
 def precheck(config: Config) -> None:

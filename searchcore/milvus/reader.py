@@ -55,7 +55,9 @@ class Collection:
         self.client, self.target, self.name, self.props = client, target, name, props
 
     @classmethod
-    def find(cls, client, target: MilvusTarget) -> Collection | None:
+    def find(cls, client, target: MilvusTarget, *, load: bool = True) -> Collection | None:
+        """The collection the alias names, with its properties; ``load``: ready to be
+        searched and queried (not needed to read its properties)."""
         alias = target.collection
         try:
             name = client.describe_alias(alias)["collection_name"]
@@ -64,12 +66,12 @@ class Collection:
                 return None
             name = alias  # a collection called like our alias: not one of ours
         described = client.describe_collection(name)
-        if not client.has_collection(tombstones(name)) and described.get("properties", {}).get(PREFIX + "format"):
-            from .schema import create_tombstones
+        if load and described.get("properties", {}).get(PREFIX + "format"):
+            if not client.has_collection(tombstones(name)):
+                from .schema import create_tombstones
 
-            create_tombstones(client, name)  # a run killed while creating the collection
-        for loaded in (name, tombstones(name)):
-            if client.has_collection(loaded):
+                create_tombstones(client, name)  # lost by some hand: an empty one hides nothing
+            for loaded in (name, tombstones(name)):
                 client.load_collection(loaded)  # searches need it in memory; a loaded one is a no-op
         return cls(client, target, name, {str(k): str(v) for k, v in (described.get("properties") or {}).items()})
 
@@ -156,9 +158,9 @@ class CollectionView:
         self._labels: dict[int, dict] = {}
         self.doc_of: dict[int, int] = {}  # chunk id -> document id, as searches return them
 
-    def _find(self) -> Collection:
+    def _find(self, load: bool = True) -> Collection:
         with speaking(self.target):
-            found = Collection.find(self.client, self.target)
+            found = Collection.find(self.client, self.target, load=load)
         if found is None:
             raise SearchctlError(
                 f"no collection {self.target.collection!r} at {self.target.shown}; "
@@ -168,8 +170,9 @@ class CollectionView:
         return found
 
     def refresh(self) -> None:
-        """See the newest published generation (and the alias's newest collection)."""
-        self.collection = self._find()
+        """See the newest published generation (and the alias's newest collection): its
+        properties only, as a daemon's probe reads them every quarter second."""
+        self.collection = self._find(load=False)
 
     def close(self) -> None:
         self.client.close()

@@ -51,6 +51,11 @@ class MilvusTarget:
             return str(Path(self.uri).resolve())
         return re.sub(r"//[^/@]*@", "//", self.uri)
 
+    def recorded(self) -> MilvusTarget:
+        """The target as an index records it: a Lite file by its absolute path, so that
+        later commands from another folder find it."""
+        return MilvusTarget(self.shown if self.is_lite_file else self.uri, self.collection, self.token)
+
     def client_uri(self) -> str:
         if self.is_lite_file:
             path = Path(self.uri).resolve()

@@ -36,7 +36,7 @@ def check_target(target: MilvusTarget, index_id: str | None, model: str | None, 
     client = connect(target)
     try:
         with speaking(target):
-            found = Collection.find(client, target)
+            found = Collection.find(client, target, load=False)
             if found is not None:
                 if index_id is None:  # a new index, or one that never published here
                     found.check_owner(None, None, None)
@@ -183,7 +183,7 @@ class MilvusWriter(RunChanges):
                 generation = self.store.generation
                 stored = self.store.chunk_ids()
                 meta = self.store.meta()
-            found = Collection.find(self.client, self.target)
+            found = Collection.find(self.client, self.target, load=False)
             if found is not None:
                 found.check_owner(meta.get("milvus_index_id"), None, None)
             fresh = self._kept(meta, stored, found)
