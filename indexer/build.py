@@ -24,25 +24,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from searchcore.classifier import Classifier, load_classifier
 from searchcore.config import Config
 from searchcore.embedder import embedded_text, short_title
 from searchcore.engine import EngineWriter
-from searchcore.engines import precheck, record_engine, wanted_target, writer_for
+from searchcore.engines import precheck, record_ann, record_engine, wanted_target, writer_for
 from searchcore.errors import UsageError
 from searchcore.hashing import is_hashing_model, parse_hashing_model
 from searchcore.lock import writing
 from searchcore.models import TextEmbedder, index_backend, index_model, make_embedder
 from searchcore.store import Store
 
+from .ahead import EmbedAhead, Embedded
 from .chunker import Chunk, chunk_text
 from .items import Copy, DocItem, Drop, FileDone, FileState, Move, Touch, write_items
 from .labels import label_with
 from .progress import Progress
 from .readers import READERS_VERSION, SECTIONED, Document, Skip, Vision, file_kind, read_document
-from .sources import walk
+from .sources import walk_roots
 from .summary import IndexSummary
 
 __all__ = ["build_index", "IndexSummary", "FLUSH_CHUNKS", "PHASES"]
@@ -85,6 +84,7 @@ class _Run:
         self.seen = seen  # every file path this run's walk found
         self.progress: Progress | None = None
         self.pending: list[object] = []
+        self.ahead = EmbedAhead(embedder, config.batch_size)
         self.pending_chunks = 0
         self.settings = f"{config.chunk_tokens or 'auto'}:{config.chunk_overlap}"
         self.rechunk = store.get_meta("chunking") not in (None, self.settings)
@@ -226,19 +226,26 @@ class _Run:
         if self.pending_chunks >= FLUSH_CHUNKS:
             self.flush()
 
-    def flush(self) -> None:
-        if not self.pending:
+    def flush(self, last: bool = False) -> None:
+        """Hand the pending batch to the encoder, and write the batch handed in before it,
+        embedded by now, to index.db (``indexer.ahead``); ``last``: write that one too."""
+        if self.pending:
+            items, self.pending, self.pending_chunks = self.pending, [], 0
+            texts = [t for item in items if isinstance(item, DocItem) for t in item.texts]
+            if texts:
+                self.phase("embed")
+            self._write(self.ahead.submit(items, texts))
+        if last:
+            self._write(self.ahead.drain())
+
+    def _write(self, batch: Embedded | None) -> None:
+        if batch is None:
             return
-        items, self.pending, self.pending_chunks = self.pending, [], 0
-        texts = [t for item in items if isinstance(item, DocItem) for t in item.texts]
-        vectors = np.zeros((0, 0), dtype=np.float32)
+        items, texts, vectors, seconds = batch
         if texts:
-            self.phase("embed")
-            started = time.perf_counter()
-            vectors = self.embedder.embed(texts, self.config.batch_size)
             self.summary.chunks_embedded += len(texts)
             if self.progress is not None:
-                self.progress.embedded(len(texts), time.perf_counter() - started)
+                self.progress.embedded(len(texts), seconds)
         store = self.store
         self.phase("sqlite")
         with store.write():
@@ -253,28 +260,6 @@ class _Run:
 
 def _under(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
-
-
-def _files(
-    paths: list[Path], config: Config, summary: IndexSummary, skips: list
-) -> tuple[list[Path], set[str], list[str]]:
-    """The files to look at under ``paths`` (each once), their names, and the roots;
-    what the walk passed over goes into the summary and ``skips``."""
-    roots = [os.path.abspath(p) for p in paths]
-    seen: set[str] = set()
-    files: list[Path] = []
-    for root in roots:
-        found = walk(Path(root), config.index_dir)
-        for path, reason in found.skips:
-            if str(path) not in seen:
-                seen.add(str(path))
-                summary.skip(reason, path=str(path))
-                skips.append((str(path), reason, -1, -1, READERS_VERSION))
-        for file in found.files:
-            if str(file) not in seen:
-                seen.add(str(file))
-                files.append(file)
-    return files, seen, roots
 
 
 def _remember_roots(store: Store, roots: list[str]) -> None:
@@ -373,11 +358,12 @@ def build_index(
         with store.write():
             record_engine(store, wanted_target(config, store.meta(), Path(config.index_dir)))
         engine = writer_for(store, Path(config.index_dir), config.milvus_token)
+        record_ann(store, config.ann)
         phase("read")
         known = store.known_files()
         remembered = store.skipped_rows()
         walk_skips: list[tuple[str, str, int, int, str]] = []
-        files, seen, roots = _files(paths, config, summary, walk_skips)
+        files, seen, roots = walk_roots(paths, config.index_dir, summary, walk_skips, READERS_VERSION)
         summary.files = len(files)
         _remember_roots(store, roots)
         vision, reimage = _vision_for(store, config)
@@ -390,8 +376,9 @@ def build_index(
                 run.progress.file_done()
             gone = [row for p, row in known.items() if p not in seen and _under(p, roots) and p not in run.moved_from]
             run.drop_files(gone)
-            run.flush()
+            run.flush(last=True)
         finally:
+            run.ahead.close()
             run.progress.close()
         _remember_skips(store, walk_skips + run.skips, remembered, seen, roots)
         summary.images_ocr = vision.counts["images_ocr"]

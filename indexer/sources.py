@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pathspec
 
-__all__ = ["walk", "Walk", "IGNORE_FILE"]
+__all__ = ["walk", "walk_roots", "Walk", "IGNORE_FILE"]
 
 IGNORE_FILE = ".searchignore"
 
@@ -142,3 +142,25 @@ def _is_index(path: Path, exclude: set[tuple[int, int]]) -> bool:
     except OSError:
         return False
     return (st.st_dev, st.st_ino) in exclude
+
+
+def walk_roots(
+    paths: list[Path], index_dir: Path, summary, skips: list, readers_version: str
+) -> tuple[list[Path], set[str], list[str]]:
+    """The files to look at under ``paths`` (each once), their names, and the roots;
+    what the walk passed over goes into the run's summary and ``skips``."""
+    roots = [os.path.abspath(p) for p in paths]
+    seen: set[str] = set()
+    files: list[Path] = []
+    for root in roots:
+        found = walk(Path(root), index_dir)
+        for path, reason in found.skips:
+            if str(path) not in seen:
+                seen.add(str(path))
+                summary.skip(reason, path=str(path))
+                skips.append((str(path), reason, -1, -1, readers_version))
+        for file in found.files:
+            if str(file) not in seen:
+                seen.add(str(file))
+                files.append(file)
+    return files, seen, roots

@@ -30,6 +30,8 @@ class Config:
     chunk_overlap: int = 32
     batch_size: int = 32
     faiss_factory: str = DEFAULT_FAISS_FACTORY
+    # Vector search: "auto", "flat", "hnsw" or "ivf" (searchcore.ann); None: the index's own.
+    ann: str | None = None
     # None: the index's own backend, or this machine's best for a new index.
     backend: str | None = None
     # Where exported ONNX models are kept; None: ~/.cache/searchctl.

@@ -8,9 +8,11 @@ commits, which publishes the committed generation to searchers. The local index.
 the manifest of what was read, whatever the engine, so incremental indexing works the
 same on every engine.
 
-``LocalEngine`` is the default: SQLite FTS5 in index.db for keywords (written in the
-same transactions as the chunks, so it needs no work at commit) and the FAISS file of
-the generation for vectors (``searchcore.vectors``). ``searchcore.milvus`` implements the
+``LocalEngine`` is the default: a tantivy inverted index for keywords
+(``searchcore.keywords``, a derived cache of the generation; SQLite FTS5 in index.db,
+written in the same transactions as the chunks, answers whenever that cache is not of the
+reader's generation) and the FAISS file of the generation for vectors
+(``searchcore.vectors``). ``searchcore.milvus`` implements the
 same two protocols on a Milvus collection, and also serves the records a Searcher shows,
 so that it needs no index.db at all; ``searchcore.engines`` picks one for an index.
 """
@@ -24,6 +26,8 @@ from typing import Protocol
 
 import numpy as np
 
+from . import keywords
+from .keywords import KeywordIndex
 from .options import Filters
 from .store import Store, fts_query
 from .vectors import VectorIndex, load_current, rebuild, sync, vectors_path
@@ -83,19 +87,21 @@ class EngineWriter(Protocol):
 
 
 class LocalEngine:
-    """SQLite FTS5 + FAISS, for a reader that holds a read transaction on ``store``.
+    """tantivy (or FTS5) + FAISS, for a reader that holds a read transaction on ``store``.
 
     Open it inside that transaction: the FAISS index it loads (or rebuilds in memory from
-    index.db, writing nothing) then belongs to the same committed state as every read."""
+    index.db, writing nothing) and the keyword cache it accepts then belong to the same
+    committed state as every read."""
 
     def __init__(self, store: Store, index_dir: Path):
         self.store = store
         self.index: VectorIndex | None
         self.index, self.rebuilt = load_current(store, Path(index_dir))
+        self.keywords = KeywordIndex.open(Path(index_dir), store.generation, store.counts()["chunks"])
 
     @property
     def size(self) -> int:
-        return self.index.ntotal if self.index is not None else 0
+        return self.index.live if self.index is not None else 0
 
     def dense(self, vector: np.ndarray, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
         if self.index is None:
@@ -104,6 +110,11 @@ class LocalEngine:
         return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
     def keyword(self, text: str, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
+        if self.keywords is not None:
+            try:
+                return self.keywords.search(text, k, allowed.ids if allowed is not None else None)
+            except ValueError:  # a cache file damaged after it was opened: FTS5 from here on
+                self.keywords = None
         match = fts_query(text)
         if match is None:
             return []
@@ -132,8 +143,9 @@ class RunChanges:
 
 class LocalWriter(RunChanges):
     """The writer's side of the local engine: FTS5 rows are written with the chunks, so
-    a commit only brings the FAISS file to the committed generation (a delta on the file
-    the run started from, or a rebuild)."""
+    a commit brings the derived caches to the committed generation: the keyword cache,
+    then the FAISS file (whose presence is what a daemon waits for), each a delta on what
+    the run started from, or a rebuild."""
 
     def __init__(self, store: Store, index_dir: Path):
         super().__init__()
@@ -141,17 +153,23 @@ class LocalWriter(RunChanges):
         self.index_dir = Path(index_dir)
         with store.snapshot():
             self.start = (store.generation, store.counts()["vectors"])
+        self.ann = store.get_meta("ann")
 
     def commit(self) -> None:
         """Publish the committed generation: its FAISS file, if this run changed anything
         or no file of it exists yet (a crashed run's last commit)."""
         generation = self.store.generation
+        if keywords.generation_of(self.index_dir) != generation:
+            keywords.sync(self.store, self.index_dir, self.start[0], self._added, self._removed)
         unpublished = self.store.get_meta("dim") and not vectors_path(self.index_dir, generation).exists()
-        if generation != self.start[0] or unpublished:
+        reshaped = self.store.get_meta("ann") != self.ann  # `index --ann` changed the kind wanted
+        if generation != self.start[0] or unpublished or reshaped:
             sync(self.store, self.index_dir, self.start, self._added, self._removed)
+        self.ann = self.store.get_meta("ann")
         with self.store.snapshot():
             self.start = (self.store.generation, self.store.counts()["vectors"])
         self._added, self._removed = set(), set()
 
     def rebuild(self) -> None:
+        keywords.rebuild(self.store, self.index_dir)
         rebuild(self.store, self.index_dir)

@@ -21,6 +21,7 @@ __all__ = [
     "wanted_target",
     "precheck",
     "record_engine",
+    "record_ann",
     "writer_for",
     "open_source",
     "engine_of",
@@ -89,6 +90,14 @@ def record_engine(store, target: MilvusTarget | None) -> bool:
     if changed:
         store.set_meta(milvus_published="-1")  # nothing published there yet: the next commit publishes all
     return changed
+
+
+def record_ann(store, ann: str | None) -> None:
+    """``index --ann``: note the vector search wanted; the writer made before this notices
+    the change and its commit brings the vector file to the new kind."""
+    if ann and ann != store.get_meta("ann"):
+        with store.write():
+            store.set_meta(ann=ann)
 
 
 def writer_for(store, index_dir: Path, token: str = ""):

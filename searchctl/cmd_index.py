@@ -82,6 +82,13 @@ __all__ = ["index_cmd", "label_cmd", "reindex_cmd", "watch_cmd", "run_line"]
     help="An image-to-text model (a local folder or a cached hub name) that describes each image; "
     "'none' for no captions. The index remembers it; changing it reads only images again.",
 )
+@click.option(
+    "--ann",
+    type=click.Choice(["auto", "flat", "hnsw", "ivf"]),
+    default=None,
+    help="Vector search: exact (flat), approximate (hnsw, ivf), or auto: exact below 50,000 chunks, "
+    "HNSW above. Default: the index's own, else auto. A change rebuilds the vector file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 def index_cmd(
     paths,
@@ -97,6 +104,7 @@ def index_cmd(
     classifier_dir,
     ocr,
     caption_model,
+    ann,
     as_json,
     **engine,
 ):
@@ -126,6 +134,7 @@ def index_cmd(
         max_file_mb=max_file_mb,
         ocr=ocr,
         caption_model=caption_model,
+        ann=ann,
         **engine_settings(engine),
     )
     summary = build_index(config, list(paths), progress=progress_mode(progress), wait=wait, classifier=classifier_dir)

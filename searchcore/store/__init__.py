@@ -3,8 +3,8 @@
 Tables: ``files`` (one row per source file: path, kind, content hash, size, mtime),
 ``documents`` (one per file, or one per record of a JSON/JSONL file), ``chunks`` (text,
 character and line span), ``vectors`` (one float32 BLOB per chunk), ``chunks_fts`` (FTS5
-over each chunk and its title), ``labels`` and ``meta`` (model, dimension, FAISS factory
-string, generation, schema version). No module outside this package runs SQL.
+over each chunk and its title, read from the chunks: it keeps no copy), ``labels`` and
+``meta`` (model, dimension, FAISS factory string, generation, schema version). No module outside this package runs SQL.
 
 Rooms: ``schema`` (the migrations), ``core`` (connection, transactions, meta),
 ``writes`` (documents, chunks, vectors), ``reads`` (what search and the tools read),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -117,6 +117,24 @@ class Reads(StoreBase):
             marks = ",".join("?" * len(part))
             out.update(self.conn.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", part).fetchall())
         return out
+
+    def keyword_rows(self, chunk_ids: Sequence[int] | None = None, batch: int = 5000) -> Iterator[list[tuple]]:
+        """Batches of (chunk id, document title, chunk text): of ``chunk_ids``, else of every
+        chunk in id order (read a batch at a time, so a million chunks never sit in memory)."""
+        head = (
+            "SELECT chunks.id, coalesce(documents.title, ''), chunks.text FROM chunks "
+            "JOIN documents ON documents.id = chunks.doc_id "
+        )
+        if chunk_ids is not None:
+            ids = [int(c) for c in chunk_ids]
+            for start in range(0, len(ids), batch):
+                part = ids[start : start + batch]
+                yield self.conn.execute(head + f"WHERE chunks.id IN ({','.join('?' * len(part))})", part).fetchall()
+            return
+        after, page = -1, head + "WHERE chunks.id > ? ORDER BY chunks.id LIMIT ?"
+        while rows := self.conn.execute(page, (after, batch)).fetchall():
+            yield rows
+            after = rows[-1][0]
 
     def chunk_ids(self) -> list[int]:
         return [int(r[0]) for r in self.conn.execute("SELECT id FROM chunks ORDER BY id")]

@@ -102,4 +102,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE files ADD COLUMN notes TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX files_hash ON files (hash)",
     ),
+    (
+        # The full-text table keeps no copy of the text (it was a second copy of every
+        # chunk): its content is read from the chunks and their titles through a view.
+        # Rows are removed with FTS5's 'delete' command, given the values they were
+        # indexed with, before the chunk itself goes (``Writes._forget_text``).
+        "DROP TABLE chunks_fts",
+        """CREATE VIEW chunk_text AS
+           SELECT chunks.id AS id, coalesce(documents.title, '') AS title, chunks.text AS text
+           FROM chunks JOIN documents ON documents.id = chunks.doc_id""",
+        """CREATE VIRTUAL TABLE chunks_fts USING fts5(title, text, content='chunk_text', content_rowid='id',
+           tokenize='porter unicode61 remove_diacritics 2')""",
+        "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')",
+    ),
 ]

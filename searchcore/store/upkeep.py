@@ -55,17 +55,14 @@ class Upkeep(StoreBase):
             "(SELECT doc_id FROM chunks WHERE id NOT IN (SELECT chunk_id FROM vectors))"
         )
         self.conn.execute("DELETE FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)")
+        self.rebuild_text_index()  # the full-text rows of the chunks just removed go too
 
     def text_rows(self) -> int:
-        return self._count("SELECT count(*) FROM chunks_fts")
+        return self._count("SELECT count(*) FROM chunks_fts_docsize")  # rows indexed, not rows of the content
 
     def rebuild_text_index(self) -> None:
         """Inside ``write()``: the full-text table again from the chunks and their titles."""
-        self.conn.execute("DELETE FROM chunks_fts")
-        self.conn.execute(
-            "INSERT INTO chunks_fts (rowid, title, text) SELECT chunks.id, coalesce(documents.title, ''), "
-            "chunks.text FROM chunks JOIN documents ON documents.id = chunks.doc_id"
-        )
+        self.conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')")
 
     def unfinished_files(self) -> int:
         """Files an interrupted run left with some documents uncommitted."""

@@ -162,7 +162,12 @@ class Writes(StoreBase):
         return [row[0] for row in self.conn.execute(sql, params)]
 
     def _forget_text(self, chunk_ids: list[int]) -> None:
-        self.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in chunk_ids])
+        # FTS5 removes a row given the values it indexed: call this before the chunk goes.
+        self.conn.executemany(
+            "INSERT INTO chunks_fts (chunks_fts, rowid, title, text) SELECT 'delete', id, title, text "
+            "FROM chunk_text WHERE id = ?",
+            [(i,) for i in chunk_ids],
+        )
 
     def delete_file(self, file_id: int) -> list[int]:
         """Inside ``write()``: drop a file and everything under it; returns the chunk ids removed."""
