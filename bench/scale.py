@@ -17,6 +17,12 @@ plus derived chunks, written through the library's own write path:
    the keyword cache and the vector file are built from index.db (``keywords.rebuild``,
    ``vectors.rebuild``: what a writer does when it has no earlier file to start from).
 
+First, at each base's own size (SciFact 10,174 chunks, Cranfield 1,883), on a copy of its
+index with the keyword cache written: nDCG@10 (best chunk per document, k=100, the test
+split) and hybrid p50/p99 of `Searcher.search(q, 10)` in process, three ways in the same
+run: the old path (FTS5 keywords, exact vectors), the keyword cache with exact vectors
+(what `--ann auto` gives at this size), and the keyword cache with HNSW forced.
+
 Then, with nothing else running, against the data sets' real queries (SciFact test and
 Cranfield, embedded by the index's model):
 
@@ -25,7 +31,8 @@ Cranfield, embedded by the index's model):
   recall@10 of the first against the second;
 - hybrid end to end (`Searcher.search(q, 10)`, query encoding included): p50/p99 with the
   keyword cache and, beside it, the old path (FTS5 keywords, exact vectors) on the first
-  60 queries;
+  60 queries; filtered to one base corpus's file (a small allow-list) and to the derived
+  documents (nearly all), on the first 60 queries;
 - opening: a Searcher's open and first answer in process; `searchctl serve` from start to
   its first answered `/search`, and its resident memory after every query went through it;
 - adding 1,000 chunks: `searchctl index` of a new folder of 1,000 files (texts of base
@@ -113,7 +120,7 @@ def base_documents(folders: list[Path]) -> tuple[list[dict], dict[str, str]]:
 
     docs, meta = [], {}
     for folder in folders:
-        with Store.open(folder, reader=True) as store:
+        with Store.open(folder) as store:  # a writer's open: brings an older schema up to date
             meta = store.meta()
             listed = store.document_list()
             chunks = store.document_chunks([d[0] for d in listed])
@@ -194,8 +201,10 @@ def disk(target: Path, dim: int) -> dict:
             "ratio": round(sum(sizes.values()) / raw, 2)}  # fmt: skip
 
 
-def queries_bench(target: Path, queries: list[str]) -> dict:
+def queries_bench(target: Path, queries: list[str], base_path: str) -> dict:
+    """``base_path``: the file of one base corpus, for a filter that keeps only its chunks."""
     from searchcore.config import Config
+    from searchcore.options import Filters
     from searchcore.search import Searcher
     from searchcore.store import Store
     from searchcore.vectors import VectorIndex
@@ -229,6 +238,14 @@ def queries_bench(target: Path, queries: list[str]) -> dict:
             searcher.search(q, 10)
             times.append((time.perf_counter() - step) * 1000)
         out["hybrid"] = ms(times)
+        for name, filters in (("filtered_one_corpus", Filters(path=base_path)),
+                              ("filtered_derived", Filters(path="/scale/derived/"))):  # fmt: skip
+            times = []
+            for q in queries[:OLD_PATH_QUERIES]:
+                step = time.perf_counter()
+                searcher.search(q, 10, filters=filters)
+                times.append((time.perf_counter() - step) * 1000)
+            out[f"hybrid_{name}"] = ms(times)
         engine.keywords, engine.index = None, exact  # the old path: FTS5 and an exact scan
         times = []
         for q in queries[:OLD_PATH_QUERIES]:
@@ -236,6 +253,43 @@ def queries_bench(target: Path, queries: list[str]) -> dict:
             searcher.search(q, 10)
             times.append((time.perf_counter() - step) * 1000)
         out["hybrid_old_path"] = ms(times)
+    return out
+
+
+def collection_bench(folder: Path, data: Path, work: Path) -> dict:
+    """nDCG@10 and hybrid latency at the base's own size: old path, new path, HNSW forced."""
+    from searchcore import ann, keywords
+    from searchcore.config import Config
+    from searchcore.evaluate import evaluate, load_beir
+    from searchcore.search import Searcher
+    from searchcore.store import Store
+    from searchcore.vectors import VectorIndex
+
+    name = folder.name.removeprefix("base-")
+    copy = work / f"collection-{name}"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(folder, copy)
+    with Store.open(copy) as store:
+        keywords.rebuild(store, copy)
+    queries, qrels = load_beir(data / name, "test")
+    out: dict = {"collection": name}
+    with Searcher(Config(index_dir=copy)) as searcher:
+        engine = searcher.engine
+        cache, exact = engine.keywords, engine.index
+        with Store.open(copy, reader=True) as store:
+            ids, matrix = store.all_vectors(exact.dim)
+        hnsw = VectorIndex.build(ids, matrix, ann.factory_for("hnsw", len(ids), None))
+        for way, (words, vectors) in {"old_path": (None, exact), "new_path": (cache, exact),
+                                      "hnsw_forced": (cache, hnsw)}.items():  # fmt: skip
+            engine.keywords, engine.index = words, vectors
+            searcher.search("warm up", 10)
+            ndcg = evaluate(searcher, queries, qrels).metrics["ndcg@10"]
+            times = []
+            for text in queries.values():
+                step = time.perf_counter()
+                searcher.search(text, 10)
+                times.append((time.perf_counter() - step) * 1000)
+            out[way] = {"ndcg@10": round(ndcg, 4), **ms(times)}
     return out
 
 
@@ -311,13 +365,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/searchctl-scale"))
     parser.add_argument("--reuse", action="store_true", help="measure an index of that size left by an earlier run")
+    parser.add_argument("--no-collections", action="store_true", help="skip the step at the data sets' own size")
     parser.add_argument("--json", action="store_true")
     opts = parser.parse_args()
     opts.workdir.mkdir(parents=True, exist_ok=True)
     folders = bases(opts.data, opts.workdir)
     docs, meta = base_documents(folders)
     queries = queries_of(opts.data)
-    report = []
+    report: list = []
+    if not opts.no_collections:
+        for folder in folders:
+            found = collection_bench(folder, opts.data, opts.workdir)
+            print(json.dumps(found), flush=True)
+            report.append(found)
     for size in opts.sizes:
         target = opts.workdir / f"scale-{size}"
         row: dict = {"size": size}
@@ -327,10 +387,12 @@ def main() -> None:
             row["build"] = build(target, size, docs, meta)
         print(f"{size:,} chunks: build {row['build']}", flush=True)
         row["disk"] = disk(target, int(meta["dim"]))
-        for step in (queries_bench, serve_bench):
-            found = step(target, queries)
-            print(f"  {found}", flush=True)
-            row.update(found)
+        found = queries_bench(target, queries, docs[0]["path"])
+        print(f"  {found}", flush=True)
+        row.update(found)
+        found = serve_bench(target, queries)
+        print(f"  {found}", flush=True)
+        row.update(found)
         seconds, done = searchctl("check", "--index", str(target))
         row["check_s"] = round(seconds, 1)
         row["check_recall"] = [line for line in done.stdout.splitlines() if "recall@10" in line]

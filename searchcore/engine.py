@@ -36,6 +36,8 @@ __all__ = ["AllowList", "Engine", "EngineWriter", "LocalEngine", "LocalWriter", 
 
 # The temporary table in index.db that holds a filtered search's allowed chunk ids.
 _ALLOWED = "allowed"
+# Allow-lists a reader keeps, by filter.
+_ALLOW_LISTS_KEPT = 8
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class LocalEngine:
         self.index: VectorIndex | None
         self.index, self.rebuilt = load_current(store, Path(index_dir))
         self.keywords = KeywordIndex.open(Path(index_dir), store.generation, store.counts()["chunks"])
+        self._allowed: dict[Filters, AllowList] = {}  # newest last
 
     @property
     def size(self) -> int:
@@ -115,6 +118,8 @@ class LocalEngine:
                 return self.keywords.search(text, k, allowed.ids if allowed is not None else None)
             except ValueError:  # a cache file damaged after it was opened: FTS5 from here on
                 self.keywords = None
+                if allowed is not None:
+                    self.store.allow_ids(allowed.ids, _ALLOWED)
         match = fts_query(text)
         if match is None:
             return []
@@ -124,7 +129,17 @@ class LocalEngine:
         return self.store.vectors_of(chunk_ids)
 
     def allow(self, filters: Filters) -> AllowList:
-        return AllowList(self.store.allow(filters, _ALLOWED))
+        if self.keywords is None:  # FTS5 reads the ids from a table of index.db, filled anew
+            return AllowList(self.store.allow(filters, _ALLOWED))
+        # The generation is pinned, so a filter's chunks never change: the last few are
+        # kept (a broad filter over a million chunks costs SQLite most of a second).
+        found = self._allowed.pop(filters, None)
+        if found is None:
+            found = AllowList(self.store.allow(filters, None))
+        self._allowed[filters] = found
+        while len(self._allowed) > _ALLOW_LISTS_KEPT:
+            self._allowed.pop(next(iter(self._allowed)))
+        return found
 
 
 class RunChanges:

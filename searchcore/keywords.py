@@ -44,6 +44,8 @@ KEYWORDS_DIR = "keywords"
 _MARK = "generation"
 # The writer's indexing memory (tantivy flushes a segment whenever it is full).
 _HEAP_BYTES = 128_000_000
+# Larger allow-lists filter a deeper unfiltered list instead of going into the query.
+_LISTED_MAX = 50_000
 
 
 @functools.cache
@@ -118,9 +120,28 @@ class KeywordIndex:
         Query, Occur = tantivy.Query, tantivy.Occur
         schema = _schema()
         query = Query.boolean_query([(Occur.Should, Query.term_query(schema, "terms", t)) for t in terms])
+        if allowed is not None and len(allowed) > _LISTED_MAX:
+            # Most chunks allowed: a term set of them all costs more than the search, so
+            # take a deeper unfiltered list and keep the allowed (the same top k, since
+            # a filter removes hits and never reorders them).
+            allowed = np.sort(np.asarray(allowed, dtype=np.int64))
+            want = 2 * k
+            while True:
+                found = self._top(query, want)
+                ids = np.fromiter((c for c, _ in found), dtype=np.int64, count=len(found))
+                place = np.minimum(np.searchsorted(allowed, ids), len(allowed) - 1)
+                kept = [hit for hit, ok in zip(found, allowed[place] == ids) if ok]
+                if len(kept) >= k or len(found) < want:
+                    return kept[:k]
+                if want >= 64 * k:
+                    break
+                want *= 4
         if allowed is not None:
             only = Query.const_score_query(Query.term_set_query(schema, "id", [int(i) for i in allowed]), 0.0)
             query = Query.boolean_query([(Occur.Must, query), (Occur.Must, only)])
+        return self._top(query, k)
+
+    def _top(self, query, k: int) -> list[tuple[int, float]]:
         hits = self.searcher.search(query, int(k), count=False).hits
         ids = self.searcher.fast_field_values("id", [address for _, address in hits])
         return [(int(i), float(score)) for (score, _), i in zip(hits, ids)]

@@ -22,7 +22,7 @@ from searchcore.config import Config
 from searchcore.maintenance import check
 from searchcore.options import Filters
 from searchcore.search import Searcher
-from searchcore.vectors import VectorIndex, vectors_path
+from searchcore.vectors import VectorIndex, tombstones_path, vectors_path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = (
@@ -51,8 +51,8 @@ def test_ann_recall_against_exact_on_random_data(kind, bound):
     _, found = index.search(queries, 10)
     recall = np.mean([len(set(ids[e]) & set(f)) / 10 for e, f in zip(exact, found)])
     assert recall >= bound, recall
-    # A small allow-list is scored one by one, whatever the kind (HNSW's vectors are 8-bit
-    # codes: the scores are within their rounding of the exact ones).
+    # A small allow-list is scored one by one, whatever the kind (vectors are stored as
+    # 16-bit floats: the scores are within their rounding of the exact ones).
     allowed = ids[::97]
     scores, got = index.search(queries[:20], 10, allowed)
     exact_scores = queries[:20] @ vectors[::97].T
@@ -63,12 +63,13 @@ def test_ann_recall_against_exact_on_random_data(kind, bound):
     assert np.abs(scores - truth).max() < 0.02
 
 
-def test_auto_is_exact_below_the_line_and_hnsw_above_with_hysteresis():
-    assert ann.wanted_kind("auto", ann.HNSW_FROM - 1, None) == "flat"
-    assert ann.wanted_kind("auto", ann.HNSW_FROM, "flat") == "hnsw"
-    assert ann.wanted_kind("auto", ann.HNSW_FROM // 2 + 1, "hnsw") == "hnsw"  # no flip near the line
-    assert ann.wanted_kind("auto", ann.HNSW_FROM // 2 - 1, "hnsw") == "flat"
-    assert ann.wanted_kind("ivf", 10, "flat") == "ivf"
+def test_auto_is_exact_below_the_line_and_ivf_above_with_hysteresis():
+    line = ann.APPROXIMATE_FROM
+    assert ann.wanted_kind("auto", line - 1, None) == "flat"
+    assert ann.wanted_kind("auto", line, "flat") == "ivf"
+    assert ann.wanted_kind("auto", line // 2 + 1, "ivf") == "ivf"  # no flip near the line
+    assert ann.wanted_kind("auto", line // 2 - 1, "ivf") == "flat"
+    assert ann.wanted_kind("hnsw", 10, "flat") == "hnsw"
 
 
 def words_corpus(root: Path, files: int, seed: int = 0) -> None:
@@ -85,35 +86,43 @@ def results(index_dir: Path, queries: list[str], **kw) -> list[list[tuple[str, f
                  for h in searcher.search(q, 10, **kw)] for q in queries]  # fmt: skip
 
 
-def test_deletes_filters_and_per_doc_under_hnsw_match_exact_search(tmp_path):
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_deletes_filters_and_per_doc_under_ann_match_exact_search(tmp_path, kind):
     docs = tmp_path / "docs"
     words_corpus(docs, 400)
-    flat, hnsw = tmp_path / "flat", tmp_path / "hnsw"
+    flat, approx = tmp_path / "flat", tmp_path / kind
     build_index(Config(index_dir=flat, ann="flat"), docs, embedder=HashingEmbedder())
-    summary = build_index(Config(index_dir=hnsw, ann="hnsw"), docs, embedder=HashingEmbedder())
-    assert VectorIndex.load(vectors_path(hnsw, summary.generation)).kind == "hnsw"
-    # Delete an eighth of the files: the graph keeps them as tombstones.
+    summary = build_index(Config(index_dir=approx, ann=kind), docs, embedder=HashingEmbedder())
+    assert VectorIndex.load(vectors_path(approx, summary.generation)).kind == kind
+    # Delete an eighth of the files: IVF removes them, an HNSW graph keeps tombstones.
     gone = sorted(docs.rglob("doc*.txt"))[::8]
     for path in gone:
         path.unlink()
     build_index(Config(index_dir=flat), docs, embedder=HashingEmbedder())
-    after = build_index(Config(index_dir=hnsw), docs, embedder=HashingEmbedder())
-    with Searcher(Config(index_dir=hnsw), embedder=HashingEmbedder()) as searcher:
-        assert searcher.engine.index.kind == "hnsw" and not searcher.rebuilt
-        assert len(searcher.engine.index.dead) == 50 and searcher.engine.size == 350 == after.chunks
+    after = build_index(Config(index_dir=approx), docs, embedder=HashingEmbedder())
+    dead = tombstones_path(vectors_path(approx, after.generation))
+    assert dead.exists() == (kind == "hnsw")
+    for recorded in (True, False):  # a reader takes the tombstones file, or works them out
+        if not recorded and dead.exists():
+            dead.unlink()
+        with Searcher(Config(index_dir=approx), embedder=HashingEmbedder()) as searcher:
+            index = searcher.engine.index
+            assert index.kind == kind and not searcher.rebuilt
+            assert len(index.dead) == (50 if kind == "hnsw" else 0) and searcher.engine.size == 350 == after.chunks
     queries = [" ".join(WORDS[i : i + 3]) for i in range(0, 30, 3)]
     for kw in ({"mode": "dense"}, {"mode": "hybrid"}, {"per_doc": True}, {"filters": Filters(path="even/")},
                {"mode": "dense", "filters": Filters(path="*/doc00[0-4]*")}):  # fmt: skip
-        for got, want in zip(results(hnsw, queries, **kw), results(flat, queries, **kw)):
-            # the same hits up to ties and HNSW's 8-bit codes: scores within their rounding,
-            # and every hit scored clearly above the flat list's last one found
-            assert np.allclose([s for _, s in got], [s for _, s in want], atol=0.02), kw
-            clear = {p for p, s in want if s > want[-1][1] + 0.02}
+        for got, want in zip(results(approx, queries, **kw), results(flat, queries, **kw)):
+            # the same hits up to ties and 16-bit floats: scores within their rounding, and
+            # every hit scored clearly above the exact list's last one found
+            assert np.allclose([s for _, s in got], [s for _, s in want], atol=0.01), kw
+            clear = {p for p, s in want if s > want[-1][1] + 0.01}
             assert clear <= {p for p, _ in got}, kw
-    found = {path for hits in results(hnsw, queries, mode="dense") for path, _ in hits}
-    assert len(found) > 50 and all((docs / p).exists() for p in found) and not found & {f"{p.parent.name}/{p.name}" for p in gone}
-    report = check(hnsw)
-    assert report.healthy and any("recall@10 of the hnsw index" in line for line in report.ok), report.ok
+    found = {path for hits in results(approx, queries, mode="dense") for path, _ in hits}
+    assert len(found) > 50 and all((docs / p).exists() for p in found)
+    assert not found & {f"{p.parent.name}/{p.name}" for p in gone}
+    report = check(approx)
+    assert report.healthy and any(f"recall@10 of the {kind} index" in line for line in report.ok), report.ok
 
 
 def test_ann_choice_is_recorded_and_a_change_rebuilds_the_vector_file(tmp_path):

@@ -73,20 +73,28 @@ class Reads(StoreBase):
         sql = f"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? {where} ORDER BY rank LIMIT ?"
         return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, (match, int(limit)))]
 
-    def allow(self, filters: Filters, name: str = "allowed") -> np.ndarray:
-        """Fill temporary table ``name`` with the ids of the chunks ``filters`` let
-        through; returns them (``bm25(allowed=name)`` then matches only those)."""
+    def allow(self, filters: Filters, name: str | None = "allowed") -> np.ndarray:
+        """The ids of the chunks ``filters`` let through, in id order; with ``name``, also
+        in temporary table ``name`` (``bm25(allowed=name)`` then matches only those)."""
         where, params = filter_sql(filters)
+        select = (
+            "SELECT chunks.id FROM chunks JOIN documents ON documents.id = chunks.doc_id "
+            f"JOIN files ON files.id = documents.file_id WHERE {where}"
+        )
+        if name is None:
+            rows = self.conn.execute(select, list(params)).fetchall()
+        else:
+            self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
+            self.conn.execute(f"DELETE FROM temp.{name}")
+            self.conn.execute(f"INSERT INTO temp.{name} (id) {select}", list(params))
+            rows = self.conn.execute(f"SELECT id FROM temp.{name}").fetchall()
+        return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+
+    def allow_ids(self, ids: np.ndarray, name: str = "allowed") -> None:
+        """Temporary table ``name`` holding exactly ``ids`` (see ``allow()``)."""
         self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
         self.conn.execute(f"DELETE FROM temp.{name}")
-        self.conn.execute(
-            f"INSERT INTO temp.{name} (id) SELECT chunks.id FROM chunks "
-            "JOIN documents ON documents.id = chunks.doc_id JOIN files ON files.id = documents.file_id "
-            f"WHERE {where}",
-            list(params),
-        )
-        rows = self.conn.execute(f"SELECT id FROM temp.{name}").fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        self.conn.executemany(f"INSERT INTO temp.{name} (id) VALUES (?)", ((int(i),) for i in ids))
 
     def document_chunks(self, doc_ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
         """doc id -> [(chunk id, text)] in document order."""
