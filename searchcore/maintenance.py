@@ -40,7 +40,9 @@ class CheckReport:
 
 
 def index_bytes(index_dir: Path) -> int:
-    return sum(p.stat().st_size for p in Path(index_dir).iterdir() if p.is_file())
+    """The index's files, the keyword cache's included."""
+    files = [*Path(index_dir).iterdir(), *(Path(index_dir) / keywords.KEYWORDS_DIR).glob("*")]
+    return sum(p.stat().st_size for p in files if p.is_file())
 
 
 def _check_rows(store: Store, report: CheckReport, repair: bool) -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "rebuild",
     "verify",
     "remove_stale_files",
+    "describe",
 ]
 
 
@@ -430,3 +431,19 @@ def remove_stale_files(index_dir: Path, keep_generation: int) -> None:
             continue
         if generation < keep_generation:
             path.unlink(missing_ok=True)
+
+
+def describe(index_dir: Path, meta: dict[str, str]) -> str | None:
+    """What the committed generation's file is ("ivf: IVF1264,SQfp16, 32 lists probed"),
+    None when there is none yet."""
+    path = vectors_path(index_dir, int(meta.get("generation", 0)))
+    try:
+        index = VectorIndex.load(path, _factory(meta), mapped=True)
+    except Exception:  # missing or unreadable: check says which
+        return None
+    if index.kind == "ivf":
+        lists = _faiss().extract_index_ivf(index.index).nlist
+        return f"ivf: IVF{lists},SQfp16, {min(ann.IVF_NPROBE, lists)} lists probed"
+    if index.kind == "hnsw":
+        return f"hnsw: IDMap,HNSW{ann.HNSW_LINKS},SQfp16, efSearch {ann.HNSW_EF_SEARCH}"
+    return f"flat: {_factory(meta)} (exact)"

@@ -70,6 +70,7 @@ def info_cmd(index_dir, as_json, **engine):
     from searchcore.engines import open_source, recorded_target
     from searchcore.milvus.reader import describe
     from searchcore.store import Store
+    from searchcore.vectors import describe as describe_vectors
 
     settings = engine_settings(engine)
     if settings["engine"] == "milvus" and settings["milvus_uri"]:
@@ -83,6 +84,9 @@ def info_cmd(index_dir, as_json, **engine):
         classifiers, label_counts = store.classifiers(), store.label_counts()
     files = sorted(p for p in Path(index_dir).iterdir() if p.is_file())
     sizes = {p.name: p.stat().st_size for p in files}
+    cache = Path(index_dir) / "keywords"
+    if cache.is_dir():  # the keyword cache: one folder of tantivy's files
+        sizes["keywords/"] = sum(p.stat().st_size for p in cache.iterdir() if p.is_file())
     info: dict[str, Any] = {
         "index": str(Path(index_dir).resolve()),
         "model": meta.get("model"),
@@ -92,7 +96,8 @@ def info_cmd(index_dir, as_json, **engine):
         "files": counts["files"],
         "documents": counts["documents"],
         "chunks": counts["chunks"],
-        "index_type": meta.get("faiss_factory"),
+        "index_type": describe_vectors(Path(index_dir), meta) or meta.get("faiss_factory"),
+        "ann": meta.get("ann") or "auto",
         "generation": int(meta.get("generation", 0)),
         "schema_version": int(meta.get("schema_version", 0)),
         "chunking": meta.get("chunking"),
@@ -115,8 +120,8 @@ def info_cmd(index_dir, as_json, **engine):
         ("dimension", info["dimension"] or "-"),
         ("documents", f"{info['documents']:,} in {info['files']:,} files"),
         ("chunks", f"{info['chunks']:,}"),
-        ("index type", f"{info['index_type']} (inner product on L2-normalised vectors)"),
-        *([("engine", "local (FAISS + SQLite FTS5)")] if info["engine"] == "local" else []),
+        ("index type", f"{info['index_type']}; --ann {info['ann']} (inner product on L2-normalised vectors)"),
+        *([("engine", "local (FAISS + tantivy; SQLite FTS5 as fallback)")] if info["engine"] == "local" else []),
         ("generation", info["generation"]),
         ("schema", f"v{info['schema_version']}"),
         ("updated", info["updated_at"] or "-"),

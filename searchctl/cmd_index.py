@@ -86,8 +86,8 @@ __all__ = ["index_cmd", "label_cmd", "reindex_cmd", "watch_cmd", "run_line"]
     "--ann",
     type=click.Choice(["auto", "flat", "hnsw", "ivf"]),
     default=None,
-    help="Vector search: exact (flat), approximate (hnsw, ivf), or auto: exact below 50,000 chunks, "
-    "HNSW above. Default: the index's own, else auto. A change rebuilds the vector file.",
+    help="Vector search: exact (flat), approximate (ivf, hnsw), or auto: exact below 50,000 chunks, "
+    "IVF above. Default: the index's own, else auto. A change rebuilds the vector file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 def index_cmd(
