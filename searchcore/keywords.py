@@ -13,6 +13,12 @@ terms, the document title and chunk text reduced exactly as FTS5 reduces them
 (``searchcore.terms``: lower case, diacritics removed, Porter stems), split on spaces.
 Scores are BM25 (k1 1.2, b 0.75) over title and text together, as FTS5's ``bm25()``.
 
+A removed chunk's postings stay in tantivy's segments (and its BM25 statistics: document
+frequencies, average length) until they are merged away, as in Lucene, so after removals
+keyword scores can differ slightly from a fresh build's; ``keywords/generation`` also
+counts the chunks removed since the cache was built, and past REBUILD_SHARE of the
+collection a run builds it afresh (so does ``searchctl compact``).
+
 Consistency with index.db goes by generation, in the file ``keywords/generation``:
 a writer removes it before it changes the index and writes the new generation after
 tantivy's commit; a reader opens its tantivy searcher first and reads the file after,
@@ -46,6 +52,8 @@ _MARK = "generation"
 _HEAP_BYTES = 128_000_000
 # Larger allow-lists filter a deeper unfiltered list instead of going into the query.
 _LISTED_MAX = 50_000
+# A run rebuilds the cache once the chunks removed since it was built pass this share.
+REBUILD_SHARE = 0.1
 
 
 @functools.cache
@@ -70,17 +78,23 @@ def _folder(index_dir: Path) -> Path:
     return Path(index_dir) / KEYWORDS_DIR
 
 
-def _read_mark(folder: Path) -> int | None:
+def _read_marks(folder: Path) -> tuple[int | None, int]:
+    """(the generation the cache holds, chunks removed from it since it was built)."""
     try:
-        return int((folder / _MARK).read_text().strip())
-    except (OSError, ValueError):
-        return None
+        words = (folder / _MARK).read_text().split()
+        return int(words[0]), int(words[1]) if len(words) > 1 else 0
+    except (OSError, ValueError, IndexError):
+        return None, 0
 
 
-def _write_mark(folder: Path, generation: int) -> None:
+def _read_mark(folder: Path) -> int | None:
+    return _read_marks(folder)[0]
+
+
+def _write_mark(folder: Path, generation: int, removed: int = 0) -> None:
     tmp = folder / f".{_MARK}.{os.getpid()}.tmp"
     with open(tmp, "w") as fh:
-        fh.write(str(generation))
+        fh.write(f"{generation} {removed}")
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, folder / _MARK)
@@ -190,7 +204,11 @@ def sync(store: Store, index_dir: Path, since: int, added: set[int], removed: se
     folder = _folder(index_dir)
     with store.snapshot():
         generation, chunks = store.generation, store.counts()["chunks"]
-    if _read_mark(folder) == since and (folder / "meta.json").exists():
+    held, gone = _read_marks(folder)
+    gone += len(removed - added)
+    # A removed chunk stays in tantivy's BM25 statistics until its segment is merged away:
+    # past REBUILD_SHARE of the chunks, the cache is made afresh instead.
+    if held == since and (folder / "meta.json").exists() and gone <= REBUILD_SHARE * max(chunks, 1):
         try:
             index = _tantivy().Index.open(str(folder))
             (folder / _MARK).unlink()  # from here until the new mark, readers use FTS5
@@ -204,7 +222,7 @@ def sync(store: Store, index_dir: Path, since: int, added: set[int], removed: se
             writer.wait_merging_threads()
             index.reload()
             if index.searcher().num_docs == chunks:
-                _write_mark(folder, generation)
+                _write_mark(folder, generation, gone)
                 return
         except Exception:  # a damaged cache: made afresh below
             pass

@@ -216,3 +216,25 @@ def test_a_kill_during_an_ann_rebuild_leaves_a_working_index(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not list(index_dir.glob(".vectors-*.tmp")) and not list(index_dir.glob("keywords.*"))
     assert check(index_dir).healthy
+
+
+def test_removed_records_leave_the_full_text_table_and_the_keyword_cache(tmp_path):
+    """The full-text table reads its text from the chunks: a record removed from a JSONL
+    file (and a file copied over another) must leave it before its chunks go."""
+    docs = tmp_path / "docs"
+    records = [{"id": f"r{i}", "text": f"record {i} about {WORDS[i]} and {WORDS[i + 1]}"} for i in range(6)]
+    write(docs, "a.jsonl", "\n".join(json.dumps(r) for r in records) + "\n")
+    write(docs, "b.txt", "A zeppelin drifted over the quarry.\n")
+    index_dir = tmp_path / "index"
+    build_index(Config(index_dir=index_dir), docs, embedder=HashingEmbedder())
+    write(docs, "a.jsonl", "\n".join(json.dumps(r) for r in records[:3]) + "\n")
+    write(docs, "b.txt", (docs / "a.jsonl").read_text())  # b.txt becomes a copy of a.jsonl's bytes
+    summary = build_index(Config(index_dir=index_dir), docs, embedder=HashingEmbedder())
+    report = check(index_dir)
+    assert report.healthy, report.problems
+    assert any(f"full-text index holds all {summary.chunks} chunks" in line for line in report.ok), report.ok
+    with Searcher(Config(index_dir=index_dir), embedder=HashingEmbedder()) as searcher:
+        assert searcher.engine.keywords is not None
+        assert searcher.search(WORDS[4], 5, mode="bm25") == []  # record 4 is gone, in tantivy and FTS5
+        searcher.engine.keywords = None
+        assert searcher.search(WORDS[4], 5, mode="bm25") == []

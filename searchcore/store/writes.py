@@ -83,6 +83,7 @@ class Writes(StoreBase):
         vectors, full-text rows and labels of file ``source_id``; returns (documents,
         chunk ids added)."""
         self.conn.execute("DELETE FROM skipped WHERE path = ?", (path,))
+        self._forget_text(self._chunk_ids("documents.file_id IN (SELECT id FROM files WHERE path = ?)", (path,)))
         self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
         cur = self.conn.execute(
             "INSERT INTO files (path, kind, hash, size, mtime_ns, indexed_at, notes) "
@@ -162,7 +163,8 @@ class Writes(StoreBase):
         return [row[0] for row in self.conn.execute(sql, params)]
 
     def _forget_text(self, chunk_ids: list[int]) -> None:
-        # FTS5 removes a row given the values it indexed: call this before the chunk goes.
+        """Take chunks out of the full-text table; call it before they (or their documents)
+        are deleted: FTS5 reads the values to remove from them."""
         self.conn.executemany(
             "INSERT INTO chunks_fts (chunks_fts, rowid, title, text) SELECT 'delete', id, title, text "
             "FROM chunk_text WHERE id = ?",
@@ -180,9 +182,10 @@ class Writes(StoreBase):
         """Inside ``write()``."""
         removed: list[int] = []
         for doc_id in doc_ids:
-            removed += self._chunk_ids("documents.id = ?", (doc_id,))
+            chunk_ids = self._chunk_ids("documents.id = ?", (doc_id,))
+            self._forget_text(chunk_ids)  # while the chunks are still there to say what to remove
             self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
-        self._forget_text(removed)
+            removed += chunk_ids
         return removed
 
     def put_document(
