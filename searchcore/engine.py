@@ -98,8 +98,9 @@ class LocalEngine:
     def __init__(self, store: Store, index_dir: Path):
         self.store = store
         self.index: VectorIndex | None
-        self.index, self.rebuilt = load_current(store, Path(index_dir))
-        self.keywords = KeywordIndex.open(Path(index_dir), store.generation, store.counts()["chunks"])
+        counts = store.counts()  # once: at a million chunks each count reads an index
+        self.index, self.rebuilt = load_current(store, Path(index_dir), counts=counts)
+        self.keywords = KeywordIndex.open(Path(index_dir), store.generation, counts["chunks"])
         self._allowed: dict[Filters, AllowList] = {}  # newest last
 
     @property

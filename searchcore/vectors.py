@@ -338,7 +338,9 @@ def _from_store(store: Store, meta: dict[str, str], current: str | None = None, 
     return VectorIndex.build(ids, matrix, ann.factory_for(kind, len(ids), meta.get("faiss_factory")))
 
 
-def load_current(store: Store, index_dir: Path, *, save: bool = False) -> tuple[VectorIndex | None, bool]:
+def load_current(
+    store: Store, index_dir: Path, *, save: bool = False, counts: dict[str, int] | None = None
+) -> tuple[VectorIndex | None, bool]:
     """The FAISS index for the store's committed generation, and whether it was rebuilt.
 
     Call it inside a read transaction on ``store`` (``store.snapshot()``), so that the
@@ -353,7 +355,8 @@ def load_current(store: Store, index_dir: Path, *, save: bool = False) -> tuple[
     if not meta.get("dim"):
         return None, False
     path = vectors_path(index_dir, int(meta.get("generation", 0)))
-    loaded = _load_matching(path, meta, store, store.counts()["vectors"], mapped=not save)
+    vectors = (counts or store.counts())["vectors"]  # ``counts``: the caller's, of the same transaction
+    loaded = _load_matching(path, meta, store, vectors, mapped=not save)
     if loaded is not None:
         return loaded, False
     rebuilt = _from_store(store, meta, exact=not save)
