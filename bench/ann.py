@@ -49,12 +49,12 @@ def main() -> None:
 
     with Store.open(opts.index, reader=True) as store:
         meta = store.meta()
-        _, vectors = store.all_vectors(int(meta["dim"]))
+        _, vectors = store.all_vectors(int(meta.dim or 0))
     texts: list[str] = []
     for name in ("scifact", "cranfield"):
         if (opts.data / name / "queries.jsonl").exists():
             texts += list(load_beir(opts.data / name, "test")[0].values())
-    queries = make_embedder(meta["model"], meta["backend"], None).embed(texts)
+    queries = make_embedder(str(meta.model), str(meta.backend), None).embed(texts)
     cores = os.cpu_count() or 1
     faiss.omp_set_num_threads(cores)
     exact = faiss.IndexFlatIP(vectors.shape[1])

@@ -185,11 +185,13 @@ def same_rows(index: Path, clean: Path) -> bool:
     """Whether two indexes' collections hold the same live rows (path, record, lines, text
     and vector), each once."""
     from searchcore.config import Config
+    from searchcore.milvus.reader import CollectionView
     from searchcore.search import Searcher
 
     def rows(folder: Path) -> list[tuple]:
         with Searcher(Config(index_dir=folder)) as searcher:
-            view = searcher.store
+            view = searcher.records
+            assert isinstance(view, CollectionView), f"{folder} is not an index on Milvus"
             found = view.client.query(view.name, filter=view.where(), output_fields=["path", "key", "line_start",
                                       "line_end", "text", "dense"], limit=16384)  # fmt: skip
         return sorted((r["path"], r["key"], r["line_start"], r["line_end"], r["text"],

@@ -43,13 +43,11 @@ def main() -> None:
     queries = {q: t for q, t in queries.items() if q in qrels}
     lists = {}
     with Searcher(Config(index_dir=args.index)) as searcher:
-        vectors = searcher.embedder.embed(list(queries.values()))
-        for (qid, text), vector in zip(queries.items(), vectors):
-            dense = searcher._dense(vector[None, :], args.depth, True, None)
-            sparse = searcher._bm25(text, args.depth, True, None)
-            records = searcher.store.chunk_records([c for c, _ in dense + sparse])
-            key = {c: records[c].key or records[c].path for c in records}
-            lists[qid] = ([(key[c], s) for c, s in dense], [(key[c], s) for c, s in sparse])
+        ids, texts = list(queries), list(queries.values())
+        dense = searcher.search_many(texts, args.depth, per_doc=True, mode="dense")
+        sparse = searcher.search_many(texts, args.depth, per_doc=True, mode="bm25")
+        for qid, d, s in zip(ids, dense, sparse):
+            lists[qid] = ([(h.key or h.path, h.score) for h in d], [(h.key or h.path, h.score) for h in s])
 
     def score(fuse) -> tuple[float, float]:
         run = {}

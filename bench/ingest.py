@@ -48,7 +48,8 @@ def chunk_texts(folder: Path) -> tuple[list[str], str, str]:
     with Store.open(folder, reader=True) as store:
         meta = store.meta()
         texts = [embedded_text(title or None, text) for rows in store.keyword_rows() for _, title, text in rows]
-    return texts, meta["model"], meta["backend"]
+    assert meta.model is not None and meta.backend is not None, f"{folder} holds no vectors"
+    return texts, meta.model, meta.backend
 
 
 def main() -> None:

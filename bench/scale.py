@@ -15,7 +15,7 @@ plus derived chunks, written through the library's own write path:
    norm 0.5, normalised again (cosine to the parent about 0.9). Documents go in with
    ``Store.put_document`` in transactions of 5,000, each bumping the generation; then
    the keyword cache and the vector file are built from index.db (``keywords.rebuild``,
-   ``vectors.rebuild``: what a writer does when it has no earlier file to start from).
+   ``vector_files.rebuild``: what a writer does when it has no earlier file to start from).
 
 First, at each base's own size (SciFact 10,174 chunks, Cranfield 1,883), on a copy of its
 index with the keyword cache written: nDCG@10 (best chunk per document, k=100, the test
@@ -58,8 +58,12 @@ import subprocess
 import time
 import urllib.parse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from searchcore.meta import IndexMeta
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -116,14 +120,15 @@ class Chunk:
 
 def base_documents(folders: list[Path]) -> tuple[list[dict], dict[str, str]]:
     """Every base document: path, key, title, chunks (texts) and their vectors."""
+    from searchcore.meta import IndexMeta
     from searchcore.store import Store
 
-    docs, meta = [], {}
+    docs, meta = [], IndexMeta()
     for folder in folders:
         with Store.open(folder) as store:  # a writer's open: brings an older schema up to date
             meta = store.meta()
             listed = store.document_list()
-            chunks = store.document_chunks([d[0] for d in listed])
+            chunks = store.document_chunks([d.doc_id for d in listed])
             vectors = store.vectors_of([c for rows in chunks.values() for c, _ in rows])
             for doc_id, key, title, path, _kind in listed:
                 rows = chunks[doc_id]
@@ -133,7 +138,7 @@ def base_documents(folders: list[Path]) -> tuple[list[dict], dict[str, str]]:
     return docs, meta
 
 
-def build(target: Path, size: int, docs: list[dict], meta: dict[str, str], seed: int = 0) -> dict:
+def build(target: Path, size: int, docs: list[dict], meta: IndexMeta, seed: int = 0) -> dict:
     from searchcore.store import Store
 
     rng = np.random.default_rng(seed)
@@ -144,8 +149,9 @@ def build(target: Path, size: int, docs: list[dict], meta: dict[str, str], seed:
     chunks = 0
     with Store.open(target, create=True) as store:
         with store.write():
-            store.set_meta(**{k: meta[k] for k in ("model", "backend", "dim", "normalized", "chunking",
-                                                  "model_revision", "faiss_factory") if k in meta})  # fmt: skip
+            store.update_meta(model=meta.model, backend=meta.backend, dim=meta.dim, normalized=meta.normalized,
+                              chunking=meta.chunking, model_revision=meta.model_revision,
+                              faiss_factory=meta.faiss_factory)  # fmt: skip
         derived = 0
         while chunks < size:
             with store.write():
@@ -174,13 +180,13 @@ def build(target: Path, size: int, docs: list[dict], meta: dict[str, str], seed:
                     derived += 1
                 store.bump_generation()
         timings["sqlite_s"] = round(time.perf_counter() - started, 1)
-        from searchcore import keywords, vectors
+        from searchcore import keywords, vector_files
 
         step = time.perf_counter()
         keywords.rebuild(store, target)
         timings["keywords_s"] = round(time.perf_counter() - step, 1)
         step = time.perf_counter()
-        vectors.rebuild(store, target)
+        vector_files.rebuild(store, target)
         timings["vectors_s"] = round(time.perf_counter() - step, 1)
         counts = store.counts()
     timings.update(chunks=counts["chunks"], documents=counts["documents"])
@@ -386,7 +392,7 @@ def main() -> None:
         else:
             row["build"] = build(target, size, docs, meta)
         print(f"{size:,} chunks: build {row['build']}", flush=True)
-        row["disk"] = disk(target, int(meta["dim"]))
+        row["disk"] = disk(target, int(meta.dim or 0))
         found = queries_bench(target, queries, docs[0]["path"])
         print(f"  {found}", flush=True)
         row.update(found)

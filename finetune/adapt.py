@@ -109,7 +109,7 @@ class AdaptResult:
 
 
 def _tuned_generator(searcher, settings: AdaptSettings, out: Path, cache_dir, progress) -> GeneratorResult:
-    texts = [text for _, _, text in sample_chunks(searcher.store, settings.sample, settings.seed + 1)]
+    texts = [text for _, _, text in sample_chunks(searcher.records, settings.sample, settings.seed + 1)]
     return train_generator(
         texts,
         out / "generator",

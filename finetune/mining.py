@@ -77,14 +77,14 @@ def indexed_positives(pairs: list[Pair], searcher) -> tuple[list[Pair], int]:
     which is all of it the model would see if trained on the whole text (it truncates).
     Documents in one chunk, ids found in several files and pairs without an id keep their
     text. Returns the pairs and how many positives became chunks."""
-    store, embedder = searcher.store, searcher.embedder
-    by_key = store.documents_by_key(p.positive_id for p in pairs)
+    records, embedder = searcher.records, searcher.embedder
+    by_key = records.documents_by_key(p.positive_id for p in pairs)
     docs = {key: found[0] for key, found in by_key.items() if len(found) == 1}
-    chunks = store.document_chunks([doc_id for doc_id, _ in docs.values()])
+    chunks = records.document_chunks([doc_id for doc_id, _ in docs.values()])
     several = {key: chunks[doc_id] for key, (doc_id, _) in docs.items() if len(chunks[doc_id]) > 1}
     if not several:
         return pairs, 0
-    vectors = store.vectors_of([chunk_id for found in several.values() for chunk_id, _ in found])
+    vectors = records.vectors_of([chunk_id for found in several.values() for chunk_id, _ in found])
     wanted = [p for p in pairs if p.positive_id in several]
     queries = list(dict.fromkeys(p.query for p in wanted))
     query_vectors = dict(zip(queries, embedder.embed(queries)))

@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from searchcore.engine import Records
 from searchcore.errors import UsageError
 
 from .data import jsonl_rows
@@ -158,13 +159,13 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.findall(" ".join(text.split())) if len(s.split()) >= 4]
 
 
-def generate_pairs(store, *, seed: int = 42, max_per_document: int = 3) -> tuple[list[Pair], Counter]:
-    """Pairs from the documents of an index (see the module docstring); (pairs, counts by kind)."""
+def generate_pairs(records: Records, *, seed: int = 42, max_per_document: int = 3) -> tuple[list[Pair], Counter]:
+    """Pairs from the documents of an index, read from its pinned ``records`` (see the
+    module docstring); (pairs, counts by kind)."""
     rng = random.Random(seed)
     pairs: list[Pair] = []
-    with store.snapshot():
-        documents = store.document_list()
-        chunks = store.document_chunks([d[0] for d in documents])
+    documents = records.document_list()
+    chunks = records.document_chunks([d.doc_id for d in documents])
     for doc_id, key, title, path, kind in documents:
         texts = [text for _, text in chunks.get(doc_id, [])]
         if not texts:

@@ -25,10 +25,10 @@ import random
 import re
 import time
 from collections import Counter
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from searchcore.embedder import embedded_text, short_title
+from searchcore.engine import Records
 from searchcore.generator import Generator, Sampling
 
 from .pairs import Pair
@@ -96,14 +96,13 @@ class QueryRun:
         }
 
 
-def sample_chunks(store, sample: int, seed: int) -> list[tuple[str, str | None, str]]:
+def sample_chunks(records: Records, sample: int, seed: int) -> list[tuple[str, str | None, str]]:
     """(document key, title, chunk text) for up to ``sample`` chunks of at least
-    MIN_CHUNK_WORDS words, spread over as many documents as possible."""
+    MIN_CHUNK_WORDS words, spread over as many documents as possible, from an index's
+    pinned ``records`` (a Searcher's, or ``searchcore.snapshot.open_snapshot``'s)."""
     rng = random.Random(seed)
-    # A Searcher's store already reads one committed state; a bare store takes a snapshot.
-    with nullcontext() if store.conn.in_transaction else store.snapshot():
-        documents = store.document_list()
-        chunks = store.document_chunks([d[0] for d in documents])
+    documents = records.document_list()
+    chunks = records.document_chunks([d.doc_id for d in documents])
     rounds: list[list[tuple[str, str | None, str]]] = []
     for doc_id, key, title, path, _kind in documents:
         usable = [text for _, text in chunks.get(doc_id, []) if len(text.split()) >= MIN_CHUNK_WORDS]
@@ -181,7 +180,7 @@ def write_queries(
     """Generate, clean and filter queries for ``sample`` chunks of ``searcher``'s index."""
     started = time.perf_counter()
     run = QueryRun(depth=depth)
-    picked = sample_chunks(searcher.store, sample, seed)
+    picked = sample_chunks(searcher.records, sample, seed)
     run.chunks = len(picked)
     if not picked:
         return run

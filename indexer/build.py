@@ -87,7 +87,7 @@ class _Run:
         self.ahead = EmbedAhead(embedder, config.batch_size)
         self.pending_chunks = 0
         self.settings = f"{config.chunk_tokens or 'auto'}:{config.chunk_overlap}"
-        self.rechunk = store.get_meta("chunking") not in (None, self.settings)
+        self.rechunk = store.meta().chunking not in (None, self.settings)
         self.moved_from: set[str] = set()  # old paths of files re-linked to a new one
         self.skips: list[tuple[str, str, int, int, str]] = []  # to record in the skipped table
 
@@ -250,10 +250,10 @@ class _Run:
         self.phase("sqlite")
         with store.write():
             changed = write_items(store, self.engine, items, vectors)
-            if texts and store.get_meta("dim") is None:
-                store.set_meta(dim=str(vectors.shape[1]), model_revision=self.embedder.revision, normalized="l2")
+            if texts and store.meta().dim is None:
+                store.update_meta(dim=int(vectors.shape[1]), model_revision=self.embedder.revision, normalized="l2")
             if changed:
-                store.set_meta(chunking=self.settings)
+                store.update_meta(chunking=self.settings)
                 self.summary.generation = store.bump_generation()
         self.phase("read")
 
@@ -265,12 +265,12 @@ def _under(path: str, roots: list[str]) -> bool:
 def _remember_roots(store: Store, roots: list[str]) -> None:
     """The folders ever given to an index run (a file's own folder where a file was given):
     paths are shown relative to them."""
-    known = json.loads(store.get_meta("roots") or "[]")
+    known = store.meta().roots
     given = {r if os.path.isdir(r) else os.path.dirname(r) for r in roots if os.path.exists(r)}
-    merged = sorted(set(known) | given)
+    merged = tuple(sorted(set(known) | given))
     if merged != known:
         with store.write():
-            store.set_meta(roots=merged)
+            store.update_meta(roots=merged)
 
 
 def _remember_skips(store: Store, skips: list, remembered: dict[str, dict], seen: set[str], roots: list[str]) -> None:
@@ -286,14 +286,15 @@ def _remember_skips(store: Store, skips: list, remembered: dict[str, dict], seen
 
 def _embedder_for(store: Store, config: Config, embedder: TextEmbedder | None) -> tuple[TextEmbedder, str | None]:
     """The embedder this run writes with, recording model and backend in a new index."""
-    model = index_model(store, config.model or (embedder.name if embedder else None))
+    meta = store.meta()
+    model = index_model(meta, config.model or (embedder.name if embedder else None))
     notice = None
     if embedder is None:
-        backend, notice = index_backend(store, config.backend, writing=True, model=model)
+        backend, notice = index_backend(meta, config.backend, writing=True, model=model)
         embedder = make_embedder(model, backend, config.cache_dir)
-    if store.get_meta("model") is None:
+    if meta.model is None:
         with store.write():
-            store.set_meta(model=model, faiss_factory=config.faiss_factory, backend=embedder.backend)
+            store.update_meta(model=model, faiss_factory=config.faiss_factory, backend=embedder.backend)
     return embedder, notice
 
 
@@ -303,17 +304,18 @@ def _vision_for(store: Store, config: Config) -> tuple[Vision, bool]:
     from searchcore.captions import Captioner
     from searchcore.ocr import DEFAULT_OCR, OCR_ENGINES, make_ocr
 
-    ocr = config.ocr or store.get_meta("ocr") or DEFAULT_OCR
+    meta = store.meta()
+    ocr = config.ocr or meta.ocr or DEFAULT_OCR
     if ocr not in OCR_ENGINES:
         raise UsageError(f"unknown OCR engine {ocr!r}; use one of {', '.join(OCR_ENGINES)}")
-    caption = config.caption_model or store.get_meta("caption_model") or "none"
+    caption = config.caption_model or meta.caption_model or "none"
     # A model named on this run is loaded now, so a wrong name fails before any work.
     given = Captioner(caption) if config.caption_model not in (None, "none") else None
     setting = json.dumps([ocr, caption])
-    recorded = store.get_meta("image_reading")
+    recorded = meta.image_reading
     if recorded != setting:
         with store.write():
-            store.set_meta(ocr=ocr, caption_model=caption, image_reading=setting)
+            store.update_meta(ocr=ocr, caption_model=caption, image_reading=setting)
     vision = Vision(
         make_ocr=None if ocr == "none" else lambda: make_ocr(ocr),
         make_captioner=None if caption == "none" else lambda: given or Captioner(caption),

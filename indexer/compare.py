@@ -32,7 +32,7 @@ def model_index_dir(index_dir: Path, model: str) -> Path:
     canonical = canonical_model_name(model)
     if (index_dir / "index.db").exists():
         with Store.open(index_dir, reader=True) as store:
-            if store.get_meta("model") == canonical:
+            if store.meta().model == canonical:
                 return index_dir
     slug = re.sub(r"[^A-Za-z0-9]+", "-", canonical).strip("-")[-60:] or "model"
     return index_dir.with_name(f"{index_dir.name}-{slug}")

@@ -78,7 +78,7 @@ def label_documents(
         todo = store.documents_to_label(facet, classifier.id)
         total = store.counts()["documents"]
     summary.current = total - len(todo)
-    index_model = store.get_meta("model")
+    index_model = store.meta().model
     record = {**known, facet: {"path": str(classifier.folder.resolve()), "id": classifier.id}}
     with tqdm(total=len(todo), desc=f"labelling ({facet})", unit="doc", disable=not progress, leave=False) as bar:
         for start in range(0, len(todo), BATCH_DOCUMENTS):

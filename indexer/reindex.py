@@ -15,7 +15,6 @@ previous generation is kept until the next reindex replaces it.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from searchcore.engines import precheck, writer_for
 from searchcore.errors import UsageError
 from searchcore.hashing import is_hashing_model
 from searchcore.lock import writing
+from searchcore.meta import Previous
 from searchcore.models import TextEmbedder, make_embedder
 from searchcore.store import DB_NAME, Store
 
@@ -55,14 +55,12 @@ class ReindexSummary:
         )
 
 
-def _current(store: Store) -> dict:
+def _current(store: Store) -> Previous | None:
+    """The model and vectors the index uses now (None: no vectors yet)."""
     meta = store.meta()
-    return {
-        "model": meta.get("model"),
-        "backend": meta.get("backend") or "torch",
-        "model_revision": meta.get("model_revision"),
-        "dim": meta.get("dim"),
-    }
+    if meta.model is None:
+        return None
+    return Previous(meta.model, meta.backend or "torch", meta.model_revision, meta.dim)
 
 
 def _fill_next(store: Store, embedder: TextEmbedder, progress: bool, summary: ReindexSummary) -> None:
@@ -88,7 +86,7 @@ def _fill_next(store: Store, embedder: TextEmbedder, progress: bool, summary: Re
             bar.update(len(rows))
 
 
-def _swap(store: Store, index_dir: Path, target: dict, summary: ReindexSummary, token: str = "") -> None:
+def _swap(store: Store, index_dir: Path, target: Previous, summary: ReindexSummary, token: str = "") -> None:
     """One transaction: vectors_next becomes the vectors, the vectors become the previous."""
     with store.write():
         missing = store.chunks_without_next_vector()
@@ -96,12 +94,12 @@ def _swap(store: Store, index_dir: Path, target: dict, summary: ReindexSummary, 
             raise UsageError(f"{missing} chunks have no new vector yet; run the reindex again")
         previous = _current(store)
         summary.chunks = store.swap_vectors()
-        store.set_meta(
-            model=target["model"],
-            backend=target["backend"],
-            model_revision=target["model_revision"],
-            dim=str(target["dim"]),
-            previous=json.dumps(previous),
+        store.update_meta(
+            model=target.model,
+            backend=target.backend,
+            model_revision=target.model_revision,
+            dim=target.dim,
+            previous=previous,
         )
         summary.generation = store.bump_generation()
     # The new generation's FAISS file from the stored vectors, or a new Milvus collection
@@ -109,24 +107,25 @@ def _swap(store: Store, index_dir: Path, target: dict, summary: ReindexSummary, 
     writer_for(store, index_dir, token).rebuild()
 
 
-def _run(index_dir: Path, target_model: str, backend: str, *, rollback_to: dict | None, config, progress, wait):
+def _run(index_dir: Path, target_model: str, backend: str, *, rollback_to: Previous | None, config, progress, wait):
     started = time.perf_counter()
     precheck(config)  # an index on Milvus: the engine answers before anything is embedded
     with writing(index_dir, wait=wait) as store:
         current = _current(store)
-        if current["model"] is None:
+        if current is None:
             raise UsageError(f"the index at {index_dir} holds no vectors yet; run `searchctl index` first")
         embedder = make_embedder(target_model, backend, config.cache_dir)
-        summary = ReindexSummary(target_model, backend, current["model"])
-        target = {"model": target_model, "backend": backend}
+        summary = ReindexSummary(target_model, backend, current.model)
         with store.write():
-            summary.reused = store.start_next(target, reuse_previous=rollback_to is not None)
+            summary.reused = store.start_next(
+                {"model": target_model, "backend": backend}, reuse_previous=rollback_to is not None
+            )
         _fill_next(store, embedder, progress, summary)
-        if rollback_to is not None and summary.embedded == 0 and rollback_to.get("dim"):
-            dim, revision = int(rollback_to["dim"]), rollback_to.get("model_revision")
+        if rollback_to is not None and summary.embedded == 0 and rollback_to.dim:
+            dim, revision = rollback_to.dim, rollback_to.model_revision
         else:
             dim, revision = embedder.dim, embedder.revision
-        _swap(store, index_dir, {**target, "dim": dim, "model_revision": revision}, summary, config.milvus_token)
+        _swap(store, index_dir, Previous(target_model, backend, revision, dim), summary, config.milvus_token)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -142,8 +141,8 @@ def reindex(
     if is_hashing_model(model):
         backend = "hash"
     elif backend is None:
-        backend = current["backend"] if current["backend"] else default_backend()[0]
-    if model == current["model"] and backend == current["backend"]:
+        backend = current.backend if current else default_backend()[0]
+    if current is not None and (model, backend) == (current.model, current.backend):
         raise UsageError(f"the index already uses {model} with the {backend} backend; nothing to re-embed")
     return _run(index_dir, model, backend, rollback_to=None, config=config, progress=progress, wait=wait)
 
@@ -152,14 +151,13 @@ def rollback(config: Config, *, progress: bool = False, wait: bool = False) -> R
     """Return to the vectors and model the last reindex replaced."""
     index_dir = Path(config.index_dir)
     with Store.open(index_dir) as store:
-        recorded = store.get_meta("previous")
-    if not recorded:
+        previous = store.meta().previous
+    if previous is None:
         raise UsageError(f"the index at {index_dir} keeps no previous generation; nothing to roll back to")
-    previous = json.loads(recorded)
     return _run(
         index_dir,
-        previous["model"],
-        previous["backend"],
+        previous.model,
+        previous.backend,
         rollback_to=previous,
         config=config,
         progress=progress,

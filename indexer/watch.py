@@ -104,6 +104,7 @@ def _loaded(config: Config) -> TextEmbedder:
     from searchcore.store import Store
 
     with Store.open(config.index_dir, reader=True) as store:
-        model = index_model(store, config.model)
-        backend, _ = index_backend(store, config.backend, writing=True, model=model)
+        meta = store.meta()
+        model = index_model(meta, config.model)
+        backend, _ = index_backend(meta, config.backend, writing=True, model=model)
     return make_embedder(model, backend, config.cache_dir)

@@ -1,4 +1,10 @@
-"""The engine seam: where the chunks of an index are searched.
+"""The engine seam: what readers need of an index (``Records``) and where its chunks are
+searched (``Engine``, ``EngineWriter``).
+
+``Records`` is what is stored, at one pinned generation: chunk records, documents, labels,
+vectors and the index's ``IndexMeta``. index.db's ``Store`` implements it, and so does a
+Milvus collection's view (``searchcore.milvus.reader.CollectionView``), so the Searcher, the
+daemon and fine-tuning read either the same way; ``searchcore.snapshot`` opens one.
 
 The Searcher asks an engine for four things: the dense top-k of a query vector, the
 keyword top-k of a query text (each restricted to an allow-list of chunk ids when the
@@ -14,7 +20,8 @@ written in the same transactions as the chunks, answers whenever that cache is n
 reader's generation) and the FAISS file of the generation for vectors
 (``searchcore.vectors``). ``searchcore.milvus`` implements the
 same two protocols on a Milvus collection, and also serves the records a Searcher shows,
-so that it needs no index.db at all; ``searchcore.engines`` picks one for an index.
+so that it needs no index.db at all; ``searchcore.snapshot`` picks one for a reader and
+``searchcore.engines`` for a writer.
 """
 
 from __future__ import annotations
@@ -28,11 +35,13 @@ import numpy as np
 
 from . import keywords
 from .keywords import KeywordIndex
+from .meta import IndexMeta
 from .options import Filters
-from .store import Store, fts_query
-from .vectors import VectorIndex, load_current, rebuild, sync, vectors_path
+from .store import ChunkRecord, DocumentRow, Store, fts_query
+from .vector_files import load_current, rebuild, sync, vectors_path
+from .vectors import VectorIndex
 
-__all__ = ["AllowList", "Engine", "EngineWriter", "LocalEngine", "LocalWriter", "RunChanges"]
+__all__ = ["AllowList", "Records", "Engine", "EngineWriter", "LocalEngine", "LocalWriter", "RunChanges"]
 
 # The temporary table in index.db that holds a filtered search's allowed chunk ids.
 _ALLOWED = "allowed"
@@ -53,8 +62,64 @@ class AllowList:
         return self.count if self.count is not None else len(self.ids)
 
 
+class Records(Protocol):
+    """What readers need of an index, at the generation ``begin_read`` pinned."""
+
+    @property
+    def generation(self) -> int: ...
+
+    @property
+    def source(self) -> str:
+        """Where the records are read from, as shown to people (a folder, ``milvus:URI/collection``)."""
+        ...
+
+    def meta(self) -> IndexMeta: ...
+
+    def begin_read(self) -> None:
+        """Pin the committed (published) generation until ``close``."""
+        ...
+
+    def close(self) -> None: ...
+
+    def counts(self) -> dict[str, int]:
+        """files, documents, chunks and vectors."""
+        ...
+
+    def has_labels(self) -> bool: ...
+
+    def chunk_records(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]: ...
+
+    def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]: ...
+
+    def labels_of(self, doc_ids: Sequence[int]) -> dict[int, dict[str, dict]]:
+        """doc id -> facet -> {"label", "score"}."""
+        ...
+
+    def vectors_of(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]: ...
+
+    def file_kind(self, path: str) -> str | None:
+        """The kind of the indexed file at exactly ``path``; None when the index holds none."""
+        ...
+
+    def document_ids(self) -> tuple[set[str], set[str]]:
+        """(record ids, paths of whole-file documents): the ids a judgement can name."""
+        ...
+
+    def document_list(self) -> list[DocumentRow]: ...
+
+    def document_chunks(self, doc_ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+        """doc id -> [(chunk id, text)] in document order."""
+        ...
+
+    def documents_by_key(self, keys: Iterable[str]) -> dict[str, list[tuple[int, str | None]]]:
+        """record id -> [(doc id, title)] of the documents with that key."""
+        ...
+
+
 class Engine(Protocol):
     """The read side: one committed generation of an index."""
+
+    rebuilt: bool  # no sound vector file of this generation: the vectors came from index.db
 
     def dense(self, vector: np.ndarray, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
         """Best-first (chunk id, cosine) of the k nearest chunks (of ``allowed`` only)."""
@@ -169,19 +234,20 @@ class LocalWriter(RunChanges):
         self.index_dir = Path(index_dir)
         with store.snapshot():
             self.start = (store.generation, store.counts()["vectors"])
-        self.ann = store.get_meta("ann")
+        self.ann = store.meta().ann
 
     def commit(self) -> None:
         """Publish the committed generation: its FAISS file, if this run changed anything
         or no file of it exists yet (a crashed run's last commit)."""
-        generation = self.store.generation
+        meta = self.store.meta()
+        generation = meta.generation
         if keywords.generation_of(self.index_dir) != generation:
             keywords.sync(self.store, self.index_dir, self.start[0], self._added, self._removed)
-        unpublished = self.store.get_meta("dim") and not vectors_path(self.index_dir, generation).exists()
-        reshaped = self.store.get_meta("ann") != self.ann  # `index --ann` changed the kind wanted
+        unpublished = meta.dim and not vectors_path(self.index_dir, generation).exists()
+        reshaped = meta.ann != self.ann  # `index --ann` changed the kind wanted
         if generation != self.start[0] or unpublished or reshaped:
             sync(self.store, self.index_dir, self.start, self._added, self._removed)
-        self.ann = self.store.get_meta("ann")
+        self.ann = meta.ann
         with self.store.snapshot():
             self.start = (self.store.generation, self.store.counts()["vectors"])
         self._added, self._removed = set(), set()

@@ -94,11 +94,10 @@ def resolve_judged(searcher: Searcher, qrels: dict[str, dict[str, int]]) -> tupl
     """The qrels with each judged id as the index names it, and warnings. A judged id is a
     record id or a file path: absolute, or relative to the current folder or to a folder
     the index was built from (as `searchctl query` prints it)."""
-    import json
     import os
 
-    keys, paths = searcher.store.document_ids()
-    roots = json.loads(searcher.store.get_meta("roots") or "[]")
+    keys, paths = searcher.records.document_ids()
+    roots = searcher.records.meta().roots
 
     def resolve(doc_id: str) -> str | None:
         if doc_id in keys or doc_id in paths:

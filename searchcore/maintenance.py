@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from . import keywords
-from .engines import recorded_target, writer_for
+from .engines import writer_for
 from .errors import IndexNotFoundError
 from .lock import writing
+from .snapshot import recorded_target
 from .store import DB_NAME, Store
-from .vectors import load_current, remove_stale_files, vectors_path, verify
+from .vector_files import load_current, remove_stale_files, vectors_path, verify
 
 __all__ = ["CheckReport", "check", "compact", "index_bytes"]
 
@@ -84,7 +85,8 @@ def _check_images(store: Store, report: CheckReport) -> None:
     if odd:
         report.problems.append(f"{odd} of {images} image files do not have exactly one document (re-run index)")
     else:
-        how = f"OCR {store.get_meta('ocr') or 'rapidocr'}, captions {store.get_meta('caption_model') or 'none'}"
+        meta = store.meta()
+        how = f"OCR {meta.ocr or 'rapidocr'}, captions {meta.caption_model or 'none'}"
         report.ok.append(f"{images} image files, one document each ({how})")
 
 
@@ -200,7 +202,7 @@ def check(index_dir: Path, *, repair: bool = False, milvus_token: str = "") -> C
         report.ok.append("SQLite integrity check passed")
         _check_rows(store, report, repair)
         _check_images(store, report)
-        if store.get_meta("engine") == "milvus":
+        if store.meta().on_milvus:
             _check_milvus(store, index_dir, report, repair, milvus_token)
         else:
             _check_keywords(store, index_dir, report, repair)

@@ -1,7 +1,7 @@
 """Which model and backend an index uses: one policy for readers and writers.
 
-An index records the model it was embedded with (``meta.model``) and the backend
-(``meta.backend``). A new index takes the requested model (the default one otherwise)
+An index records the model it was embedded with (``IndexMeta.model``) and the backend
+(``IndexMeta.backend``). A new index takes the requested model (the default one otherwise)
 and this machine's best backend; a writer may not mix backends in one index, a reader
 may (vectors of one model agree to a cosine of about 0.99 across backends). Any model
 but the index's own is refused, with a message naming both.
@@ -20,6 +20,7 @@ import numpy as np
 from .embedder import DEFAULT_MODEL, Embedder, canonical_model_name, default_backend
 from .errors import BackendMismatchError, ModelMismatchError, ModelNotFoundError, UsageError
 from .hashing import HashingEmbedder, is_hashing_model
+from .meta import IndexMeta
 
 __all__ = ["TextEmbedder", "index_model", "index_backend", "make_embedder"]
 
@@ -51,9 +52,9 @@ def make_embedder(model: str, backend: str, cache_dir: Path | None) -> TextEmbed
     return Embedder(model, backend=backend, cache_dir=cache_dir)
 
 
-def index_model(store, requested: str | None) -> str:
+def index_model(meta: IndexMeta, requested: str | None) -> str:
     """The model to use with this index: its own, or ``requested`` if it is the same one."""
-    recorded = store.get_meta("model")
+    recorded = meta.model
     if recorded is None:
         return canonical_model_name(requested) if requested else DEFAULT_MODEL
     if requested is not None and canonical_model_name(requested) != recorded:
@@ -61,13 +62,15 @@ def index_model(store, requested: str | None) -> str:
     return recorded
 
 
-def index_backend(store, requested: str | None, *, writing: bool, model: str | None = None) -> tuple[str, str | None]:
+def index_backend(
+    meta: IndexMeta, requested: str | None, *, writing: bool, model: str | None = None
+) -> tuple[str, str | None]:
     """(backend, notice) for this index: the requested one, else the index's own, else this
     machine's default. A writer may not mix backends in one index; a reader may (vectors of
     the same model agree to a cosine of about 0.99 across backends)."""
     if model is not None and is_hashing_model(model):
         return "hash", None
-    recorded = store.get_meta("backend") or ("torch" if store.get_meta("dim") else None)
+    recorded = meta.embedded_backend
     if requested is not None:
         if writing and recorded is not None and requested != recorded:
             raise BackendMismatchError(recorded, requested)

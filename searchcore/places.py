@@ -9,11 +9,11 @@ leave the base (``..``, an absolute path, an empty segment).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 
 from .errors import UsageError
+from .meta import IndexMeta
 
 __all__ = ["Places", "base_folder"]
 
@@ -33,8 +33,8 @@ class Places:
         self.base = base_folder(roots)
 
     @classmethod
-    def of(cls, store) -> Places:
-        return cls(json.loads(store.get_meta("roots") or "[]"))
+    def of(cls, meta: IndexMeta) -> Places:
+        return cls(meta.roots)
 
     def relative(self, path: str) -> str | None:
         """``path`` relative to the base (with ``/`` separators), or None when it is not under it."""

@@ -1,7 +1,7 @@
 """Searcher: a query string in, a ranked list of ``Hit`` out.
 
-Modes: ``dense`` (cosine similarity over the FAISS cache), ``bm25`` (SQLite FTS5 with
-Porter stemming over each chunk and its title) and ``hybrid`` (both, fused; the
+Modes: ``dense`` (cosine similarity over the index's vectors), ``bm25`` (keywords:
+Porter-stemmed terms of each chunk and its title) and ``hybrid`` (both, fused; the
 default). Fusion is a weighted sum of min-max normalised scores by default, or
 reciprocal-rank fusion; hybrid mode then feeds its best hits back into a second vector
 search (pseudo-relevance feedback). The defaults below were chosen on development sets
@@ -9,8 +9,9 @@ search (pseudo-relevance feedback). The defaults below were chosen on developmen
 An optional one-best-chunk-per-document mode serves judgements made per document, and
 ``Filters`` restrict every mode exactly (the engine searches only the allowed ids), so k
 hits come back whenever k matching chunks exist. Where the chunks are searched is the
-engine's business (``searchcore.engine``); what a search may be asked is
-``searchcore.options``.
+engine's business (``searchcore.engine``), what is stored the records' (``Records``),
+both opened as one pinned generation by ``searchcore.snapshot``; what a search may be
+asked is ``searchcore.options``.
 
 A hit's ``score`` follows the list's order: the fused score in hybrid mode, the cosine
 similarity in dense mode, the BM25 score in bm25 mode. ``scores`` holds the explanation:
@@ -33,12 +34,12 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .config import Config
-from .engine import AllowList, Engine
-from .engines import engine_of, open_source
+from .engine import AllowList, Engine, Records
 from .fusion import rrf, weighted
 from .models import TextEmbedder, index_backend, index_model, make_embedder
 from .options import DEFAULT_FUSION, DEFAULT_MODE, Filters, SearchOptions, check_query
 from .places import Places
+from .snapshot import Snapshot, open_snapshot
 
 __all__ = ["Hit", "Searcher", "facets", "FEEDBACK_DOCS", "FEEDBACK_WEIGHT"]
 
@@ -108,28 +109,28 @@ class Searcher:
     def __init__(self, config: Config, embedder: TextEmbedder | None = None):
         self.config = config
         self.notice: str | None = None  # e.g. why the backend fell back to torch
-        # index.db and the local engine, or a Milvus collection (records and engine alike)
-        self.store, self.remote = open_source(config)
+        # index.db and the local engine, or a Milvus collection: one pinned generation
+        self.snapshot: Snapshot = open_snapshot(config)
+        self.records: Records = self.snapshot.records
+        self.engine: Engine = self.snapshot.engine
         try:
-            model = index_model(self.store, config.model or (embedder.name if embedder else None))
+            meta = self.records.meta()
+            model = index_model(meta, config.model or (embedder.name if embedder else None))
             if embedder is None:
-                backend, self.notice = index_backend(self.store, config.backend, writing=False, model=model)
+                backend, self.notice = index_backend(meta, config.backend, writing=False, model=model)
                 embedder = make_embedder(model, backend, config.cache_dir)
             self.embedder = embedder
-            self.store.begin_read()
-            self.generation = self.store.generation
-            self.counts = self.store.counts()
-            engine = engine_of(self.store, self.remote, config.index_dir)
-            self.rebuilt = engine.rebuilt  # no sound file of this generation: the vectors came from index.db
-            self.engine: Engine = engine
-            self.has_labels = self.store.has_labels()
-            self.places = Places.of(self.store)  # paths relative to the indexed folder
+            self.generation = self.records.generation
+            self.counts = self.records.counts()
+            self.rebuilt = self.engine.rebuilt  # no sound file of this generation: the vectors came from index.db
+            self.has_labels = self.records.has_labels()
+            self.places = Places.of(meta)  # paths relative to the indexed folder
         except BaseException:
-            self.store.close()
+            self.snapshot.close()
             raise
 
     def close(self) -> None:
-        self.store.close()
+        self.snapshot.close()
 
     def __enter__(self) -> Searcher:
         return self
@@ -202,7 +203,7 @@ class Searcher:
         want = max(4 * end, FUSION_DEPTH)
         while True:
             order, explain = self._ranked(query, vector, options, allowed, want)
-            docs = self.store.doc_ids_of(order)
+            docs = self.records.doc_ids_of(order)
             chunks_of: dict[int, list[int]] = {}
             for c in order:
                 if c in docs:
@@ -270,8 +271,8 @@ class Searcher:
     def _hits(
         self, order: list[int], explain: dict[int, dict[str, float]], vector: np.ndarray | None, mode: str
     ) -> list[Hit]:
-        records = self.store.chunk_records(order)
-        labels = self.store.labels_of([r.doc_id for r in records.values()]) if self.has_labels else {}
+        records = self.records.chunk_records(order)
+        labels = self.records.labels_of([r.doc_id for r in records.values()]) if self.has_labels else {}
         # Dense mode already knows each hit's cosine; fetch vectors only for the rest.
         missing = [c for c in order if "dense" not in explain.get(c, {})]
         cosines = self._cosines(missing, vector) if vector is not None else {}

@@ -9,17 +9,12 @@ file (the first query needs no read of it); writers read it whole to add to it.
 Files are written whole to a temporary name, fsynced, renamed over the target and the
 folder fsynced, so a reader sees the old file or the new one, never half of one.
 
-The file's whole life is here, and only here is faiss imported: ``load_current`` (the
-file of the committed generation, rebuilt from index.db in memory when it is missing or
-does not match; only a writer saves the rebuilt file), ``sync`` (a writer's run: the
-previous file plus the run's added and removed chunks, else a rebuild), ``rebuild``,
-``verify`` (what ``searchctl check`` reports) and ``remove_stale_files``.
-
-Why this module is long: the kinds of file ``searchcore.ann`` chooses differ in how they
-remove (HNSW keeps tombstones, written beside the file), how they are searched (search
-parameters, small allow-lists scored one by one) and how they are read (memory-mapped
-by readers); keeping all of it with the one faiss import keeps the rule that nothing
-else touches FAISS.
+Only here is faiss imported: ``VectorIndex`` is one FAISS index of any kind
+``searchcore.ann`` chooses, and the kinds differ in how they remove (HNSW keeps
+tombstones, written beside the file), how they are searched (search parameters, small
+allow-lists scored one by one) and how they are read (memory-mapped by readers). Which
+file belongs to which generation, and how a run brings it up to date, is
+``searchcore.vector_files``.
 """
 
 from __future__ import annotations
@@ -27,28 +22,13 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import ann
 from .config import DEFAULT_FAISS_FACTORY
 
-if TYPE_CHECKING:
-    from .store import Store
-
-__all__ = [
-    "VectorIndex",
-    "vectors_path",
-    "tombstones_path",
-    "fsync_dir",
-    "load_current",
-    "sync",
-    "rebuild",
-    "verify",
-    "remove_stale_files",
-    "describe",
-]
+__all__ = ["VectorIndex", "vectors_path", "tombstones_path", "fsync_dir"]
 
 
 @functools.cache
@@ -255,6 +235,15 @@ class VectorIndex:
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(scores, top, axis=1).astype(np.float32), allowed[top]
 
+    def describe(self) -> str:
+        """What kind of file this is, in a few words ("ivf: IVF1264,SQfp16, 32 lists probed")."""
+        if self.kind == "ivf":
+            lists = _faiss().extract_index_ivf(self.index).nlist
+            return f"ivf: IVF{lists},SQfp16, {min(ann.IVF_NPROBE, lists)} lists probed"
+        if self.kind == "hnsw":
+            return f"hnsw: IDMap,HNSW{ann.HNSW_LINKS},SQfp16, efSearch {ann.HNSW_EF_SEARCH}"
+        return f"flat: {self.factory} (exact)"
+
     def save(self, path: Path) -> None:
         """Write the file, and its tombstones beside it first (``tombstones_path``), so a
         reader that finds the file finds them; each written whole, fsynced and renamed."""
@@ -284,169 +273,3 @@ class VectorIndex:
             # mapped lists prefetch on 32 threads by default: 2 ms a query instead of 0.4 (1M chunks)
             faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists).prefetch_nthread = 0
         return cls(index, factory)
-
-
-def _factory(meta: dict[str, str]) -> str:
-    return meta.get("faiss_factory") or DEFAULT_FAISS_FACTORY
-
-
-def _with_tombstones(index: VectorIndex, store: Store, count: int, recorded: Path | None = None) -> VectorIndex | None:
-    """``index`` with its tombstones set, if it holds every one of the ``count`` stored
-    vectors and only tombstones besides (ids are never reused, so an id index.db no
-    longer has is a removed chunk); else None. ``recorded``: the tombstones file its
-    writer left, trusted when the counts agree (a reader's open: the full comparison
-    reads every id of index.db, seconds at a million chunks)."""
-    if index.ntotal == count:
-        index.dead = np.zeros(0, np.int64)
-        return index
-    if index.kind != "hnsw" or index.ntotal < count:
-        return None
-    if recorded is not None and recorded.exists():
-        dead = np.fromfile(recorded, dtype=np.int64)
-        if index.ntotal - len(dead) == count:
-            index.dead = dead
-            return index
-    held = index.ids()
-    live = np.asarray(store.chunk_ids(), dtype=np.int64)
-    dead = np.setdiff1d(held, live, assume_unique=True)
-    if len(live) != count or len(held) - len(dead) != count:
-        return None
-    index.dead = dead
-    return index
-
-
-def _load_matching(
-    path: Path, meta: dict[str, str], store: Store, count: int, *, mapped: bool, thorough: bool = False
-) -> VectorIndex | None:
-    """The file at ``path`` if it is readable and holds the ``count`` stored vectors
-    (``thorough``: its tombstones compared with index.db's ids, not taken as recorded)."""
-    if not path.exists():
-        return None
-    try:
-        loaded = VectorIndex.load(path, _factory(meta), mapped=mapped)
-    except Exception:  # unreadable or truncated
-        return None
-    if loaded.dim != int(meta["dim"]):
-        return None
-    return _with_tombstones(loaded, store, count, None if thorough else tombstones_path(path))
-
-
-def _from_store(store: Store, meta: dict[str, str], current: str | None = None, *, exact: bool = False) -> VectorIndex:
-    """``exact``: a flat index whatever ``--ann`` says (a reader's stopgap: no graph to build)."""
-    ids, matrix = store.all_vectors(int(meta["dim"]))
-    kind = "flat" if exact else ann.wanted_kind(meta.get("ann"), len(ids), current)
-    return VectorIndex.build(ids, matrix, ann.factory_for(kind, len(ids), meta.get("faiss_factory")))
-
-
-def load_current(
-    store: Store, index_dir: Path, *, save: bool = False, counts: dict[str, int] | None = None
-) -> tuple[VectorIndex | None, bool]:
-    """The FAISS index for the store's committed generation, and whether it was rebuilt.
-
-    Call it inside a read transaction on ``store`` (``store.snapshot()``), so that the
-    generation, the vector count and the vectors read all belong to one committed state.
-    A missing file, or one whose vectors disagree with index.db (a crash between the
-    SQLite commit and the FAISS rename, a file copied from elsewhere), is rebuilt from
-    the stored vectors: nothing is re-embedded. ``save``: write the rebuilt file (writers
-    only; a reader never writes, and memory-maps the file it reads).
-    Returns (None, False) for an index with no vectors yet.
-    """
-    meta = store.meta()
-    if not meta.get("dim"):
-        return None, False
-    path = vectors_path(index_dir, int(meta.get("generation", 0)))
-    vectors = (counts or store.counts())["vectors"]  # ``counts``: the caller's, of the same transaction
-    loaded = _load_matching(path, meta, store, vectors, mapped=not save)
-    if loaded is not None:
-        return loaded, False
-    rebuilt = _from_store(store, meta, exact=not save)
-    if save:
-        rebuilt.save(path)
-    return rebuilt, True
-
-
-def rebuild(store: Store, index_dir: Path) -> None:
-    """Writers: the committed generation's file from index.db, and no older one left."""
-    with store.snapshot():
-        meta = store.meta()
-        generation = int(meta.get("generation", 0))
-        if meta.get("dim"):
-            _from_store(store, meta).save(vectors_path(index_dir, generation))
-    remove_stale_files(index_dir, generation)
-
-
-def sync(store: Store, index_dir: Path, start: tuple[int, int], added: set[int], removed: set[int]) -> None:
-    """Writers, after a run's last commit: the file of the committed generation, made from
-    the file of the run's first generation (``start`` = its generation and vector count)
-    with ``removed`` taken out (or kept as tombstones) and ``added`` put in, when that
-    file is sound, the result holds exactly the stored vectors, it is still the kind
-    ``--ann`` wants at this size and tombstones are not too many; else from index.db."""
-    since, since_count = start
-    with store.snapshot():
-        meta = store.meta()
-        generation = int(meta.get("generation", 0))
-        count = store.counts()["vectors"]
-        fresh = store.vectors_of(sorted(added - removed)) if meta.get("dim") else {}
-        index = None
-        path = vectors_path(index_dir, since)
-        if meta.get("dim") and path.exists():
-            try:
-                index = VectorIndex.load(path, _factory(meta))
-            except Exception:  # unreadable: rebuilt below
-                index = None
-        # (an HNSW file's count includes its tombstones: it is checked once the run is applied)
-        whole = index is not None and (index.kind == "hnsw" or index.ntotal == since_count)
-        if index is not None and whole and index.dim == int(meta["dim"]):
-            index.remove(np.fromiter(removed, dtype=np.int64, count=len(removed)))
-            if fresh:
-                index.add(np.fromiter(fresh, dtype=np.int64, count=len(fresh)), np.stack(list(fresh.values())))
-            sound = _with_tombstones(index, store, count)
-            if (
-                sound is not None
-                and sound.kind == ann.wanted_kind(meta.get("ann"), count, sound.kind)
-                and len(sound.dead) <= ann.TOMBSTONE_SHARE * max(sound.ntotal, 1)
-            ):
-                sound.save(vectors_path(index_dir, generation))
-                remove_stale_files(index_dir, generation)
-                return
-    rebuild(store, index_dir)
-
-
-def verify(store: Store, index_dir: Path) -> str:
-    """The committed generation's file: "ok", "missing", "mismatch", or "none" (no vectors yet)."""
-    meta = store.meta()
-    if not meta.get("dim"):
-        return "none"
-    path = vectors_path(index_dir, int(meta.get("generation", 0)))
-    if not path.exists():
-        return "missing"
-    found = _load_matching(path, meta, store, store.counts()["vectors"], mapped=True, thorough=True)
-    return "ok" if found is not None else "mismatch"
-
-
-def remove_stale_files(index_dir: Path, keep_generation: int) -> None:
-    """Delete FAISS files (and tombstones) of older generations (newer ones belong to a
-    concurrent writer)."""
-    for path in [*Path(index_dir).glob("vectors-*.faiss"), *Path(index_dir).glob("vectors-*.dead")]:
-        try:
-            generation = int(path.stem.split("-", 1)[1])
-        except ValueError:
-            continue
-        if generation < keep_generation:
-            path.unlink(missing_ok=True)
-
-
-def describe(index_dir: Path, meta: dict[str, str]) -> str | None:
-    """What the committed generation's file is ("ivf: IVF1264,SQfp16, 32 lists probed"),
-    None when there is none yet."""
-    path = vectors_path(index_dir, int(meta.get("generation", 0)))
-    try:
-        index = VectorIndex.load(path, _factory(meta), mapped=True)
-    except Exception:  # missing or unreadable: check says which
-        return None
-    if index.kind == "ivf":
-        lists = _faiss().extract_index_ivf(index.index).nlist
-        return f"ivf: IVF{lists},SQfp16, {min(ann.IVF_NPROBE, lists)} lists probed"
-    if index.kind == "hnsw":
-        return f"hnsw: IDMap,HNSW{ann.HNSW_LINKS},SQfp16, efSearch {ann.HNSW_EF_SEARCH}"
-    return f"flat: {_factory(meta)} (exact)"

@@ -343,11 +343,11 @@ def pairs_generate_cmd(
     With --queries, the generator writes the queries instead, filtered by round-trip
     consistency; the report says how many were written, kept and why the rest were dropped."""
     from finetune.pairs import generate_pairs, load_pairs, write_pairs
-    from searchcore.store import Store
+    from searchcore.config import Config
+    from searchcore.snapshot import open_snapshot
 
     if queries:
         from finetune.queries import write_queries
-        from searchcore.config import Config
         from searchcore.generator import Generator
         from searchcore.search import Searcher
 
@@ -378,8 +378,8 @@ def pairs_generate_cmd(
         return
     if examples_file is not None:
         raise click.UsageError("--examples goes with --queries")
-    with Store.open(index_dir, reader=True) as store:
-        pairs, counts = generate_pairs(store, seed=seed, max_per_document=per_document)
+    with open_snapshot(Config(index_dir=index_dir)) as snapshot:
+        pairs, counts = generate_pairs(snapshot.records, seed=seed, max_per_document=per_document)
     if not pairs:
         raise SearchctlError(f"no pairs could be made from {index_dir}: its documents are too short")
     write_pairs(pairs, out)

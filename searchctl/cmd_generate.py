@@ -189,12 +189,13 @@ def finetune_generator_cmd(
         source = str(text_file)
     elif from_index is not None:
         from finetune.queries import sample_chunks
-        from searchcore.store import Store
+        from searchcore.config import Config
+        from searchcore.snapshot import open_snapshot
 
         if not (from_index / "index.db").exists():
             raise click.UsageError(f"no index at {from_index}; build one with `searchctl index`")
-        with Store.open(from_index, reader=True) as store:
-            texts = [text for _, _, text in sample_chunks(store, max_texts, seed)]
+        with open_snapshot(Config(index_dir=from_index)) as snapshot:
+            texts = [text for _, _, text in sample_chunks(snapshot.records, max_texts, seed)]
         source = f"{from_index} (its chunks)"
     else:
         texts = load_pairs(pairs_file)

@@ -347,7 +347,7 @@ def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths, *
     with no local index: any number of daemons, on any machines, can serve one collection."""
     import uvicorn
 
-    from searchcore.engines import open_source
+    from searchcore.snapshot import open_records
     from searchd import create_app
 
     settings = engine_settings(engine)
@@ -356,7 +356,7 @@ def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths, *
         raise click.UsageError("--watch needs a local index; serve a Milvus collection without --milvus-uri instead")
     stop = _start_watching(index_dir, list(watch_paths), backend) if watch_paths else None
     # Fail here, in one line, when there is no index (or its Milvus collection cannot be had).
-    open_source(Config(index_dir=index_dir, **settings))[0].close()
+    open_records(Config(index_dir=index_dir, **settings)).close()
     if api_key is not None and not api_key.strip():
         raise click.UsageError("the API key is empty; give a non-empty --api-key or unset SEARCHD_API_KEY")
     app = create_app(Config(index_dir=index_dir, backend=backend, cache_dir=cache_dir(), **settings), api_key=api_key)

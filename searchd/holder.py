@@ -2,10 +2,10 @@
 
 A Searcher holds a read transaction on index.db for its whole life, so every request it
 answers sees exactly the committed state its FAISS file was built from: no mixed
-results, no hit whose text a concurrent writer has just deleted. ``refresh()`` notices a
-newer published generation (its ``vectors-<generation>.faiss`` exists, or no writer is
-at work any more and the file must be rebuilt), builds a new Searcher beside the old one
-(sharing the loaded model) and swaps one reference. Requests already running keep the
+results, no hit whose text a concurrent writer has just deleted. ``refresh()`` asks the
+read seam what is published (``searchcore.snapshot.Probe``: the rule for when a new
+generation is ready lives there), builds a new Searcher beside the old one (sharing the
+loaded model unless the index's model changed) and swaps one reference. Requests already running keep the
 old Searcher until they finish; the last reference closes its connection.
 """
 
@@ -19,13 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from searchcore.config import Config
 from searchcore.errors import SearchctlError
-from searchcore.lock import writer_active
-from searchcore.milvus.reader import CollectionView
 from searchcore.models import TextEmbedder
 from searchcore.options import SearchOptions
 from searchcore.search import Searcher
-from searchcore.store import Store
-from searchcore.vectors import vectors_path
+from searchcore.snapshot import Probe
 
 __all__ = ["IndexHolder"]
 
@@ -79,50 +76,38 @@ class IndexHolder:
             self._executor.shutdown(wait=False)
             raise
         self._reload_lock = threading.Lock()
-        # Reads meta outside any transaction (or a collection's properties afresh), so it
-        # sees each commit as it lands.
-        self._remote = self._searcher.remote
-        self._probe: Store | CollectionView
-        if self._remote:
-            self._probe = CollectionView(self._searcher.store.target)
-        else:
-            self._probe = Store.open(config.index_dir, reader=True)
+        # Reads what is published outside any transaction, so it sees each commit as it lands.
+        self._probe = Probe(config)
         self.reloads = 0
 
     def _open(self, embedder) -> Searcher:
         searcher = Searcher(self.config, embedder=embedder)
         # Close the connection when the last request using this Searcher lets go of it.
-        weakref.finalize(searcher, searcher.store.close)
+        weakref.finalize(searcher, searcher.snapshot.close)
         return searcher
 
     @property
     def searcher(self) -> Searcher:
         return self._searcher
 
-    def committed_generation(self) -> int:
-        if isinstance(self._probe, CollectionView):
-            self._probe.refresh()  # a Milvus writer publishes a generation only once its rows are in
-        return self._probe.generation
-
     def refresh(self) -> bool:
         """Swap in the newest published generation; True if it did."""
         with self._reload_lock:
-            generation = self.committed_generation()
-            moved = isinstance(self._probe, CollectionView) and self._probe.name != self._searcher.store.name
-            if generation == self._searcher.generation and not moved:  # moved: compact's new collection
+            published = self._probe.published()
+            # None: a writer is between its commit and its vector file; the same source
+            # at the same generation: nothing new (compact may move a Milvus collection)
+            current = self._searcher.snapshot.published
+            if published is None or (published.generation, published.source) == (current.generation, current.source):
                 return False
-            published = self._remote or vectors_path(self.config.index_dir, generation).exists()
-            if not published and writer_active(self.config.index_dir):
-                return False  # the writer is between commits; its FAISS file comes at the end
             embedder: TextEmbedder | None = self._searcher.embedder
-            if self._probe.get_meta("model") not in (None, self._searcher.embedder.name):
+            if published.model not in (None, self._searcher.embedder.name):
                 embedder = None  # `searchctl reindex` swapped the model: load the index's new one
             try:
                 fresh = self._open(embedder)
                 if embedder is None:
                     fresh.embedder.embed(["warm-up"])  # load (or export) the new model before the swap
             except SearchctlError as exc:  # e.g. the new model cannot be loaded here: keep serving
-                logger.error("cannot open generation %s of %s: %s", generation, self.config.index_dir, exc)
+                logger.error("cannot open generation %s of %s: %s", published.generation, self.config.index_dir, exc)
                 return False
             self._searcher = fresh
             self.reloads += 1

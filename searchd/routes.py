@@ -132,7 +132,7 @@ async def search_post(request: Request, body: SearchRequest) -> Response:
 def chunk(request: Request, chunk_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)]) -> ChunkOut:
     """The full text and metadata of one chunk (a hit)."""
     searcher = request.state.holder.searcher
-    record = searcher.store.chunk_records([chunk_id]).get(chunk_id)
+    record = searcher.records.chunk_records([chunk_id]).get(chunk_id)
     if record is None:
         raise HTTPException(404, f"no chunk {chunk_id} in index generation {searcher.generation}")
     return ChunkOut(
@@ -158,7 +158,7 @@ def _indexed_file(request: Request, path: str) -> tuple[str, str, os.stat_result
         full = searcher.places.absolute(path)
     except UsageError as exc:  # no indexed file has such a path
         raise HTTPException(404, str(exc)) from None
-    kind = searcher.store.file_kind(full)
+    kind = searcher.records.file_kind(full)
     if kind is None:
         raise HTTPException(404, f"{path[:200]!r} is not a file of this index; only indexed files are served")
     try:
@@ -232,22 +232,14 @@ def thumbnail(request: Request, path: Annotated[str, PathParam(max_length=1024)]
 def health(request: Request) -> HealthOut:
     """Liveness and what is being served: model, documents, chunks, generation. Never needs the API key."""
     searcher = request.state.holder.searcher
-    config: Config = request.app.state.config
     return HealthOut(
         status="ok",
         model=searcher.embedder.name,
         documents=searcher.counts["documents"],
         chunks=searcher.counts["chunks"],
         generation=searcher.generation,
-        index=served(searcher, config),
+        index=searcher.records.source,  # the index folder, or milvus:<URI>/<collection>
     )
-
-
-def served(searcher, config: Config) -> str:
-    """What the daemon serves: the index folder, or ``milvus:<URI>/<collection>``."""
-    if searcher.remote:
-        return f"milvus:{searcher.store.target.shown}/{searcher.store.target.collection}"
-    return str(Path(config.index_dir).resolve())
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

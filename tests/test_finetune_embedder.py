@@ -19,6 +19,7 @@ from finetune.precision import resolve_precision
 from searchcore.config import Config
 from searchcore.errors import UsageError
 from searchcore.search import Searcher
+from searchcore.snapshot import open_snapshot
 from searchcore.store import Store
 from searchctl.cli import cli
 
@@ -222,8 +223,8 @@ def test_pairs_generate_from_an_index(tmp_path, real_embedder):
     )
     write(docs, "guide.md", f"# Guide\n\n## Pruning apple trees\n\n{pruning}\n")
     build_index(Config(index_dir=tmp_path / "idx"), docs, embedder=real_embedder)
-    with Store.open(tmp_path / "idx") as store:
-        pairs, counts = generate_pairs(store)
+    with open_snapshot(Config(index_dir=tmp_path / "idx")) as snapshot:
+        pairs, counts = generate_pairs(snapshot.records)
     assert counts["title"] == 1 and counts["heading"] >= 1 and counts["inverse-cloze"] >= 1
     title = next(p for p in pairs if p.kind == "title")
     assert title.query == "Tides and the moon" and title.positive.startswith("The moon pulls")
@@ -254,7 +255,7 @@ def test_reindex_swaps_and_rolls_back_consistently(tmp_path, real_embedder):
     tiny = make_tiny_model(tmp_path / "tiny")
     assert "holds no vectors" not in run("reindex", "--index", index, "--model", tiny, "--backend", "torch").output
     with Store.open(index) as store:
-        assert store.get_meta("model") == str(tiny) and store.get_meta("dim") == "32"
+        assert (store.meta().model, store.meta().dim) == (str(tiny), 32)
     assert len(next(iter(_vectors(index).values()))) == 32 * 4
     run("check", "--index", index)
     hits = json.loads(run("query", "sailing in the wind", "--index", index, "--json").output)["hits"]
@@ -266,7 +267,7 @@ def test_reindex_swaps_and_rolls_back_consistently(tmp_path, real_embedder):
     out = run("reindex", "--index", index, "--rollback").output
     assert "7 chunks, 1 embedded, 6 reused" in out
     with Store.open(index) as store:
-        assert store.get_meta("model") == "sentence-transformers/all-MiniLM-L6-v2" and store.get_meta("dim") == "384"
+        assert (store.meta().model, store.meta().dim) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
     rolled = _vectors(index)
     assert {k: v for k, v in rolled.items() if k in original} == original  # the very same vectors
     run("check", "--index", index)

@@ -114,8 +114,9 @@ def test_a_renamed_folder_embeds_nothing_and_a_copy_embeds_nothing(tmp_path, has
     clean = Config(index_dir=tmp_path / "clean")
     build_index(clean, root, embedder=hashing)
     with Searcher(config, embedder=hashing) as a, Searcher(clean, embedder=hashing) as b:
-        assert sorted(a.store.file_paths()) == sorted(b.store.file_paths())
-        assert sorted(r[2:] for r in a.store.chunk_rows()) == sorted(r[2:] for r in b.store.chunk_rows())
+        sa, sb = a.snapshot.records, b.snapshot.records
+        assert sorted(sa.file_paths()) == sorted(sb.file_paths())
+        assert sorted(r[2:] for r in sa.chunk_rows()) == sorted(r[2:] for r in sb.chunk_rows())
 
 
 def test_progress_lines_in_a_log():

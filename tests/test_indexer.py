@@ -332,7 +332,7 @@ def test_a_run_publishes_its_vectors_as_a_delta_equal_to_a_rebuild(docs, index_d
     assert summary.added == 1 and summary.removed == 1
     published = VectorIndex.load(vectors_path(index_dir, summary.generation))
     with Store.open(index_dir, reader=True) as store:
-        ids, matrix = store.all_vectors(int(store.get_meta("dim")))
+        ids, matrix = store.all_vectors(store.meta().dim)
     rebuilt = VectorIndex.build(ids, matrix)
     assert sorted(published.ids().tolist()) == sorted(rebuilt.ids().tolist()) == ids.tolist()
     query = matrix[:1]

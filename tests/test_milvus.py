@@ -67,9 +67,10 @@ def test_every_mode_finds_what_the_local_engine_finds(built, tmp_path, hashing):
         here, there = ranked(local, hashing, mode), ranked(config, hashing, mode)
         assert [r[0] for r in there] == [r[0] for r in here], mode
     with Searcher(Config(index_dir=config.index_dir, engine="local"), embedder=hashing) as s:
-        assert not s.remote and s.search("magma eruption", k=1)[0].path.endswith("volcano_notes.txt")
+        assert s.records.source == str(config.index_dir.resolve())
+        assert s.search("magma eruption", k=1)[0].path.endswith("volcano_notes.txt")
     with Searcher(Config(index_dir=config.index_dir), embedder=hashing) as s:
-        assert s.remote and s.counts["chunks"] == len(TOPICS)
+        assert s.records.source.startswith("milvus:") and s.counts["chunks"] == len(TOPICS)
         hit = s.search("magma eruption", k=1, mode="hybrid")[0]
         assert hit.path.endswith("volcano_notes.txt") and hit.lines[0] == 1
         assert {"dense", "bm25", "fused"} <= set(hit.scores)
@@ -193,7 +194,8 @@ def test_cli_serves_a_collection_with_no_local_index(tmp_path):
     result = runner.invoke(cli, ["info", *remote, "--json"], env=env)
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
-    assert shown["engine"] == "milvus" and shown["meta"]["model"] == "hash:64" and "token" not in result.stdout
+    assert shown["engine"] == "milvus" and shown["model"] == "hash:64" and shown["index"] is None
+    assert "token" not in result.stdout
     result = runner.invoke(cli, ["info", "--index", str(config.index_dir)], env=env)
     assert "engine      milvus at" in result.output and "SPARSE_INVERTED_INDEX" in result.output
     assert not (tmp_path / "no-index-here").exists()
@@ -434,6 +436,6 @@ def test_compact_writes_the_collection_afresh_and_a_model_mismatch_is_refused(tm
     assert name.endswith("_v8") and client.get_collection_stats(name)["row_count"] == len(TOPICS) - 1
     assert check(config.index_dir).healthy
     with Store.open(config.index_dir, reader=True) as store:
-        index_id = store.get_meta("milvus_index_id")
+        index_id = store.meta().milvus_index_id
     with pytest.raises(SearchctlError, match="holds vectors of model 'hash:64', not 'hash:48'"):
         check_target(MilvusTarget(config.milvus_uri, alias), index_id, "hash:48", 48)

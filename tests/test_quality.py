@@ -131,12 +131,12 @@ def test_feedback_searches_again_with_the_query_moved_towards_its_best_hits(sear
     first = searcher.search(query, 10, mode="hybrid", feedback=False)
     assert not any("dense_feedback" in h.scores for h in first)
     vector = searcher.embedder.embed([query])[0]
-    fed_back = searcher.store.vectors_of([h.chunk_id for h in first[:FEEDBACK_DOCS]])
+    fed_back = searcher.records.vectors_of([h.chunk_id for h in first[:FEEDBACK_DOCS]])
     expanded = vector + FEEDBACK_WEIGHT * np.mean(list(fed_back.values()), axis=0)
     expanded /= np.linalg.norm(expanded)
     hits = searcher.search(query, 10, mode="hybrid")  # feedback is the default
     assert {"dense", "dense_feedback", "dense_feedback_rank", "bm25", "bm25_rank", "fused"} <= set(hits[0].scores)
-    stored = searcher.store.vectors_of([h.chunk_id for h in hits])
+    stored = searcher.records.vectors_of([h.chunk_id for h in hits])
     for hit in hits:
         # The explanation's cosine is to the query as typed; fusion used the second search.
         assert hit.scores["dense"] == pytest.approx(float(stored[hit.chunk_id] @ vector), abs=1e-5)

@@ -32,7 +32,7 @@ def test_round_trip_of_documents_chunks_and_vectors(tmp_path):
                 vectors=vectors,
             )
             store.finish_file(fid, kind="jsonl", hash="fh", size=11, mtime_ns=5)
-            store.set_meta(dim="8")
+            store.update_meta(dim=8)
     with Store.open(tmp_path) as store:
         assert removed == [] and len(added) == 2
         records = store.chunk_records(added)
@@ -78,7 +78,7 @@ def test_migrations_applied_twice_are_a_no_op(tmp_path):
     with Store.open(tmp_path, create=True) as store:
         assert store.schema_version == len(MIGRATIONS)
         assert store.migrate() == 0
-        assert store.get_meta("generation") == "0"
+        assert store.meta().generation == 0
     with Store.open(tmp_path) as store:
         assert store.migrate() == 0
         assert store.schema_version == len(MIGRATIONS)
@@ -96,7 +96,7 @@ def test_migrations_upgrade_an_older_schema(tmp_path):
 def test_newer_schema_is_refused_with_the_fix(tmp_path):
     with Store.open(tmp_path, create=True) as store:
         with store.write():
-            store.set_meta(schema_version="99")
+            store.update_meta(schema_version=99)
     with pytest.raises(IndexFormatError, match="schema v99 .* upgrade searchctl"):
         Store.open(tmp_path)
 
@@ -110,7 +110,7 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
 def test_a_reader_never_migrates_and_says_how_to_upgrade(tmp_path):
     with Store.open(tmp_path, create=True) as store:
         with store.write():
-            store.set_meta(schema_version=str(len(MIGRATIONS) - 1))
+            store.update_meta(schema_version=len(MIGRATIONS) - 1)
     before = (tmp_path / "index.db").read_bytes()
     with pytest.raises(IndexFormatError, match=r"needs an upgrade .* `searchctl check --repair`"):
         Store.open(tmp_path, reader=True)

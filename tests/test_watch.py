@@ -93,8 +93,9 @@ def test_a_checkout_of_a_thousand_files_is_coalesced_and_nothing_is_missed(tmp_p
     clean = Config(index_dir=tmp_path / "clean")
     build_index(clean, root, embedder=embedder)
     with Searcher(config, embedder=embedder) as a, Searcher(clean, embedder=embedder) as b:
-        assert sorted(a.store.file_paths()) == sorted(b.store.file_paths())
-        assert sorted(r[:-1] for r in a.store.chunk_rows()) == sorted(r[:-1] for r in b.store.chunk_rows())
+        sa, sb = a.snapshot.records, b.snapshot.records
+        assert sorted(sa.file_paths()) == sorted(sb.file_paths())
+        assert sorted(r[:-1] for r in sa.chunk_rows()) == sorted(r[:-1] for r in sb.chunk_rows())
         assert a.engine.size == b.engine.size == 1000
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from ..engine import AllowList
 from ..errors import SearchctlError
+from ..meta import IndexMeta
 from ..options import Filters
-from ..store.core import ChunkRecord
+from ..store.core import ChunkRecord, DocumentRow
 from ..terms import query_terms
 from . import filters as expr
-from .schema import FORMAT, OUTPUT, PREFIX, create, tombstones, visible
+from .schema import FORMAT, OUTPUT, PREFIX, create, meta_of, tombstones, visible
 from .target import MilvusTarget, connect, speaking
 
 __all__ = ["Collection", "CollectionView", "MilvusEngine", "live_ids", "dead_ids", "current_ids"]
@@ -76,11 +78,17 @@ class Collection:
         return cls(client, target, name, {str(k): str(v) for k, v in (described.get("properties") or {}).items()})
 
     def get(self, key: str) -> str | None:
+        """One of the collection's own marks (format, index_id, counts, labels)."""
         return self.props.get(PREFIX + key)
 
     @property
+    def meta(self) -> IndexMeta:
+        """The index meta the collection carries (``schema.MILVUS_FIELDS`` and the generation)."""
+        return meta_of(self.props)
+
+    @property
     def generation(self) -> int:
-        return int(self.get("generation") or 0)
+        return self.meta.generation
 
     def check_owner(self, index_id: str | None, model: str | None, dim: int | None) -> None:
         shown = f"collection {self.target.collection!r} at {self.target.shown}"
@@ -88,13 +96,14 @@ class Collection:
             raise SearchctlError(f"{shown} was not made by searchctl; give another --collection")
         if index_id and self.get("index_id") and self.get("index_id") != index_id:
             raise SearchctlError(f"{shown} belongs to another index; give another --collection")
-        if model and self.get("model") and self.get("model") != model:
+        meta = self.meta
+        if model and meta.model and meta.model != model:
             raise SearchctlError(
-                f"{shown} holds vectors of model {self.get('model')!r}, not {model!r}; "
+                f"{shown} holds vectors of model {meta.model!r}, not {model!r}; "
                 "use `searchctl reindex` to change the model, or give another --collection"
             )
-        if dim and self.get("dim") and int(self.get("dim") or 0) != int(dim):
-            raise SearchctlError(f"{shown} holds vectors of {self.get('dim')} dimensions, not {dim}")
+        if dim and meta.dim and meta.dim != int(dim):
+            raise SearchctlError(f"{shown} holds vectors of {meta.dim} dimensions, not {dim}")
 
     def _props_of(self, name: str) -> dict[str, str]:
         described = self.client.describe_collection(name)
@@ -177,8 +186,13 @@ class CollectionView:
     def close(self) -> None:
         self.client.close()
 
-    def get_meta(self, key: str) -> str | None:
-        return self.collection.get(key)
+    def meta(self) -> IndexMeta:
+        return replace(self.collection.meta, generation=self.generation, engine="milvus",
+                       milvus_uri=self.target.uri, milvus_collection=self.target.collection)  # fmt: skip
+
+    @property
+    def source(self) -> str:
+        return f"milvus:{self.target.shown}/{self.target.collection}"
 
     def begin_read(self) -> None:
         """Pin the published generation (and the tombstones that hide its removed rows)."""
@@ -195,12 +209,12 @@ class CollectionView:
         return self.collection.name
 
     def counts(self) -> dict[str, int]:
-        counts = json.loads(self.get_meta("counts") or "{}")
+        counts = json.loads(self.collection.get("counts") or "{}")
         out = {k: int(counts.get(k, 0)) for k in ("files", "documents", "chunks")}
         return {**out, "vectors": out["chunks"]}
 
     def has_labels(self) -> bool:
-        return self.get_meta("labels") == "1"
+        return self.collection.get("labels") == "1"
 
     def where(self, extra: str = "") -> str:
         base = visible(self.generation, self._dead)
@@ -247,17 +261,49 @@ class CollectionView:
         rows = self._query(self.where(f"path == {expr.literal(path)}"), ["kind"])
         return rows[0]["kind"] if rows else None
 
+    def _rows(self, fields: list[str], where: str = "") -> Iterator[dict]:
+        """Every visible row (of ``where``), ``fields`` of each, a batch at a time."""
+        with speaking(self.target):
+            iterator = self.client.query_iterator(self.name, batch_size=4096, filter=self.where(where),
+                                                  output_fields=fields)  # fmt: skip
+            try:
+                while batch := iterator.next():
+                    yield from batch
+            finally:
+                iterator.close()
+
     def document_ids(self) -> tuple[set[str], set[str]]:
         keys, paths = set(), set()
-        iterator = self.client.query_iterator(self.name, batch_size=4096, filter=self.where(),
-                                              output_fields=["key", "path"])  # fmt: skip
-        try:
-            while batch := iterator.next():
-                for r in batch:
-                    (keys.add(r["key"]) if r["key"] else paths.add(r["path"]))
-        finally:
-            iterator.close()
+        for r in self._rows(["key", "path"]):
+            (keys.add(r["key"]) if r["key"] else paths.add(r["path"]))
         return keys, paths
+
+    def document_list(self) -> list[DocumentRow]:
+        docs: dict[int, DocumentRow] = {}
+        for r in self._rows(["doc_id", "key", "title", "path", "kind"]):
+            docs.setdefault(int(r["doc_id"]), DocumentRow(int(r["doc_id"]), r["key"], r["title"] or None,
+                                                          r["path"], r["kind"]))  # fmt: skip
+        return [docs[d] for d in sorted(docs)]
+
+    def document_chunks(self, doc_ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+        out: dict[int, list[tuple[int, int, str]]] = {int(d): [] for d in doc_ids}
+        wanted = sorted(out)
+        for start in range(0, len(wanted), _QUERY_IDS):
+            where = f"doc_id in {wanted[start : start + _QUERY_IDS]}"
+            for r in self._rows(["id", "doc_id", "char_start", "text"], where):
+                out[int(r["doc_id"])].append((int(r["char_start"]), int(r["id"]), r["text"]))
+        # in document order: by where each chunk starts (then by id, which follows the order)
+        return {d: [(c, text) for _, c, text in sorted(found)] for d, found in out.items()}
+
+    def documents_by_key(self, keys: Iterable[str]) -> dict[str, list[tuple[int, str | None]]]:
+        wanted = [k for k in dict.fromkeys(keys) if k]
+        out: dict[str, dict[int, str | None]] = {}
+        for start in range(0, len(wanted), _QUERY_IDS):
+            part = wanted[start : start + _QUERY_IDS]
+            keys = "[" + ", ".join(expr.literal(k) for k in part) + "]"
+            for r in self._rows(["doc_id", "key", "title"], f"key in {keys}"):
+                out.setdefault(r["key"], {})[int(r["doc_id"])] = r["title"] or None
+        return {k: sorted(found.items()) for k, found in out.items()}
 
 
 class MilvusEngine:
@@ -329,7 +375,8 @@ def describe(target: MilvusTarget) -> dict:
                 "rows": int(client.get_collection_stats(name).get("row_count", 0)),
                 "milvus_index": ", ".join(kinds),
                 "published_generation": view.collection.generation,
-                "meta": {k[len(PREFIX) :]: v for k, v in view.collection.props.items() if k.startswith(PREFIX)},
+                "model": view.collection.meta.model,
+                "chunks": view.counts()["chunks"],
             }
     finally:
         view.close()

@@ -19,12 +19,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from ..meta import MILVUS_FIELDS, IndexMeta
 from ..terms import document_terms
 
-__all__ = ["FORMAT", "create", "rows", "visible", "tombstones", "PREFIX", "props_of", "OUTPUT", "label_fields"]
+__all__ = [
+    "FORMAT",
+    "create",
+    "rows",
+    "visible",
+    "tombstones",
+    "PREFIX",
+    "props_of",
+    "meta_of",
+    "OUTPUT",
+    "label_fields",
+]
 
 FORMAT = "1"
 PREFIX = "searchctl."
@@ -134,16 +147,20 @@ def rows(store, chunk_ids: Sequence[int], born: int) -> list[dict]:
 
 
 def props_of(store, generation: int) -> dict[str, str]:
-    """The properties a published collection carries: what a daemon with no index.db needs."""
-    meta = store.meta()
+    """The properties a published collection carries: what a daemon with no index.db needs
+    (the fields ``MILVUS_FIELDS`` of the index's meta, and the collection's own marks)."""
+    meta = replace(store.meta(), generation=int(generation))
     counts = store.counts()
-    keep = {k: meta[k] for k in ("model", "backend", "dim", "model_revision", "roots") if meta.get(k) is not None}
+    keep = {k: v for k, v in meta.rows((*MILVUS_FIELDS, "generation")).items() if v is not None}
     return {
         PREFIX + "format": FORMAT,
-        PREFIX + "index_id": meta.get("milvus_index_id", ""),
-        PREFIX + "generation": str(int(generation)),
+        PREFIX + "index_id": meta.milvus_index_id or "",
         PREFIX + "counts": json.dumps({k: counts[k] for k in ("files", "documents", "chunks")}),
         PREFIX + "labels": "1" if store.has_labels() else "0",
-        PREFIX + "classifiers": meta.get("classifiers", "{}"),
         **{PREFIX + k: v for k, v in keep.items()},
     }
+
+
+def meta_of(props: dict[str, str]) -> IndexMeta:
+    """The index meta a collection's properties carry."""
+    return IndexMeta.from_rows({k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX)})

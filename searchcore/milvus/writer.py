@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..engine import RunChanges
 from ..errors import SearchctlError
+from ..meta import IndexMeta
 from . import schema
 from .reader import Collection, current_ids, dead_ids
 from .target import MilvusTarget, connect, milvus_error, speaking
@@ -59,12 +60,11 @@ class MilvusWriter(RunChanges):
         self.client = connect(target)
         with store.snapshot():
             self.start = store.generation
-            published = store.get_meta("milvus_published")
-            index_id = store.get_meta("milvus_index_id")
-        if index_id is None:
+            meta = store.meta()
+        if meta.milvus_index_id is None:
             with store.write():
-                store.set_meta(milvus_index_id=uuid.uuid4().hex)
-        self.reconcile = published is None or int(published) != self.start
+                store.update_meta(milvus_index_id=uuid.uuid4().hex)
+        self.reconcile = meta.milvus_published != self.start
 
     def close(self) -> None:
         self.client.close()
@@ -86,7 +86,7 @@ class MilvusWriter(RunChanges):
             meta = self.store.meta()
         found = Collection.find(self.client, self.target)
         if found is not None:
-            found.check_owner(meta.get("milvus_index_id"), meta.get("model"), dim)
+            found.check_owner(meta.milvus_index_id, meta.model, dim)
             return found
         return Collection.create_live(self.client, self.target, dim, self._props(0))
 
@@ -95,10 +95,10 @@ class MilvusWriter(RunChanges):
             return schema.props_of(self.store, generation)
 
     def _commit(self, generation: int) -> None:
-        dim = self.store.get_meta("dim")
+        dim = self.store.meta().dim
         if not dim:
             return  # nothing embedded yet
-        collection = self._collection(int(dim))
+        collection = self._collection(dim)
         previous = collection.generation
         if self.reconcile or previous != self.start:
             self._reconcile(collection.name, generation, collection.get("labels") == "1")
@@ -158,7 +158,7 @@ class MilvusWriter(RunChanges):
         self.client.flush(name)
         self.client.alter_collection_properties(name, properties=self._props(generation))
         with self.store.write():
-            self.store.set_meta(milvus_published=str(generation))
+            self.store.update_meta(milvus_published=generation)
         # Rows that no daemon at the previous published generation or later sees: deleted
         # for good. The rows this run removed stay (dead) for daemons still at the previous
         # generation, until the next run publishes.
@@ -175,7 +175,7 @@ class MilvusWriter(RunChanges):
         """Every row written again into a new collection, then the alias moved to it; or,
         when the collection the alias left last time holds exactly this model's vectors of
         these chunks (a rollback), the alias moved back to it."""
-        dim = self.store.get_meta("dim")
+        dim = self.store.meta().dim
         if not dim:
             return
         with speaking(self.target):
@@ -185,10 +185,10 @@ class MilvusWriter(RunChanges):
                 meta = self.store.meta()
             found = Collection.find(self.client, self.target, load=False)
             if found is not None:
-                found.check_owner(meta.get("milvus_index_id"), None, None)
+                found.check_owner(meta.milvus_index_id, None, None)
             fresh = self._kept(meta, stored, found)
             if fresh is None:
-                fresh = Collection.create_next(self.client, self.target, int(dim), self._props(0))
+                fresh = Collection.create_next(self.client, self.target, dim, self._props(0))
                 self._upsert(fresh.name, stored, generation)
             else:
                 self._relabel(fresh.name, sorted(self.store.all_doc_ids()) if self.store.has_labels() else [])
@@ -196,24 +196,22 @@ class MilvusWriter(RunChanges):
             self.client.alter_collection_properties(fresh.name, properties=self._props(generation))
             fresh.take_alias(found)
             with self.store.write():
-                self.store.set_meta(milvus_published=str(generation), milvus_previous=found.name if found else "")
+                self.store.update_meta(milvus_published=generation, milvus_previous=found.name if found else "")
         self.start, self.reconcile = generation, False
 
-    def _kept(self, meta: dict[str, str], stored: list[int], live: Collection | None) -> Collection | None:
+    def _kept(self, meta: IndexMeta, stored: list[int], live: Collection | None) -> Collection | None:
         """The collection the alias left last time, when it can serve again as it is."""
-        name = meta.get("milvus_previous")
+        name = meta.milvus_previous
         if not name or live is None or name == live.name or not self.client.has_collection(name):
             return None
-        if live.get("model") == meta.get("model"):
+        if live.meta.model == meta.model:
             return None  # not a change of model (compact, repair): write afresh
         described = self.client.describe_collection(name)
         for loaded in (name, schema.tombstones(name)):
             self.client.load_collection(loaded)
         kept = Collection(self.client, self.target, name, {str(k): str(v) for k, v in
                                                           (described.get("properties") or {}).items()})  # fmt: skip
-        if (kept.get("model"), kept.get("dim"), kept.get("index_id")) != (
-            meta.get("model"), meta.get("dim"), meta.get("milvus_index_id"),
-        ):  # fmt: skip
+        if (kept.meta.model, kept.meta.dim, kept.get("index_id")) != (meta.model, meta.dim, meta.milvus_index_id):
             return None
         return kept if current_ids(self.client, name, kept.generation) == set(stored) else None
 
@@ -237,15 +235,15 @@ def verify(store, index_dir: Path, target: MilvusTarget, repair: bool) -> dict[s
         if found is None:
             problems.append(f"no {shown}" if stored else "")
         else:
-            found.check_owner(meta.get("milvus_index_id"), None, None)
-            if (found.get("model"), found.get("dim")) != (meta.get("model"), meta.get("dim")):
+            found.check_owner(meta.milvus_index_id, None, None)
+            if (found.meta.model, found.meta.dim) != (meta.model, meta.dim):
                 problems.append(
-                    f"{shown} holds vectors of model {found.get('model')!r} ({found.get('dim')} dimensions); "
-                    f"index.db has {meta.get('model')!r} ({meta.get('dim')})"
+                    f"{shown} holds vectors of model {found.meta.model!r} ({found.meta.dim} dimensions); "
+                    f"index.db has {meta.model!r} ({meta.dim})"
                 )
                 stale_model = True
             behind = found.generation != generation
-            if behind and meta.get("milvus_published") != str(generation):
+            if behind and meta.milvus_published != generation:
                 # A run stopped between index.db's commit and its publishing: daemons serve
                 # the last published generation whole; the next run publishes the rest.
                 notes.append(

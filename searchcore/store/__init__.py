@@ -20,7 +20,7 @@ lets readers go on while a writer commits.
 
 from __future__ import annotations
 
-from .core import ChunkRecord
+from .core import ChunkRecord, DocumentRow
 from .filters import filter_sql, fts_query
 from .labels import Labels
 from .reads import Reads
@@ -28,7 +28,7 @@ from .schema import DB_NAME, MIGRATIONS
 from .upkeep import Upkeep
 from .writes import Writes
 
-__all__ = ["Store", "ChunkRecord", "MIGRATIONS", "DB_NAME", "filter_sql", "fts_query"]
+__all__ = ["Store", "ChunkRecord", "DocumentRow", "MIGRATIONS", "DB_NAME", "filter_sql", "fts_query"]
 
 
 class Store(Writes, Reads, Labels, Upkeep):

@@ -3,7 +3,7 @@
 Tables: ``files`` (one row per source file: path, kind, content hash, size, mtime),
 ``documents`` (one per file, or one per record of a JSON/JSONL file), ``chunks`` (text,
 character and line span), ``vectors`` (one float32 BLOB per chunk) and ``meta``
-(model, dimension, FAISS factory string, generation, schema version).
+(``searchcore.meta.IndexMeta``, one row per field).
 
 Trade-offs: the connection runs in autocommit mode and every write goes through
 ``Store.write()``, an explicit ``BEGIN IMMEDIATE`` ... ``COMMIT``, because a batch of
@@ -15,7 +15,6 @@ never point at somebody else's text. WAL mode lets readers go on while a writer 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import urllib.parse
 from collections.abc import Iterator
@@ -23,18 +22,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import NamedTuple, Self
 
 import sqlite_utils
 
 from ..errors import IndexFormatError, IndexNotFoundError
+from ..meta import IndexMeta
 from .schema import DB_NAME, MIGRATIONS
 
-__all__ = ["StoreBase", "ChunkRecord", "now"]
+__all__ = ["StoreBase", "ChunkRecord", "DocumentRow", "now"]
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class DocumentRow(NamedTuple):
+    """One document as the fine-tuning and evaluation tools list them."""
+
+    doc_id: int
+    key: str
+    title: str | None
+    path: str
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,11 @@ class StoreBase:
             index_dir.mkdir(parents=True, exist_ok=True)
         return cls(db_path, reader=reader)
 
+    @property
+    def source(self) -> str:
+        """The index folder, as a reader shows where it reads from."""
+        return str(self.path.parent.resolve())
+
     def close(self) -> None:
         self.conn.close()
 
@@ -170,7 +185,7 @@ class StoreBase:
     def schema_version(self) -> int:
         if "meta" not in self.db.table_names():
             return 0
-        return int(self.get_meta("schema_version") or 0)
+        return int(self._get_meta("schema_version") or 0)
 
     def _version_or_refuse(self) -> int:
         try:
@@ -221,27 +236,34 @@ class StoreBase:
 
     # -- meta -----------------------------------------------------------------------
 
-    def get_meta(self, key: str) -> str | None:
+    def _get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
-    def meta(self) -> dict[str, str]:
-        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+    def meta(self) -> IndexMeta:
+        """What the index records about itself (see ``searchcore.meta``)."""
+        return IndexMeta.from_rows(dict(self.conn.execute("SELECT key, value FROM meta").fetchall()))
 
-    def _set_meta(self, key: str, value: str) -> None:
+    def _set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+            return
         self.conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 
-    def set_meta(self, **values: object) -> None:
-        """Inside ``write()``."""
-        for key, value in values.items():
-            self._set_meta(key, value if isinstance(value, str) else json.dumps(value))
+    def update_meta(self, **changes: object) -> IndexMeta:
+        """Inside ``write()``: record ``changes`` (IndexMeta field names; None forgets one);
+        returns the meta as it now is."""
+        updated, rows = self.meta().changed(**changes)
+        for key, value in rows.items():
+            self._set_meta(key, value)
+        return updated
 
     @property
     def generation(self) -> int:
-        return int(self.get_meta("generation") or 0)
+        return int(self._get_meta("generation") or 0)
 
     def bump_generation(self) -> int:
         """Inside ``write()``: mark the committed state as new."""

@@ -7,7 +7,6 @@ classifier folder labels each facet.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 
 from .core import StoreBase
@@ -18,7 +17,7 @@ __all__ = ["Labels"]
 class Labels(StoreBase):
     def classifiers(self) -> dict[str, dict]:
         """The classifiers whose labels this index keeps: facet -> {"path", "id"}."""
-        return json.loads(self.get_meta("classifiers") or "{}")
+        return dict(self.meta().classifiers)
 
     def documents_to_label(self, facet: str, classifier_id: str) -> list[tuple[int, str]]:
         """(doc id, hash) of documents with no current label of ``facet``."""
@@ -62,7 +61,7 @@ class Labels(StoreBase):
         removed = self.conn.execute("DELETE FROM labels WHERE facet = ?", (facet,)).rowcount
         known = self.classifiers()
         known.pop(facet, None)
-        self._set_meta("classifiers", json.dumps(known, sort_keys=True))
+        self.update_meta(classifiers=known)
         return removed
 
     def labels_of(self, doc_ids: Sequence[int]) -> dict[int, dict[str, dict]]:
@@ -89,4 +88,4 @@ class Labels(StoreBase):
 
     def set_classifiers(self, record: dict[str, dict]) -> None:
         """Inside ``write()``: facet -> {"path", "id"} of the classifiers this index keeps."""
-        self._set_meta("classifiers", json.dumps(record, sort_keys=True))
+        self.update_meta(classifiers=record)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import IndexFormatError
 from ..options import Filters
-from .core import ChunkRecord, StoreBase
+from .core import ChunkRecord, DocumentRow, StoreBase
 from .filters import filter_sql
 
 __all__ = ["Reads"]
@@ -154,12 +154,13 @@ class Reads(StoreBase):
         """The text of the first ``limit`` chunks, in id order."""
         return [r[0] for r in self.conn.execute("SELECT text FROM chunks ORDER BY id LIMIT ?", (int(limit),))]
 
-    def document_list(self) -> list[tuple[int, str, str | None, str, str]]:
+    def document_list(self) -> list[DocumentRow]:
         """(doc id, key, title, file path, file kind) of every document, in id order."""
-        return self.conn.execute(
+        rows = self.conn.execute(
             "SELECT documents.id, documents.key, documents.title, files.path, files.kind FROM documents "
             "JOIN files ON files.id = documents.file_id ORDER BY documents.id"
-        ).fetchall()
+        )
+        return [DocumentRow(*row) for row in rows]
 
     def chunk_rows(self) -> list[tuple]:
         """(path, key, ordinal, char span, line span, text, vector blob) of every chunk: an

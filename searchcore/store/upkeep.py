@@ -7,8 +7,6 @@ table); nothing here touches a document that is whole.
 
 from __future__ import annotations
 
-import json
-
 from .core import StoreBase
 
 __all__ = ["Upkeep", "ORPHANS"]
@@ -96,11 +94,11 @@ class Upkeep(StoreBase):
         """Inside ``write()``: begin filling vectors_next for ``target`` unless a run for it
         was already under way (it then resumes); returns the vectors reused from
         vectors_previous (a rollback re-uses what the last reindex replaced)."""
-        recorded = self.get_meta("reindex_target")
-        if recorded is not None and json.loads(recorded) == target:
+        recorded = self.meta().reindex_target
+        if recorded is not None and dict(recorded) == target:
             return 0
         self.conn.execute("DELETE FROM vectors_next")
-        self._set_meta("reindex_target", json.dumps(target))
+        self.update_meta(reindex_target=target)
         if not reuse_previous:
             return 0
         return self.conn.execute(
@@ -115,5 +113,5 @@ class Upkeep(StoreBase):
         self.conn.execute("ALTER TABLE vectors RENAME TO vectors_previous")
         self.conn.execute("ALTER TABLE vectors_next RENAME TO vectors")
         self.conn.execute(f"CREATE TABLE vectors_next {_VECTORS_TABLE}")
-        self.conn.execute("DELETE FROM meta WHERE key = 'reindex_target'")
+        self.update_meta(reindex_target=None)
         return self._count("SELECT count(*) FROM vectors")
