@@ -1,5 +1,6 @@
 # Two entry points: `make demo` (install, index the sample corpus, query it) and
-# `make test` (install with test extras, run the suite). Both build .venv themselves.
+# `make test` (install with test extras, run the fast suite); `make test-all` runs every
+# test, the slow ones too (what CI runs). All build .venv themselves.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -9,7 +10,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test install clean
+.PHONY: demo test test-all install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +43,12 @@ demo: $(VENV)/.installed
 	$(BIN)/searchctl query "can I send my order back and get my money" --index .searchctl-demo -k 3 --per-doc
 	$(BIN)/searchctl info --index .searchctl-demo
 
+# The fast lane: everything but the tests marked slow (crash and kill loops, schemathesis,
+# many clients, long training, the type check).
 test: $(VENV)/.installed-test
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
 clean:

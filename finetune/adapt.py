@@ -80,6 +80,12 @@ class AdaptResult:
     def improved(self) -> bool:
         return self.embedder is not None and self.embedder.improved
 
+    def not_better(self) -> str:
+        return (
+            f"the adapted embedder is not better than the index's model; the index is untouched "
+            f"(the run's queries and model are in {self.out})"
+        )
+
     def line(self) -> str:
         assert self.embedder is not None and self.queries is not None
         name = self.embedder.primary

@@ -37,17 +37,14 @@ from searchcore.embedder import (
     canonical_model_name,
     model_location,
 )
-from searchcore.errors import SearchctlError, UsageError
+from searchcore.errors import UsageError
 
 from .mining import MARGIN, indexed_positives, mine_hard_negatives
 from .pairs import Pair
 from .scoring import Reembed, evaluation_for, score_index, score_reembedded
+from .verdict import NotBetterError
 
 __all__ = ["EmbedderResult", "mine_hard_negatives", "train_embedder", "NotBetterError", "publish_model"]
-
-
-class NotBetterError(SearchctlError):
-    """The fine-tuned model does not beat its base; the folder is still written."""
 
 
 @dataclass
@@ -70,6 +67,13 @@ class EmbedderResult:
     @property
     def improved(self) -> bool:
         return self.after.get(self.primary, 0.0) > self.before.get(self.primary, 0.0)
+
+    def not_better(self) -> str:
+        return (
+            f"the fine-tuned model is not better than {self.base} ({self.primary} "
+            f"{self.before.get(self.primary, 0):.4f} -> {self.after.get(self.primary, 0):.4f}); "
+            f"it is in {self.out} anyway"
+        )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "improved": self.improved}

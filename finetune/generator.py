@@ -54,6 +54,12 @@ class GeneratorResult:
     def improved(self) -> bool:
         return self.perplexity_after < self.perplexity_before
 
+    def not_better(self) -> str:
+        return (
+            f"the fine-tuned generator is not better than {self.base} (held-out perplexity "
+            f"{self.perplexity_before:.2f} -> {self.perplexity_after:.2f}); it is in {self.out} anyway"
+        )
+
     def line(self) -> str:
         return (
             f"held-out perplexity {self.perplexity_before:.2f} -> {self.perplexity_after:.2f} "

@@ -1,11 +1,15 @@
 """searchcore: what the indexer, fine-tuning, the daemon and the CLI share.
 
-It owns the index on disk (``store``: index.db and all of its SQL; ``vectors``: the FAISS
-file; ``lock``: the one writer), the engine seam (``engine``; ``engines`` picks the local
-one or ``milvus``, which alone imports pymilvus), searching (``search``, with
-its vocabulary in ``options``), the models that are applied (``embedder``, the ONNX
-export and runtime, ``hashing``, ``classifier``; ``models`` says which one an index uses),
-checking and compacting (``maintenance``) and evaluation (``evaluate``). It imports no
+It owns the index on disk (``store``: index.db and all of its SQL; ``meta``: what an
+index records about itself, as ``IndexMeta``; ``vectors``: the FAISS index, and
+``vector_files`` its file of each generation; ``keywords``: the tantivy keyword cache;
+``lock``: the one writer), the seam every reader goes through (``snapshot``: one published
+generation as ``Records`` and an ``Engine``, both declared in ``engine``; ``engines``
+picks a writer's engine, the local one or ``milvus``, which alone imports pymilvus),
+searching (``search``, with its vocabulary in ``options``), the models that are applied
+(``embedder``, the ONNX export and runtime, ``hashing``, ``classifier``, ``generator``,
+``ocr``, ``captions``; ``models`` says which one an index uses), what an index is
+(``info``), checking and compacting (``maintenance``) and evaluation (``evaluate``). It imports no
 other package of the project. No click and no web framework here; torch, transformers
 and faiss are imported inside the functions that need them, so importing searchcore is
 cheap.
@@ -21,6 +25,7 @@ from .errors import (
     SearchctlError,
     UsageError,
 )
+from .options import Filters, SearchOptions
 from .search import Hit, Searcher
 
 __version__ = "0.1.0"
@@ -29,8 +34,10 @@ __all__ = [
     "Config",
     "DEFAULT_MODEL",
     "Embedder",
+    "Filters",
     "Hit",
     "Searcher",
+    "SearchOptions",
     "SearchctlError",
     "UsageError",
     "IndexNotFoundError",

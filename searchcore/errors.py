@@ -6,10 +6,15 @@ The CLI prints it after ``error:`` and exits with ``exit_code``; nothing else is
     SearchctlError              base class; exit code 1
     ├── UsageError              bad input from the caller; exit code 2
     ├── IndexNotFoundError      no index in the given folder
-    ├── ModelMismatchError      a model (or backend) other than the one the index was built with
+    ├── ModelMismatchError      a model other than the one the index was built with
+    ├── BackendMismatchError    a backend other than the one the index was embedded with
     ├── ModelNotFoundError      a model name or path that cannot be loaded offline
     ├── IndexLockedError        another process is writing the index
-    └── IndexFormatError        an index.db this version cannot read
+    ├── IndexReadOnlyError      the index cannot be written here (it can still be queried)
+    ├── IndexFormatError        an index.db this version cannot read
+    ├── OnnxUnsupported         (searchcore.onnx_runtime) a model the ONNX backend cannot run
+    ├── NotAnImage              (searchcore.images) a file Pillow cannot open as an image
+    └── NotBetterError          (finetune.verdict) a fine-tuned model no better than its base
 """
 
 from __future__ import annotations

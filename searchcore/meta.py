@@ -104,7 +104,7 @@ class IndexMeta:
 
 
 # The fields a Milvus collection carries as properties (what a daemon with no index.db shows).
-MILVUS_FIELDS = ("model", "backend", "dim", "model_revision", "roots", "classifiers")
+MILVUS_FIELDS = ("model", "backend", "dim", "model_revision", "roots", "classifiers", "generation")
 
 _INTS = {"schema_version", "generation", "dim", "milvus_published"}
 

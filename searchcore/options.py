@@ -31,6 +31,7 @@ __all__ = [
     "Param",
     "PARAMS",
     "param",
+    "query_params",
     "check_query",
     "is_blank",
     "parse_labels",
@@ -254,6 +255,39 @@ PARAMS: tuple[Param, ...] = (
         item_max_length=400,
     ),
 )
+
+
+def query_params(query: str, options: SearchOptions) -> list[tuple[str, str]]:
+    """``query`` and ``options`` as ``GET /search`` takes them: ``q``, then each option of
+    ``PARAMS`` under its own name (lists repeated, booleans as true/false), the empty ones left out."""
+    f = options.filters
+    values: dict[str, object] = {
+        "k": options.k,
+        "offset": options.offset,
+        "per_doc": options.per_doc,
+        "mode": options.mode,
+        "fusion": options.fusion,
+        "feedback": options.feedback,
+        "explain": options.explain,
+        "path": f.path,
+        "type": list(f.kinds),
+        "after": f.after,
+        "before": f.before,
+        "where": [f"{name}={value}" for name, value in f.where],
+        "label": [f"{facet}={label}" if facet else label for facet, label in f.labels],
+    }
+    out = [("q", query)]
+    for item in PARAMS:
+        value = values[item.name]  # every option has its place above (a test keeps it so)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out.append((item.name, "true" if value else "false"))
+        elif isinstance(value, list):
+            out += [(item.name, str(v)) for v in value]
+        else:
+            out.append((item.name, str(value)))
+    return out
 
 
 def param(name: str) -> Param:

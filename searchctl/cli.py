@@ -1,9 +1,11 @@
 """The ``searchctl`` command line: each command parses, makes one library call, renders.
 
 This module is the root group and its error handling; the commands live one module per
-group of commands: ``cmd_index`` (index, label, reindex), ``cmd_search`` (query, eval,
-serve), ``cmd_admin`` (check, compact, info), ``cmd_finetune`` (finetune, pairs) and
-``cmd_classify``.
+group of commands: ``cmd_index`` (index, label, reindex, watch), ``cmd_search`` (query,
+eval, serve; ``remote`` asks a running daemon), ``cmd_admin`` (check, compact, info,
+files), ``cmd_finetune`` (finetune classifier|embedder, pairs), ``cmd_generate``
+(generate, finetune generator), ``cmd_adapt`` (adapt), ``cmd_classify`` (classify) and
+``cmd_caption`` (caption).
 
 Errors are one line on stderr (``error: ...``): exit 2 for a usage mistake, 1 for a
 runtime failure, never a traceback for bad input.

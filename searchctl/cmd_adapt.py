@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from searchcore.errors import SearchctlError
-
 from .cmd_finetune import echo_before_after
 from .cmd_generate import generator_option
 from .common import cache_dir, index_option, notice, progress_option, show_progress
@@ -104,6 +102,7 @@ def adapt_cmd(
     model did not get better."""
     from finetune.adapt import AdaptSettings, adapt
     from finetune.pairs import load_pairs
+    from finetune.verdict import require_better
     from indexer.reindex import reembedded_copy, reindex
 
     if not (Path(index_dir) / "index.db").exists():
@@ -155,8 +154,4 @@ def adapt_cmd(
             f"the index is untouched. Judge it with --eval-beir, or `searchctl reindex --model {out}/embedder` "
             "(or pass --swap-unjudged) to use it"
         )
-    if not result.improved:
-        raise SearchctlError(
-            f"the adapted embedder is not better than the index's model; the index is untouched "
-            f"(the run's queries and model are in {out})"
-        )
+    require_better(result, forced_by=None)

@@ -238,6 +238,7 @@ def finetune_embedder_cmd(
     a model card. Use it with `searchctl reindex --model DIR`."""
     from finetune.embedder import train_embedder
     from finetune.pairs import load_beir_pairs, load_pairs
+    from finetune.verdict import require_better
     from indexer.reindex import reembedded_copy
 
     if (pairs_file is None) == (beir_dir is None):
@@ -273,14 +274,7 @@ def finetune_embedder_cmd(
             f"trained {out} on {result.pairs:,} pairs ({result.hard_negatives:,} hard negatives) "
             f"in {result.seconds_training:.0f} s ({result.seconds_total:.0f} s in all)"
         )
-    if not result.improved:
-        message = (
-            f"the fine-tuned model is not better than {result.base} ({result.primary} "
-            f"{result.before.get(result.primary, 0):.4f} -> {result.after.get(result.primary, 0):.4f})"
-        )
-        if not force:
-            raise SearchctlError(f"{message}; it is in {out} anyway, --force accepts it")
-        notice(message)
+    notice(require_better(result, force=force))
 
 
 def echo_before_after(result) -> None:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from searchcore.errors import SearchctlError
-
 from .common import cache_dir, notice, progress_option, show_progress
 
 __all__ = ["generate_cmd", "generator_option", "finetune_generator_cmd"]
@@ -175,6 +173,7 @@ def finetune_generator_cmd(
     or `adapt --generator DIR`."""
     from finetune.generator import paragraphs, train_generator
     from finetune.pairs import load_pairs
+    from finetune.verdict import require_better
 
     if sum(x is not None for x in (text_file, from_index, pairs_file)) != 1:
         raise click.UsageError("give exactly one of --text FILE, --index DIR or --pairs FILE")
@@ -218,11 +217,4 @@ def finetune_generator_cmd(
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo(f"trained {out}: {result.line()}")
-    if not result.improved:
-        message = (
-            f"the fine-tuned generator is not better than {result.base} (held-out perplexity "
-            f"{result.perplexity_before:.2f} -> {result.perplexity_after:.2f})"
-        )
-        if not force:
-            raise SearchctlError(f"{message}; it is in {out} anyway, --force accepts it")
-        notice(message)
+    notice(require_better(result, force=force))

@@ -337,6 +337,7 @@ def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths, *
       GET /files/{path}     open an indexed file (only files the index holds)
       GET /thumbnails/{path} a small picture of an indexed image
       GET /health           liveness, model, size, generation
+      GET /info             what `searchctl info --json` shows of the index
       GET /metrics          Prometheus metrics
       GET /docs             the OpenAPI schema, browsable (/openapi.json)
 
@@ -351,20 +352,16 @@ def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths, *
     from searchd import create_app
 
     settings = engine_settings(engine)
-    remote = settings["engine"] == "milvus" and settings["milvus_uri"]
-    if remote and watch_paths:
+    if settings["engine"] == "milvus" and settings["milvus_uri"] and watch_paths:
         raise click.UsageError("--watch needs a local index; serve a Milvus collection without --milvus-uri instead")
     stop = _start_watching(index_dir, list(watch_paths), backend) if watch_paths else None
     # Fail here, in one line, when there is no index (or its Milvus collection cannot be had).
-    open_records(Config(index_dir=index_dir, **settings)).close()
+    records = open_records(Config(index_dir=index_dir, **settings))
+    served = records.source  # the index folder, or milvus:URI/COLLECTION
+    records.close()
     if api_key is not None and not api_key.strip():
         raise click.UsageError("the API key is empty; give a non-empty --api-key or unset SEARCHD_API_KEY")
     app = create_app(Config(index_dir=index_dir, backend=backend, cache_dir=cache_dir(), **settings), api_key=api_key)
-    served = (
-        f"collection {settings['collection'] or '(default)'} at {settings['milvus_uri']}"
-        if remote
-        else Path(index_dir).resolve()
-    )
     click.echo(f"searchd serving {served} on http://{host}:{port}/", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")

@@ -1,5 +1,5 @@
 """The routes of searchd: /search (GET and POST), /chunks/{id}, /files/{path},
-/thumbnails/{path}, /health, /metrics, the page.
+/thumbnails/{path}, /health, /info, /metrics, the page.
 
 Each route reads the shared IndexHolder from the request's lifespan state, takes one
 reference to its current Searcher for the whole request (so a hot reload never mixes two
@@ -16,7 +16,7 @@ import stat
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from searchcore.config import Config
 from searchcore.errors import UsageError
 from searchcore.images import NotAnImage, open_image
+from searchcore.info import index_info
 from searchcore.options import SearchOptions
 from searchcore.search import facets
 
@@ -240,6 +241,13 @@ def health(request: Request) -> HealthOut:
         generation=searcher.generation,
         index=searcher.records.source,  # the index folder, or milvus:<URI>/<collection>
     )
+
+
+@router.get("/info", response_model=dict[str, Any], responses=ERRORS, summary="What the served index is")
+def info(request: Request) -> dict[str, Any]:
+    """The same figures as `searchctl info --json`: model, backend, dimension, documents,
+    chunks, generation, vector search, engine, classifier facets and sizes on disk."""
+    return index_info(request.app.state.config).to_dict()
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -410,3 +410,40 @@ def test_the_default_generator_writes_and_learns(tmp_path, monkeypatch):
     report = json.loads(run("finetune", "generator", "--text", tmp_path / "lighthouses.txt", "--out", tmp_path / "m",
                             "--epochs", 2, "--block-size", 64, "--json").output)  # fmt: skip
     assert report["perplexity_after"] < report["perplexity_before"]
+
+
+def test_fine_tuning_reads_an_index_on_milvus(taught_lm, tmp_path, monkeypatch):
+    """pairs generate --queries, finetune embedder with mining and adapt --dry-run on an index
+    whose chunks live in Milvus Lite: each works from the collection's records or refuses in
+    one line, never a traceback."""
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    from conftest import make_tiny_model
+    from indexer.build import build_index
+    from searchcore.milvus.reader import CollectionView
+    from searchcore.snapshot import open_snapshot
+
+    monkeypatch.setattr(finetune.adapt, "MIN_KEPT", 2)
+    for name, (text, _) in DOCUMENTS.items():
+        write(tmp_path / "docs", name, text + "\n")
+    tiny = make_tiny_model(tmp_path / "tiny")
+    index = tmp_path / "idx"
+    build_index(Config(index_dir=index, model=str(tiny), backend="torch", engine="milvus",
+                       milvus_uri=str(tmp_path / "chunks.db")), tmp_path / "docs")  # fmt: skip
+    with open_snapshot(Config(index_dir=index)) as snapshot:
+        assert isinstance(snapshot.records, CollectionView)  # the reads below go to Milvus
+    pairs = tmp_path / "queries.jsonl"
+    made = json.loads(run("pairs", "generate", "--queries", "--index", index, "--model", taught_lm, "--sample", 6,
+                          "--depth", 6, "--out", pairs, "--json", "--no-progress").output)  # fmt: skip
+    assert made["chunks"] == 6 and made["kept"] >= 1 and pairs.exists()
+    tuned = CliRunner().invoke(cli, ["finetune", "embedder", "--pairs", str(pairs), "--index", str(index),
+                                     "--base", str(tiny), "--out", str(tmp_path / "tuned"), "--epochs", "1",
+                                     "--hard-negatives", "--no-progress", "--force"])  # fmt: skip
+    assert tuned.exit_code == 0 and "Traceback" not in tuned.output, tuned.output
+    assert (tmp_path / "tuned" / "modules.json").exists()
+    adapt = ["adapt", "--index", str(index), "--generator", str(taught_lm), "--sample", "20", "--depth", "6"]
+    adapted = CliRunner().invoke(cli, [*adapt, "--dry-run", "--out", str(tmp_path / "run"), "--no-progress"])
+    assert "Traceback" not in adapted.output and adapted.exit_code in (0, 1), adapted.output
+    if adapted.exit_code == 1:  # not better: one line, the index untouched
+        assert [line for line in adapted.output.splitlines() if line.startswith("error: ")], adapted.output
+    assert (tmp_path / "run" / "adapt.json").exists()

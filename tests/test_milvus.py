@@ -439,3 +439,35 @@ def test_compact_writes_the_collection_afresh_and_a_model_mismatch_is_refused(tm
         index_id = store.meta().milvus_index_id
     with pytest.raises(SearchctlError, match="holds vectors of model 'hash:64', not 'hash:48'"):
         check_target(MilvusTarget(config.milvus_uri, alias), index_id, "hash:48", 48)
+
+
+def test_the_collection_serves_the_records_index_db_holds(tmp_path, hashing):
+    """The read seam: every document read fine-tuning and evaluation make gives the same
+    answer from the Milvus collection as from index.db."""
+    from searchcore.milvus.reader import CollectionView
+    from searchcore.snapshot import open_snapshot
+    from searchcore.store import Store
+
+    docs = corpus(tmp_path)
+    records = [{"_id": f"q{i}", "title": f"Question {i}", "text": f"Answer {i} " * 90} for i in range(4)]
+    write(docs, "faq.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    config = milvus(tmp_path, chunk_tokens=64, chunk_overlap=8)
+    build_index(config, docs, embedder=hashing)
+    with open_snapshot(Config(index_dir=config.index_dir)) as remote, open_snapshot(
+        Config(index_dir=config.index_dir, engine="local")
+    ) as local:
+        there, here = remote.records, local.records
+        assert isinstance(there, CollectionView) and isinstance(here, Store)
+        listed = here.document_list()
+        ids = [d.doc_id for d in listed]
+        assert there.document_list() == listed and len(listed) == len(TOPICS) + 4
+        chunks = here.document_chunks(ids)
+        assert there.document_chunks(ids) == chunks and max(len(c) for c in chunks.values()) > 1
+        assert there.documents_by_key(["q1", "q3", "nope"]) == here.documents_by_key(["q1", "q3", "nope"])
+        assert there.document_ids() == here.document_ids()
+        assert there.file_kind(str(docs / "faq.jsonl")) == here.file_kind(str(docs / "faq.jsonl")) == "jsonl"
+        first = [c for c, _ in chunks[ids[0]]]
+        theirs, ours = there.vectors_of(first), here.vectors_of(first)
+        assert set(theirs) == set(ours) == set(first)
+        assert all(abs(float(theirs[c] @ ours[c]) - 1) < 1e-5 for c in first)  # the same unit vectors
+        assert (there.meta().model, there.meta().dim, there.generation) == (here.meta().model, 64, here.generation)

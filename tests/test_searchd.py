@@ -101,8 +101,11 @@ def test_health_metrics_page_and_schema(client):
     assert "searchd_index_bytes" in text
     page = client.get("/")
     assert page.status_code == 200 and '<input id="q"' in page.text and "/chunks/" in page.text
+    info = client.get("/info").json()  # the library's figures, as `searchctl info --json` prints them
+    assert (info["documents"], info["chunks"], info["generation"], info["engine"]) == (4, 4, 1, "local")
+    assert info["index"] == health["index"] and info["model"] == "test/hashing" and info["total_bytes"] > 0
     schema = client.get("/openapi.json").json()
-    assert {"/search", "/chunks/{chunk_id}", "/health", "/metrics", "/"} <= set(schema["paths"])
+    assert {"/search", "/chunks/{chunk_id}", "/health", "/info", "/metrics", "/"} <= set(schema["paths"])
     assert "SearchRequest" in schema["components"]["schemas"]
     assert client.get("/docs").status_code == 200
 
@@ -165,7 +168,9 @@ def test_body_over_one_mebibyte_is_refused(client):
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("path", ["/search?q=cats", "/chunks/1", "/metrics", "/", "/docs", "/openapi.json", "/nope"])
+@pytest.mark.parametrize(
+    "path", ["/search?q=cats", "/chunks/1", "/info", "/metrics", "/", "/docs", "/openapi.json", "/nope"]
+)
 def test_api_key_is_required_everywhere_but_health(secured, path):
     missing = secured.get(path)
     assert missing.status_code == 401 and "API key" in missing.json()["detail"]

@@ -151,7 +151,7 @@ def props_of(store, generation: int) -> dict[str, str]:
     (the fields ``MILVUS_FIELDS`` of the index's meta, and the collection's own marks)."""
     meta = replace(store.meta(), generation=int(generation))
     counts = store.counts()
-    keep = {k: v for k, v in meta.rows((*MILVUS_FIELDS, "generation")).items() if v is not None}
+    keep = {k: v for k, v in meta.rows(MILVUS_FIELDS).items() if v is not None}
     return {
         PREFIX + "format": FORMAT,
         PREFIX + "index_id": meta.milvus_index_id or "",
