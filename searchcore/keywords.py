@@ -11,7 +11,16 @@ missing, unreadable or not of the committed generation: nothing is ever re-read 
 documents. Each chunk is one tantivy document: its id (an indexed fast field) and its
 terms, the document title and chunk text reduced exactly as FTS5 reduces them
 (``searchcore.terms``: lower case, diacritics removed, Porter stems), split on spaces.
-Scores are BM25 (k1 1.2, b 0.75) over title and text together, as FTS5's ``bm25()``.
+Scores are BM25 (k1 1.2, b 0.75) over title and text together, weighted as FTS5's
+``bm25()`` weighs a word: tantivy (as Lucene) takes idf = ln(1 + (N - n + 0.5)/(n + 0.5)),
+which never falls below ln 2, while FTS5 takes ln((N - n + 0.5)/(n + 0.5)), floored at
+1e-6, so a word found in more than half of the chunks counts for nothing. Each query term
+is boosted by the ratio of the two, which makes the cache score every term as FTS5 does.
+With tantivy's own idf, words in most chunks kept a weight of ln 2 or more, which costs
+collections whose requests are long and full of such words (0.029 hybrid nDCG@10 below
+FTS5 on one held-out collection); see the README, "Retrieval quality". What is left
+between the two is tantivy's one-byte document lengths (Lucene's encoding: exact to 24
+terms, then within about 6 %).
 
 A removed chunk's postings stay in tantivy's segments (and its BM25 statistics: document
 frequencies, average length) until they are merged away, as in Lucene, so after removals
@@ -19,7 +28,8 @@ keyword scores can differ slightly from a fresh build's; ``keywords/generation``
 counts the chunks removed since the cache was built, and past REBUILD_SHARE of the
 collection a run builds it afresh (so does ``searchctl compact``).
 
-Consistency with index.db goes by generation, in the file ``keywords/generation``:
+Consistency with index.db goes by generation, in the file ``keywords/generation`` (which
+also names the version of the terms, so a cache of other terms is made again):
 a writer removes it before it changes the index and writes the new generation after
 tantivy's commit; a reader opens its tantivy searcher first and reads the file after,
 and uses the cache only when it names the reader's own generation. Any other state
@@ -31,6 +41,7 @@ transactions as the chunks, and the next writer rebuild the cache.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import shutil
 from collections.abc import Iterable
@@ -39,12 +50,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .terms import document_terms, query_terms
+from .terms import TERMS_VERSION, document_terms, query_terms
 
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["KeywordIndex", "KEYWORDS_DIR", "generation_of", "sync", "rebuild", "verify"]
+__all__ = ["KeywordIndex", "KEYWORDS_DIR", "generation_of", "sync", "rebuild", "verify", "fts5_idf", "tantivy_idf"]
 
 KEYWORDS_DIR = "keywords"
 _MARK = "generation"
@@ -79,10 +90,13 @@ def _folder(index_dir: Path) -> Path:
 
 
 def _read_marks(folder: Path) -> tuple[int | None, int]:
-    """(the generation the cache holds, chunks removed from it since it was built)."""
+    """(the generation the cache holds, chunks removed from it since it was built); no
+    generation for a cache whose terms another version of ``searchcore.terms`` made."""
     try:
         words = (folder / _MARK).read_text().split()
-        return int(words[0]), int(words[1]) if len(words) > 1 else 0
+        if words[2:3] != [TERMS_VERSION]:
+            return None, 0
+        return int(words[0]), int(words[1])
     except (OSError, ValueError, IndexError):
         return None, 0
 
@@ -94,7 +108,7 @@ def _read_mark(folder: Path) -> int | None:
 def _write_mark(folder: Path, generation: int, removed: int = 0) -> None:
     tmp = folder / f".{_MARK}.{os.getpid()}.tmp"
     with open(tmp, "w") as fh:
-        fh.write(f"{generation} {removed}")
+        fh.write(f"{generation} {removed} {TERMS_VERSION}")
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, folder / _MARK)
@@ -105,11 +119,32 @@ def generation_of(index_dir: Path) -> int | None:
     return _read_mark(_folder(index_dir))
 
 
+def fts5_idf(n: int, total: int) -> float:
+    """SQLite FTS5's ``bm25()`` idf of a term in ``n`` of ``total`` rows."""
+    return max(math.log((total - n + 0.5) / (n + 0.5)), 1e-6)
+
+
+def tantivy_idf(n: int, total: int) -> float:
+    """tantivy's (and Lucene's) BM25 idf of a term in ``n`` of ``total`` documents."""
+    return math.log(1 + (total - n + 0.5) / (n + 0.5))
+
+
 class KeywordIndex:
     """A reader's view of the cache of one generation."""
 
-    def __init__(self, searcher):
+    def __init__(self, searcher, removed: int = 0):
         self.searcher = searcher
+        # tantivy counts removed chunks in its statistics until their segments merge
+        self.held = int(searcher.num_docs) + removed
+
+    def _term_query(self, term: str):
+        """The term's query, boosted so that its idf is FTS5's; None for a term no chunk holds."""
+        tantivy = _tantivy()
+        n = int(self.searcher.doc_freq("terms", term))
+        if n == 0:
+            return None
+        boost = fts5_idf(min(n, self.searcher.num_docs), self.searcher.num_docs) / tantivy_idf(n, max(self.held, n))
+        return tantivy.Query.boost_query(tantivy.Query.term_query(_schema(), "terms", term), boost)
 
     @classmethod
     def open(cls, index_dir: Path, generation: int, chunks: int) -> KeywordIndex | None:
@@ -121,19 +156,22 @@ class KeywordIndex:
             searcher = _tantivy().Index.open(str(folder)).searcher()
         except Exception:  # damaged or half-written: FTS5 answers, the next writer rebuilds
             return None
-        if _read_mark(folder) != generation or searcher.num_docs != chunks:
+        held, removed = _read_marks(folder)
+        if held != generation or searcher.num_docs != chunks:
             return None
-        return cls(searcher)
+        return cls(searcher, removed)
 
     def search(self, text: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Best-first (chunk id, BM25 score) of the chunks holding any word of ``text``."""
         tantivy = _tantivy()
-        terms = query_terms(text).split()
-        if not terms or k <= 0:
+        if k <= 0:
+            return []
+        clauses = [q for q in (self._term_query(t) for t in query_terms(text).split()) if q is not None]
+        if not clauses:
             return []
         Query, Occur = tantivy.Query, tantivy.Occur
         schema = _schema()
-        query = Query.boolean_query([(Occur.Should, Query.term_query(schema, "terms", t)) for t in terms])
+        query = Query.boolean_query([(Occur.Should, q) for q in clauses])
         if allowed is not None and len(allowed) > _LISTED_MAX:
             # Most chunks allowed: a term set of them all costs more than the search, so
             # take a deeper unfiltered list and keep the allowed (the same top k, since

@@ -53,6 +53,9 @@ FEEDBACK_DOCS = 2
 FEEDBACK_WEIGHT = 0.5
 # Per-document results: passages of each document kept besides its best chunk.
 MORE_PASSAGES = 2
+# Hits asked of a retriever past the ones it needs, so that equal scores at the cut are
+# ordered before it (see ``Searcher._settled``).
+TIE_EXTRA = 8
 
 
 @dataclass(frozen=True)
@@ -227,15 +230,15 @@ class Searcher:
         explain: dict[int, dict[str, float]] = {}
         if options.mode in ("dense", "bm25"):
             if options.mode == "dense":
-                ranked = self.engine.dense(vector, n, allowed) if vector is not None else []
+                ranked = self._dense(vector, n, allowed) if vector is not None else []
             else:
-                ranked = self.engine.keyword(query, n, allowed)
+                ranked = self._keyword(query, n, allowed)
             for rank, (c, score) in enumerate(ranked, 1):
                 explain[c] = {options.mode: score, f"{options.mode}_rank": rank}
             return [c for c, _ in ranked], explain
         depth = max(FUSION_DEPTH, n)
-        dense = self.engine.dense(vector, depth, allowed) if vector is not None else []
-        sparse = self.engine.keyword(query, depth, allowed)
+        dense = self._dense(vector, depth, allowed) if vector is not None else []
+        sparse = self._keyword(query, depth, allowed)
         fused, explain = self._fuse([("dense", dense), ("bm25", sparse)], options.fusion)
         if options.feedback and dense and fused and vector is not None:
             # Pseudo-relevance feedback: move the query vector towards the best fused
@@ -245,10 +248,36 @@ class Searcher:
             if found:
                 expanded = vector + FEEDBACK_WEIGHT * np.mean(list(found.values()), axis=0)
                 expanded = (expanded / np.linalg.norm(expanded)).astype(np.float32)
-                again = self.engine.dense(expanded, depth, allowed)
+                again = self._dense(expanded, depth, allowed)
                 fused, explain = self._fuse([("dense_feedback", again), ("bm25", sparse)], options.fusion)
         order = sorted(fused, key=lambda c: -fused[c])[:n]
         return order, {c: {**explain[c], "fused": fused[c]} for c in order}
+
+    def _dense(self, vector: np.ndarray, n: int, allowed: AllowList | None) -> Ranked:
+        return self._settled(self.engine.dense(vector, n + TIE_EXTRA, allowed), n)
+
+    def _keyword(self, query: str, n: int, allowed: AllowList | None) -> Ranked:
+        return self._settled(self.engine.keyword(query, n + TIE_EXTRA, allowed), n)
+
+    def _settled(self, ranked: Ranked, n: int) -> Ranked:
+        """The first ``n`` of a best-first list, equal scores in an order of their own: by
+        record id, path and place in the file, never by chunk id or by the order an engine
+        met them, which follow the order things were indexed in (BM25 ties are common:
+        chunks of one length holding a query word once)."""
+        tied: set[int] = set()
+        for (a, score), (b, next_score) in zip(ranked, ranked[1:]):
+            if score == next_score:
+                tied.update((a, b))
+        if not tied:
+            return ranked[:n]
+        records = self.records.chunk_records(sorted(tied))
+
+        def order(item: tuple[int, float]) -> tuple:
+            found = records.get(item[0])
+            where = (found.key, found.path, found.char_start) if found is not None else ("", "", item[0])
+            return (-item[1], *where)
+
+        return sorted(ranked, key=order)[:n]
 
     def _fuse(
         self, lists: list[tuple[str, Ranked]], fusion: str

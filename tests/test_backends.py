@@ -62,14 +62,30 @@ def test_onnx_vectors_match_torch_on_padded_batches():
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_a_large_batch_runs_sorted_in_slices_with_the_same_vectors(backend):
-    from searchcore.onnx_runtime import _RUN_BATCH
-
     # Lengths in no order, so the batches are sorted by token count and put back.
-    texts = [f"sentence {i} about " + "boats and wind " * (i * 5 % 9) for i in range(4 * _RUN_BATCH + 5)]
+    texts = [f"sentence {i} about " + "boats and wind " * (i * 5 % 9) for i in range(21)]
     embedder = Embedder(backend=backend, cache_dir=CACHE)
-    together = embedder.embed(texts, batch_size=2 * _RUN_BATCH)
+    together = embedder.embed(texts, batch_size=8)
     alone = np.vstack([embedder.embed([t]) for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["onnx-int8", "onnx"])
+def test_a_text_gets_the_same_vector_whatever_it_is_batched_with(backend):
+    """A vector is a function of its text alone: embedded alone, among short texts and
+    among long ones, the bits are the same (int8 scales activations per run: a shared run
+    made a chunk's vector depend on its neighbours)."""
+    text = "Sailing boats move with the wind; a keel keeps them upright on the water of the bay."
+    short = ["a", "cats", "wind and water", "b c d"]
+    tide = "the tide rises twice a day because the moon pulls the oceans. "
+    long = [f"paragraph {i}: " + tide * 12 for i in range(9)]
+    embedder = Embedder(backend=backend, cache_dir=CACHE)
+    alone = embedder.embed([text])[0]
+    among_short = embedder.embed([*short[:2], text, *short[2:]], batch_size=32)[2]
+    among_long = embedder.embed([*long, text], batch_size=32)[-1]
+    in_bulk = embedder.embed([*long, text, *short, *long], batch_size=4)[len(long)]
+    for other in (among_short, among_long, in_bulk):
+        assert np.array_equal(alone, other)
 
 
 def test_the_export_is_cached_and_a_corrupt_file_is_exported_again(tmp_path):

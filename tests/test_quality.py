@@ -302,3 +302,77 @@ def test_per_doc_is_the_chunk_list_with_repeats_dropped(tmp_path, mode):
                     deduped.append((hit.chunk_id, round(hit.score, 6)))
             per_doc = searcher.search(query, 4, mode=mode, per_doc=True)
             assert [(h.chunk_id, round(h.score, 6)) for h in per_doc] == deduped[:4]
+
+
+# -- the keyword cache ranks as FTS5 does ------------------------------------------------
+
+
+def test_the_keyword_cache_scores_every_query_as_fts5_does(tmp_path):
+    """Short chunks (under 24 terms, where tantivy stores lengths exactly): the cache's BM25
+    scores are FTS5's, with its stems ("technology" matches "technological", as SQLite's
+    Porter stems them and Snowball's does not) and its idf (a word in most chunks counts
+    almost nothing)."""
+    rows = [
+        {"_id": "tech", "title": "", "text": "Technological change in the library"},
+        {"_id": "method", "title": "", "text": "A methodology for possibly faster assembly"},
+        {"_id": "ms", "title": "", "text": "Treating MS in the US with new drugs"},
+        *[{"_id": f"common{i}", "title": "", "text": f"system number {i} of the library system"} for i in range(9)],
+    ]
+    write(tmp_path / "docs", "corpus.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    config = Config(index_dir=tmp_path / "idx")
+    build_index(config, tmp_path / "docs", embedder=HashingEmbedder())
+    queries = ["technology library", "methodologies possible assemblies", "ms us drugs", "library system", "systems"]
+    with Searcher(config, embedder=HashingEmbedder()) as searcher:
+        cache = searcher.engine.keywords  # type: ignore[attr-defined]
+        assert cache is not None
+        cached = [searcher.engine.keyword(q, 20, None) for q in queries]
+        searcher.engine.keywords = None  # type: ignore[attr-defined]  # the FTS5 path
+        fts5 = [searcher.engine.keyword(q, 20, None) for q in queries]
+        keys = {c: r.key for c, r in searcher.records.chunk_records([c for hits in fts5 for c, _ in hits]).items()}
+    for query, got, want in zip(queries, cached, fts5):
+        assert [c for c, _ in got] == [c for c, _ in want], query
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-4), query
+    assert keys[cached[0][0][0]] == "tech" and keys[cached[1][0][0]] == "method" and keys[cached[2][0][0]] == "ms"
+    # "library" and "system" are in 10 and 9 of 12 chunks: FTS5 gives them almost no
+    # weight, and so does the cache (tantivy's own idf would give each ln 2 at least)
+    assert 0 < cached[3][0][1] < 1e-3
+
+
+def test_a_keyword_cache_of_older_terms_is_made_again(tmp_path):
+    from searchcore import keywords
+
+    write(tmp_path / "docs", "a.txt", "Pathology of the heart\n")
+    config = Config(index_dir=tmp_path / "idx")
+    summary = build_index(config, tmp_path / "docs", embedder=HashingEmbedder())
+    mark = tmp_path / "idx" / keywords.KEYWORDS_DIR / "generation"
+    mark.write_text(f"{summary.generation} 0")  # as a version before TERMS_VERSION wrote it
+    with Searcher(config, embedder=HashingEmbedder()) as searcher:
+        assert searcher.engine.keywords is None  # type: ignore[attr-defined]  # FTS5 answers meanwhile
+        assert searcher.search("pathologies", 1, mode="bm25")[0].path.endswith("a.txt")
+    build_index(config, tmp_path / "docs", embedder=HashingEmbedder())  # nothing changed: the cache is remade
+    assert keywords.generation_of(tmp_path / "idx") == summary.generation
+    with Searcher(config, embedder=HashingEmbedder()) as searcher:
+        assert searcher.engine.keywords is not None  # type: ignore[attr-defined]
+        assert searcher.search("pathologies", 1, mode="bm25")[0].path.endswith("a.txt")
+
+
+EVAL_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval-data"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (EVAL_DATA / "cranfield").is_dir(), reason="no shared eval-data folder beside the project")
+def test_the_quality_guard_holds_on_cranfield_and_med(tmp_path):
+    """bench/quality.py on the two small collections: no mode below the committed baseline
+    by more than its tolerance (a ranking regression turns CI red)."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parent.parent / "bench" / "quality.py"
+    done = subprocess.run(
+        [sys.executable, str(bench), str(EVAL_DATA), "--collections", "cranfield", "med", "--work", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "cranfield" in done.stdout and "med" in done.stdout and "BELOW BASELINE" not in done.stdout

@@ -110,7 +110,10 @@ def test_deletes_filters_and_per_doc_under_ann_match_exact_search(tmp_path, kind
             assert index.kind == kind and not searcher.rebuilt
             assert len(index.dead) == (50 if kind == "hnsw" else 0) and searcher.engine.size == 350 == after.chunks
     queries = [" ".join(WORDS[i : i + 3]) for i in range(0, 30, 3)]
-    for kw in ({"mode": "dense"}, {"mode": "hybrid"}, {"per_doc": True}, {"filters": Filters(path="even/")},
+    # Hybrid without feedback: the hashing embedder gives many equal cosines, which 16-bit
+    # rounding makes unequal, so feedback may start from another of two equal first hits.
+    for kw in ({"mode": "dense"}, {"mode": "hybrid", "feedback": False}, {"per_doc": True, "feedback": False},
+               {"filters": Filters(path="even/"), "feedback": False},
                {"mode": "dense", "filters": Filters(path="*/doc00[0-4]*")}):  # fmt: skip
         for got, want in zip(results(approx, queries, **kw), results(flat, queries, **kw)):
             # the same hits up to ties and 16-bit floats: scores within their rounding, and
@@ -148,19 +151,22 @@ def test_keyword_cache_follows_runs_and_is_rebuilt_after_deletion_or_damage(tmp_
     assert keywords.generation_of(index_dir) == summary.generation
     queries = ["zeppelin quarry", "river forest", "glacier violin copper"]
 
-    def keyword_hits():
-        with Searcher(Config(index_dir=index_dir), embedder=HashingEmbedder()) as searcher:
+    def keyword_hits(where=index_dir):
+        with Searcher(Config(index_dir=where), embedder=HashingEmbedder()) as searcher:
             cached = searcher.engine.keywords is not None
             return cached, [[h.path for h in searcher.search(q, 5, mode="bm25")] for q in queries]
 
     cached, expected = keyword_hits()
     assert cached and expected[0][0].endswith("unique.txt")
-    # A run that deletes a file updates the cache in place, for the new generation.
+    # A run that deletes a file updates the cache in place, for the new generation, and it
+    # ranks as a cache built afresh for the folder as it now is.
     (docs / "odd" / "unique.txt").unlink()
     summary = build_index(Config(index_dir=index_dir), docs, embedder=HashingEmbedder())
     assert keywords.generation_of(index_dir) == summary.generation
     cached, hits = keyword_hits()
-    assert cached and not any(p.endswith("unique.txt") for p in hits[0]) and hits[1:] == expected[1:]
+    build_index(Config(index_dir=tmp_path / "clean"), docs, embedder=HashingEmbedder())
+    assert cached and not any(p.endswith("unique.txt") for p in hits[0])
+    assert hits[1:] == keyword_hits(tmp_path / "clean")[1][1:]
     folder = index_dir / keywords.KEYWORDS_DIR
     # Deleted: queries fall back to FTS5 in index.db, check says so, the next run rebuilds it.
     shutil.rmtree(folder)

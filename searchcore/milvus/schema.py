@@ -24,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..meta import MILVUS_FIELDS, IndexMeta
-from ..terms import document_terms
+from ..terms import TERMS_VERSION, document_terms
 
 __all__ = [
     "FORMAT",
@@ -157,6 +157,7 @@ def props_of(store, generation: int) -> dict[str, str]:
         PREFIX + "index_id": meta.milvus_index_id or "",
         PREFIX + "counts": json.dumps({k: counts[k] for k in ("files", "documents", "chunks")}),
         PREFIX + "labels": "1" if store.has_labels() else "0",
+        PREFIX + "terms": TERMS_VERSION,
         **{PREFIX + k: v for k, v in keep.items()},
     }
 

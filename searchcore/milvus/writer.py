@@ -22,6 +22,7 @@ from pathlib import Path
 from ..engine import RunChanges
 from ..errors import SearchctlError
 from ..meta import IndexMeta
+from ..terms import TERMS_VERSION
 from . import schema
 from .reader import Collection, current_ids, dead_ids
 from .target import MilvusTarget, connect, milvus_error, speaking
@@ -73,6 +74,13 @@ class MilvusWriter(RunChanges):
 
     def commit(self) -> None:
         generation = self.store.generation
+        with speaking(self.target):
+            live = Collection.find(self.client, self.target, load=False)
+        if live is not None and live.get("terms") != TERMS_VERSION and self.store.meta().dim:
+            self.rebuild()  # keyword terms of another version: every row written afresh
+            self._added, self._removed = set(), set()
+            self.store.relabelled.clear()
+            return
         if generation == self.start and not self.reconcile:
             return
         with speaking(self.target):
@@ -228,7 +236,7 @@ def verify(store, index_dir: Path, target: MilvusTarget, repair: bool) -> dict[s
         generation = store.generation
         stored = set(store.chunk_ids())
     shown = f"collection {target.collection!r} at {target.shown}"
-    stale_model = False
+    afresh = False
     client = connect(target)
     try:
         found = Collection.find(client, target)
@@ -241,7 +249,7 @@ def verify(store, index_dir: Path, target: MilvusTarget, repair: bool) -> dict[s
                     f"{shown} holds vectors of model {found.meta.model!r} ({found.meta.dim} dimensions); "
                     f"index.db has {meta.model!r} ({meta.dim})"
                 )
-                stale_model = True
+                afresh = True
             behind = found.generation != generation
             if behind and meta.milvus_published != generation:
                 # A run stopped between index.db's commit and its publishing: daemons serve
@@ -252,6 +260,12 @@ def verify(store, index_dir: Path, target: MilvusTarget, repair: bool) -> dict[s
                 )
             elif behind:
                 problems.append(f"{shown} publishes generation {found.generation}; index.db is at {generation}")
+            if found.get("terms") != TERMS_VERSION:
+                notes.append(
+                    f"{shown} holds keyword terms of another searchctl version; the next `searchctl index` or "
+                    "`check --repair` writes it afresh"
+                )
+                afresh = True  # written afresh on repair
             if not behind:  # the ids of one generation on both sides
                 live = current_ids(client, found.name, found.generation)
                 missing, extra = len(stored - live), len(live - stored)
@@ -270,7 +284,7 @@ def verify(store, index_dir: Path, target: MilvusTarget, repair: bool) -> dict[s
         return {"ok": ok, "notes": notes, "problems": problems, "repaired": []}
     writer = MilvusWriter(store, index_dir, target)
     try:
-        if stale_model or found is None:
+        if afresh or found is None:
             writer.rebuild()
             return {"ok": ok, "notes": notes, "problems": problems, "repaired": [f"wrote {shown} afresh"]}
         writer.reconcile = True
