@@ -116,6 +116,16 @@ def scores(searcher, queries: dict[str, str], qrels: dict[str, dict[str, int]], 
     }
 
 
+def keyword_ms(searcher, queries: dict[str, str]) -> float:
+    """Median milliseconds of the keyword side's top 100 (the engine alone: no fusion, no records)."""
+    times = []
+    for text in queries.values():
+        started = time.perf_counter()
+        searcher.engine.keyword(text, 100, None)
+        times.append((time.perf_counter() - started) * 1000)
+    return round(float(np.median(times)), 3)
+
+
 def measure(folder: Path, target: Path, split: str, fts5: bool, reuse: bool, extra: list[str]) -> dict:
     from searchcore.config import Config
     from searchcore.search import Searcher
@@ -131,10 +141,12 @@ def measure(folder: Path, target: Path, split: str, fts5: bool, reuse: bool, ext
         out["keyword_cache"] = getattr(searcher.engine, "keywords", None) is not None
         for mode in MODES:
             out[mode] = scores(searcher, queries, qrels, mode)
+        out["keyword_top100_p50_ms"] = keyword_ms(searcher, queries)
         if fts5:
             searcher.engine.keywords = None  # type: ignore[attr-defined]  # the FTS5 path every reader falls back to
             for mode in ("bm25", "hybrid"):
                 out[f"{mode} (fts5)"] = scores(searcher, queries, qrels, mode)
+            out["keyword_top100_p50_ms (fts5)"] = keyword_ms(searcher, queries)
     return out
 
 
@@ -217,7 +229,7 @@ def print_table(report: dict, base: dict) -> None:
     columns = [c for c in ("dense", "bm25", "hybrid", "bm25 (fts5)", "hybrid (fts5)")
                if any(c in f for f in report["collections"].values())]  # fmt: skip
     print(f"CPU kind: {report['cpu']}; nDCG@10 / Recall@100, one hit per document (baseline nDCG@10 in brackets)")
-    print(f"{'collection':<12}" + "".join(f" {c:>24}" for c in columns))
+    print(f"{'collection':<12}" + "".join(f" {c:>24}" for c in columns) + "  keyword top-100 p50 ms")
     for name, figures in report["collections"].items():
         cells = []
         for column in columns:
@@ -228,7 +240,10 @@ def print_table(report: dict, base: dict) -> None:
             want = base.get(name, {}).get(column, {}).get("ndcg@10")
             shown = f"{got['ndcg@10']:.4f}/{got['recall@100']:.4f}" + (f" ({want:.4f})" if want is not None else "")
             cells.append(f" {shown:>24}")
-        print(f"{name:<12}" + "".join(cells))
+        timing = f"{figures['keyword_top100_p50_ms']:.3f}"
+        if "keyword_top100_p50_ms (fts5)" in figures:
+            timing += f" (FTS5 {figures['keyword_top100_p50_ms (fts5)']:.3f})"
+        print(f"{name:<12}" + "".join(cells) + f"  {timing}")
 
 
 if __name__ == "__main__":
