@@ -15,6 +15,7 @@ previous generation is kept until the next reindex replaces it.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from searchcore.meta import Previous
 from searchcore.models import TextEmbedder, make_embedder
 from searchcore.store import DB_NAME, Store
 
-__all__ = ["ReindexSummary", "reindex", "rollback", "reembedded_copy"]
+__all__ = ["ReindexSummary", "reindex", "rollback", "reembedded_copy", "use_query_model"]
 
 BATCH_CHUNKS = 512
 
@@ -100,6 +101,7 @@ def _swap(store: Store, index_dir: Path, target: Previous, summary: ReindexSumma
             model_revision=target.model_revision,
             dim=target.dim,
             previous=previous,
+            query_model=None,  # a query encoder `adapt` fitted to the old vectors fits no others
         )
         summary.generation = store.bump_generation()
     # The new generation's FAISS file from the stored vectors, or a new Milvus collection
@@ -174,3 +176,31 @@ def reembedded_copy(
     with Store.open(source, reader=True) as src:
         src.copy_to(target / DB_NAME)
     return reindex(Config(index_dir=target, cache_dir=cache_dir), model, backend=backend, progress=progress)
+
+
+QUERY_MODELS = "query-models"  # the index folder's copies of the query encoders `adapt` fitted
+
+
+def use_query_model(config: Config, model: Path | None, *, wait: bool = False) -> int:
+    """Make ``model`` (a sentence-transformers folder fitted to this index's vectors by
+    ``searchctl adapt``) the encoder of this index's queries, or go back to the index's
+    own model (None). The folder is copied into the index, recorded, and published as a
+    new generation, so a daemon loads it without a restart. Returns the generation."""
+    index_dir = Path(config.index_dir)
+    with writing(index_dir, wait=wait) as store:
+        old = store.meta().query_model
+        recorded = None
+        if model is not None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            recorded = f"{QUERY_MODELS}/{stamp}"
+            staging = index_dir / QUERY_MODELS / f".{stamp}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(model, staging)
+            staging.rename(index_dir / recorded)
+        with store.write():
+            store.update_meta(query_model=recorded)
+            generation = store.bump_generation()
+        writer_for(store, index_dir, config.milvus_token).rebuild()
+    if old and old != recorded and old.startswith(f"{QUERY_MODELS}/"):
+        shutil.rmtree(index_dir / old, ignore_errors=True)  # no generation uses it any more
+    return generation

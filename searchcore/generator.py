@@ -22,6 +22,7 @@ length before batching so that a batch pads little.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import platform
 from dataclasses import dataclass
@@ -296,3 +297,90 @@ class Generator:
                     out[batch[row // sampling.num_return_sequences]].append(text)
                 bar.update(len(batch))
         return out, generated
+
+    def sample_many(
+        self,
+        prompts: list[str],
+        n: int,
+        *,
+        max_new_tokens: int = 32,
+        temperature: float = 1.0,
+        top_p: float = 0.95,
+        batch_size: int = 8,
+        stop: str = "\n",
+        seed: int | None = None,
+        on_batch=None,
+    ) -> tuple[list[list[str]], int]:
+        """``n`` sampled continuations of each prompt, reading each prompt once: its
+        key/value cache is computed in one pass and copied ``n`` times, so the samples only
+        pay for their own tokens (``generate(num_return_sequences=n)`` runs the prompt n
+        times). Each continuation ends at ``stop`` or after ``max_new_tokens``. Returns the
+        continuations in prompt order and the tokens generated; ``on_batch(done)`` hears
+        how many prompts are finished."""
+        torch = self._torch
+        if n < 1 or not 0 < top_p <= 1 or not temperature > 0:
+            raise UsageError("sample_many needs n >= 1, a temperature above 0 and top-p in (0, 1]")
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        stops = set(self.tokenizer.encode(stop, add_special_tokens=False)) if stop else set()
+        stops.add(self.tokenizer.eos_token_id)
+        lengths = [self.count_tokens(p) for p in prompts]
+        # transformers 5 names the cache `cache`; older releases `past_key_values`
+        cache_argument = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+        out: list[list[str]] = [[] for _ in prompts]
+        generated = 0
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            encoded = self.tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                mask = encoded["attention_mask"]
+                # left padding: a row's positions count from its first real token
+                first = self.model(
+                    input_ids=encoded["input_ids"],
+                    attention_mask=mask,
+                    position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+                cache = _cache_of(first)
+                cache.batch_repeat_interleave(n)
+                mask = mask.repeat_interleave(n, 0)
+                logits = first.logits[:, -1, :].float().repeat_interleave(n, 0)
+                tokens = torch.zeros((mask.shape[0], 0), dtype=torch.long)
+                done = torch.zeros(mask.shape[0], dtype=torch.bool)
+                for _ in range(max_new_tokens):
+                    nxt = _sample(torch, logits, temperature, top_p, generator)
+                    nxt = torch.where(done, torch.full_like(nxt, self.tokenizer.pad_token_id), nxt)
+                    done |= torch.isin(nxt, torch.tensor(sorted(stops)))
+                    tokens = torch.cat([tokens, nxt[:, None]], 1)
+                    if bool(done.all()):
+                        break
+                    mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype)], 1)
+                    step = self.model(
+                        input_ids=nxt[:, None],
+                        attention_mask=mask,
+                        position_ids=mask.sum(-1, keepdim=True) - 1,
+                        use_cache=True,
+                        **{cache_argument: cache},
+                    )
+                    cache, logits = _cache_of(step), step.logits[:, -1, :].float()
+            for row in range(tokens.shape[0]):
+                ids = [int(t) for t in tokens[row] if int(t) not in stops and int(t) != self.tokenizer.pad_token_id]
+                generated += len(ids)
+                out[batch[row // n]].append(self.tokenizer.decode(ids, skip_special_tokens=True))
+            if on_batch is not None:
+                on_batch(len(batch))
+        return out, generated
+
+
+def _cache_of(output):
+    return getattr(output, "cache", None) or output.past_key_values
+
+
+def _sample(torch, logits, temperature: float, top_p: float, generator):
+    """One token per row: temperature, then the smallest set of tokens holding ``top_p``."""
+    probs = torch.softmax(logits / temperature, dim=-1)
+    sorted_probs, index = torch.sort(probs, descending=True)
+    sorted_probs[(sorted_probs.cumsum(-1) - sorted_probs) > top_p] = 0
+    picked = torch.multinomial(sorted_probs / sorted_probs.sum(-1, keepdim=True), 1, generator=generator)
+    return index.gather(1, picked).squeeze(1)

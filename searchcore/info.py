@@ -44,6 +44,7 @@ class IndexInfo:
     sizes: dict[str, int] = field(default_factory=dict)
     total_bytes: int = 0
     milvus: dict | None = None  # engine, URI (never the token), collection, rows, index types
+    query_model: str | None = None  # the query encoder `adapt` fitted, where there is one
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +56,7 @@ class IndexInfo:
             rows += [
                 ("index", self.index),
                 ("model", f"{self.model} (revision {self.model_revision or '-'})"),
+                *([("queries by", f"{self.query_model} (adapted by `searchctl adapt`)")] if self.query_model else []),
                 ("backend", self.backend or "-"),
                 ("dimension", self.dimension or "-"),
                 ("documents", f"{self.documents:,} in {self.files:,} files"),
@@ -144,6 +146,7 @@ def index_info(config: Config) -> IndexInfo:
         classifiers={f: {**c, "labels": label_counts.get(f, {})} for f, c in classifiers.items()},
         sizes=sizes,
         total_bytes=sum(sizes.values()),
+        query_model=meta.query_model,
     )
     recorded = recorded_target(meta, config.milvus_token)
     if recorded is not None:

@@ -59,6 +59,8 @@ class IndexMeta:
     milvus_index_id: str | None = None
     milvus_published: int | None = None
     milvus_previous: str | None = None
+    # a query encoder `adapt` fitted to this index's vectors (None: queries use ``model``)
+    query_model: str | None = None
     # reindexing
     previous: Previous | None = None
     reindex_target: Mapping[str, str] | None = None
@@ -104,7 +106,7 @@ class IndexMeta:
 
 
 # The fields a Milvus collection carries as properties (what a daemon with no index.db shows).
-MILVUS_FIELDS = ("model", "backend", "dim", "model_revision", "roots", "classifiers", "generation")
+MILVUS_FIELDS = ("model", "backend", "dim", "model_revision", "roots", "classifiers", "generation", "query_model")
 
 _INTS = {"schema_version", "generation", "dim", "milvus_published"}
 

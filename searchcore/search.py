@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -109,7 +110,9 @@ class Searcher:
     newer generations. It never writes anything.
     """
 
-    def __init__(self, config: Config, embedder: TextEmbedder | None = None):
+    def __init__(
+        self, config: Config, embedder: TextEmbedder | None = None, query_embedder: TextEmbedder | None = None
+    ):
         self.config = config
         self.notice: str | None = None  # e.g. why the backend fell back to torch
         # index.db and the local engine, or a Milvus collection: one pinned generation
@@ -123,6 +126,11 @@ class Searcher:
                 backend, self.notice = index_backend(meta, config.backend, writing=False, model=model)
                 embedder = make_embedder(model, backend, config.cache_dir)
             self.embedder = embedder
+            # Queries go through the index's adapted query encoder where `adapt` gave it one
+            # (the passages stay the index's own vectors), else through the same model.
+            self.query_embedder = query_embedder or embedder
+            if query_embedder is None and meta.query_model:
+                self.query_embedder = self._query_encoder(meta.query_model, embedder)
             self.generation = self.records.generation
             self.counts = self.records.counts()
             self.rebuilt = self.engine.rebuilt  # no sound file of this generation: the vectors came from index.db
@@ -131,6 +139,16 @@ class Searcher:
         except BaseException:
             self.snapshot.close()
             raise
+
+    def _query_encoder(self, recorded: str, embedder: TextEmbedder) -> TextEmbedder:
+        """The query encoder the index records (a folder inside it, or a path); the
+        index's own model, with a notice, where that folder cannot be found here (a
+        daemon reading a Milvus collection from another machine)."""
+        folder = Path(recorded) if Path(recorded).is_absolute() else Path(self.config.index_dir) / recorded
+        if not folder.is_dir():
+            self.notice = f"the adapted query encoder {recorded} is not here; queries use {embedder.name}"
+            return embedder
+        return make_embedder(str(folder), embedder.backend, self.config.cache_dir)
 
     def close(self) -> None:
         self.snapshot.close()
@@ -183,7 +201,7 @@ class Searcher:
             if len(allowed) == 0:
                 return [[] for _ in queries]
         dense = options.mode != "bm25" and self.engine.size > 0
-        query_vectors = self.embedder.embed(list(queries)) if dense else None
+        query_vectors = self.query_embedder.embed(list(queries)) if dense else None
         out = []
         for i, query in enumerate(queries):
             vector = query_vectors[i : i + 1] if query_vectors is not None else None

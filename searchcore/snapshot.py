@@ -79,7 +79,8 @@ class Snapshot:
 
     @property
     def published(self) -> Published:
-        return Published(self.records.generation, _location(self.records), self.records.meta().model)
+        meta = self.records.meta()
+        return Published(meta.generation, _location(self.records), meta.model, meta.query_model)
 
     def close(self) -> None:
         self.records.close()
@@ -120,6 +121,7 @@ class Published:
     generation: int
     source: str
     model: str | None
+    query_model: str | None = None
 
 
 def _location(records: Records) -> str:
@@ -143,13 +145,13 @@ class Probe:
         if self._local:
             meta = self._records.meta()
             ready = vectors_path(self.index_dir, meta.generation).exists() or not writer_active(self.index_dir)
-            return Published(meta.generation, _location(self._records), meta.model) if ready else None
+            return Published(meta.generation, _location(self._records), meta.model, meta.query_model) if ready else None
         from .milvus.reader import CollectionView
 
         assert isinstance(self._records, CollectionView)
         self._records.refresh()  # a Milvus writer publishes a generation only once its rows are in
         meta = self._records.meta()
-        return Published(meta.generation, _location(self._records), meta.model)
+        return Published(meta.generation, _location(self._records), meta.model, meta.query_model)
 
     def close(self) -> None:
         self._records.close()

@@ -1,14 +1,12 @@
-"""``searchctl adapt``: fit the embedder to an index's corpus without labels, in one command."""
+"""``searchctl adapt``: fit the query encoder to an index's corpus without labels, in one command."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
 
-from .cmd_finetune import echo_before_after
 from .cmd_generate import generator_option
 from .common import cache_dir, index_option, notice, progress_option, show_progress
 
@@ -21,116 +19,112 @@ __all__ = ["adapt_cmd"]
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Folder for what the run makes (queries, models, report). Default: INDEX/adapted/<date-time>.",
+    help="Folder for the run (queries, grades, checkpoints, model, report). Default: INDEX/adapted/<settings>; "
+    "the same command run again resumes it.",
 )
 @click.option(
-    "--sample", type=click.IntRange(min=10), default=1500, show_default=True, help="Chunks to write a query for."
-)
-@click.option(
-    "--depth",
-    type=click.IntRange(min=1, max=100),
-    default=5,
+    "--queries",
+    "writer",
+    type=click.Choice(["spans", "generated"]),
+    default="spans",
     show_default=True,
-    help="Keep a query whose chunk's document the index ranks in this many first hits.",
+    help="Who writes the training queries: sentences of the chunks (no model), or the generator.",
 )
+@click.option("--per-chunk", type=click.IntRange(1, 50), default=2, show_default=True, help="Queries per chunk.")
+@click.option(
+    "--chunks", type=click.IntRange(min=0), default=0, show_default=True, help="Chunks to write for (0: all)."
+)
+@click.option(
+    "--teacher",
+    type=click.Choice(["hybrid", "bm25", "dense"]),
+    default="hybrid",
+    show_default=True,
+    help="The index's search whose scores grade each query's candidates.",
+)
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Training steps.")
+@click.option(
+    "--hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop training after this long (checkpointed; run again to go on).",
+)
+@click.option("--quick", is_flag=True, help="One query per chunk and 300 steps (minutes, not an hour).")
+@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True, help="Queries per step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-5, show_default=True, help="Peak rate.")
 @generator_option
 @click.option(
-    "--tune-generator/--no-tune-generator",
-    default=False,
+    "--round-trip",
+    type=click.IntRange(min=0, max=100),
+    default=0,
     show_default=True,
-    help="First fine-tune the generator on a sample of the corpus's chunks.",
+    help="Generated queries: keep only those whose document the index ranks this high (0: keep all).",
 )
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed (sample, writing, training).")
 @click.option(
-    "--examples",
-    "examples_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="A few labelled pairs (JSONL/TSV) that show the generator the queries you expect.",
-)
-@click.option("--epochs", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Embedder epochs.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-5, show_default=True, help="Peak rate.")
-@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True, help="Pairs per step.")
-@click.option(
-    "--hard-negatives/--no-hard-negatives",
-    default=False,
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
     show_default=True,
-    help="Also mine a hard negative per query from the index (else the batch's other passages only).",
+    help="Where to train: auto picks CUDA when torch sees it.",
 )
-@click.option("--seed", type=int, default=42, show_default=True, help="Random seed (sample, sampling, training).")
 @click.option(
     "--eval-beir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Judge before and after on this BEIR folder's --eval-split (else on held-out generated queries).",
+    help="Judge the index's query encoder against the adapted one on this BEIR folder's --eval-split.",
 )
-@click.option("--eval-split", default="test", show_default=True, help="Split of --eval-beir to score on.")
+@click.option("--eval-split", default="test", show_default=True, help="Split of --eval-beir to judge on.")
 @click.option(
     "--swap-unjudged",
     is_flag=True,
-    help="Without --eval-beir, re-embed the index when the held-out generated queries alone call the model "
-    "better (a misleading judge: see the README).",
+    help="Without --eval-beir, make the adapted query encoder the index's anyway.",
 )
-@click.option("--dry-run", is_flag=True, help="Train and score, but leave the index as it is even if better.")
+@click.option("--dry-run", is_flag=True, help="Train and judge, but leave the index as it is even if better.")
+@click.option("--undo", is_flag=True, help="Go back to the index's own model for queries, and stop.")
 @progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def adapt_cmd(
-    index_dir,
-    out,
-    sample,
-    depth,
-    model,
-    tune_generator,
-    examples_file,
-    epochs,
-    lr,
-    batch_size,
-    hard_negatives,
-    seed,
-    eval_beir,
-    eval_split,
-    swap_unjudged,
-    dry_run,
-    progress,
-    as_json,
-):
-    """Adapt the embedder to the indexed corpus, no labels needed: the generator writes
-    queries for sampled chunks, the index keeps those it can answer, the embedder is
-    fine-tuned on them, and a better model re-embeds the index
-    (`reindex --rollback` undoes it). Better means better on --eval-beir's real queries;
-    judged on held-out generated queries alone, the model is kept in --out and the index
-    untouched unless --swap-unjudged. Exits 1, leaving the index untouched, when the
-    model did not get better."""
-    from finetune.adapt import AdaptSettings, adapt
-    from finetune.pairs import load_pairs
+@click.pass_context
+def adapt_cmd(ctx, index_dir, out, writer, per_chunk, chunks, teacher, steps, hours, quick, batch_size, lr, model,
+              round_trip, seed, device, eval_beir, eval_split, swap_unjudged, dry_run, undo, progress,
+              as_json):  # fmt: skip
+    """Adapt the index's query encoder to its corpus, no labels needed: queries are
+    written for its chunks (their own sentences by default), graded by the index's own
+    hybrid search, and the query side of the embedder learns those grades (MarginMSE;
+    the stored passage vectors stay as they are). Training is checkpointed: the same
+    command run again resumes it. A model better on --eval-beir's real queries becomes
+    the index's query encoder (`adapt --undo` takes it back); without judged queries it
+    stays in --out unless --swap-unjudged. Exits 1, leaving the index untouched, when
+    the model is not better or there is no judge."""
+    from finetune.adapt import QUICK, AdaptSettings, adapt
     from finetune.verdict import require_better
-    from indexer.reindex import reembedded_copy, reindex
+    from indexer.reindex import use_query_model
+    from searchcore.config import Config
 
     if not (Path(index_dir) / "index.db").exists():
         raise click.UsageError(f"no index at {index_dir}; build one with `searchctl index`")
-    examples = load_pairs(examples_file) if examples_file else None
-    if out is None:
-        out = Path(index_dir) / "adapted" / time.strftime("%Y%m%d-%H%M%S")
+    if undo:
+        generation = use_query_model(Config(index_dir=Path(index_dir)), None)
+        click.echo(f"queries use the index's own model again; generation {generation}")
+        return
+    given = {name: ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE for name in QUICK}
+    if quick:
+        per_chunk = per_chunk if given["per_chunk"] else QUICK["per_chunk"]
+        steps = steps if given["steps"] else QUICK["steps"]
     settings = AdaptSettings(
-        sample=sample,
-        depth=depth,
-        generator=model,
-        tune_generator=tune_generator,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        hard_negatives=hard_negatives,
-        seed=seed,
-    )
-
+        queries=writer, per_chunk=per_chunk, chunks=chunks, teacher=teacher, steps=steps, batch_size=batch_size,
+        lr=lr, generator=model, round_trip=round_trip, seed=seed,
+    )  # fmt: skip
+    if out is None:
+        out = Path(index_dir) / "adapted" / settings.name()
     result = adapt(
         index_dir,
         out,
         settings=settings,
-        examples=examples,
         eval_beir=(eval_beir, eval_split) if eval_beir else None,
-        reembed=reembedded_copy,
-        swap=None if dry_run else reindex,
+        swap=None if dry_run else lambda config, folder: use_query_model(config, folder),
         swap_unjudged=swap_unjudged,
+        hours=hours,
+        device=device,
         cache_dir=cache_dir(),
         progress=show_progress(progress),
         on_stage=lambda stage: click.echo(f"adapt: {stage}", err=True),
@@ -138,20 +132,16 @@ def adapt_cmd(
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        assert result.queries is not None and result.embedder is not None
-        if result.generator is not None:
-            click.echo(f"generator: {result.generator.line()}")
-        click.echo(f"queries: {result.queries.line()}")
-        for item in result.queries.samples:
-            verdict = "kept" if item["kept"] else f"dropped ({item['reason']})"
-            click.echo(f"  {verdict}: {item['query']}")
-        click.echo(f"evaluated on {result.embedder.evaluation}")
-        echo_before_after(result.embedder)
         click.echo(result.line())
-    if result.improved and not result.judged and not result.reindexed and not dry_run:
+    if result.training.get("steps_done", 0) < steps:
+        notice(f"training stopped by --hours; run the same command again to go on from its checkpoint in {out}")
+        return
+    if dry_run and result.improved:
+        notice(f"--dry-run: the index is untouched; the model is in {out}/query-encoder")
+        return
+    if swap_unjudged and result.swapped:
         notice(
-            f"the model was judged on generated queries only, which call a model better that real queries may not; "
-            f"the index is untouched. Judge it with --eval-beir, or `searchctl reindex --model {out}/embedder` "
-            "(or pass --swap-unjudged) to use it"
+            "the query encoder was swapped in without a judge (--swap-unjudged); `searchctl adapt --undo` takes it back"
         )
-    require_better(result, forced_by=None)
+        return
+    require_better(result, forced_by=None if result.judged else "--swap-unjudged")

@@ -80,8 +80,8 @@ class IndexHolder:
         self._probe = Probe(config)
         self.reloads = 0
 
-    def _open(self, embedder) -> Searcher:
-        searcher = Searcher(self.config, embedder=embedder)
+    def _open(self, embedder, query_embedder=None) -> Searcher:
+        searcher = Searcher(self.config, embedder=embedder, query_embedder=query_embedder)
         # Close the connection when the last request using this Searcher lets go of it.
         weakref.finalize(searcher, searcher.snapshot.close)
         return searcher
@@ -102,10 +102,13 @@ class IndexHolder:
             embedder: TextEmbedder | None = self._searcher.embedder
             if published.model not in (None, self._searcher.embedder.name):
                 embedder = None  # `searchctl reindex` swapped the model: load the index's new one
+            queries: TextEmbedder | None = self._searcher.query_embedder
+            if embedder is None or published.query_model != current.query_model:
+                queries = None  # `searchctl adapt` gave the index another query encoder (or took it away)
             try:
-                fresh = self._open(embedder)
-                if embedder is None:
-                    fresh.embedder.embed(["warm-up"])  # load (or export) the new model before the swap
+                fresh = self._open(embedder, queries)
+                if embedder is None or queries is None:
+                    fresh.query_embedder.embed(["warm-up"])  # load (or export) the new model before the swap
             except SearchctlError as exc:  # e.g. the new model cannot be loaded here: keep serving
                 logger.error("cannot open generation %s of %s: %s", published.generation, self.config.index_dir, exc)
                 return False

@@ -5,17 +5,15 @@ on the real default generator (slow)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-import finetune.adapt
 from conftest import write
 from finetune.generator import pair_text, paragraphs, train_generator
 from finetune.pairs import Pair, load_pairs
-from finetune.queries import clean_query, write_queries
+from finetune.queries import _prompt, clean_query, write_queries
 from searchcore.config import Config
 from searchcore.errors import SearchctlError, UsageError
 from searchcore.generator import Generator, Sampling
@@ -293,8 +291,6 @@ def test_pairs_generate_queries_command(shelf_index, taught_lm, tmp_path):
 
 
 def test_examples_become_earlier_turns(tiny_lm):
-    from finetune.queries import _prompt
-
     generator = Generator(str(tiny_lm))
     prompt = _prompt(generator, "A new passage.", [Pair("An example query", "An example passage.")])
     assert prompt.index("An example passage.") < prompt.index("assistant: An example query") < prompt.index("A new")
@@ -302,59 +298,6 @@ def test_examples_become_earlier_turns(tiny_lm):
     assert _prompt(plain, "A new passage.", [Pair("An example query", "An example passage.")]).endswith(
         "A new passage.\n\nState one key fact from the text above in one short sentence.\n"
     )
-
-
-# -- adapt ------------------------------------------------------------------------------------
-
-
-def test_adapt_runs_the_loop_and_keeps_the_index_safe(shelf_index, taught_lm, tmp_path, monkeypatch):
-    import shutil
-
-    monkeypatch.setattr(finetune.adapt, "MIN_KEPT", 2)
-    index = tmp_path / "idx"
-    shutil.copytree(shelf_index, index)
-    model_before = _meta(index, "model")
-    out = tmp_path / "run"
-    args = ["adapt", "--index", str(index), "--generator", str(taught_lm), "--sample", "10", "--depth", "1",
-            "--epochs", "1", "--seed", "1", "--no-progress"]  # fmt: skip
-    result = CliRunner().invoke(cli, [*args, "--out", str(out), "--swap-unjudged"])
-    assert "Traceback" not in result.output
-    report = json.loads((out / "adapt.json").read_text())
-    assert report["queries"]["generated"] == 6 and (out / "queries.jsonl").exists()
-    assert (out / "embedder" / "modules.json").exists() and not report["judged on real queries"]
-    assert set(report["seconds"]) >= {"query generation", "embedder fine-tuning and scoring"}
-    assert "adapt: writing queries for 10 chunks" in result.output  # each stage says so on stderr
-    if report["improved"]:  # a better model re-embeds the index; rollback returns to the old one
-        assert result.exit_code == 0 and "index re-embedded" in result.output
-        assert _meta(index, "model") == str((out / "embedder").resolve())
-        run("reindex", "--rollback", "--index", index)
-        assert _meta(index, "model") == model_before
-    else:  # a worse one leaves it exactly as it was
-        assert result.exit_code == 1 and "not better than the index's model; the index is untouched" in result.output
-        assert _meta(index, "model") == model_before
-    # Without --swap-unjudged, a verdict of generated queries alone never touches the index.
-    unjudged = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "run2")])
-    assert unjudged.exit_code == (0 if report["improved"] else 1) and "Traceback" not in unjudged.output
-    assert _meta(index, "model") == model_before
-    if report["improved"]:
-        assert "judged on generated queries only" in unjudged.output and "--eval-beir" in unjudged.output
-    again = run("adapt", "--index", index, "--generator", taught_lm, "--out", out, code=1)
-    assert "is not empty; give adapt a new --out folder" in again.output
-    assert "no index at" in run("adapt", "--index", tmp_path / "none", code=2).output
-
-
-def test_too_few_kept_queries_stop_before_training(shelf_index, taught_lm, tmp_path):
-    with pytest.raises(SearchctlError, match="too few to train on"):
-        finetune.adapt.adapt(
-            shelf_index, tmp_path / "run", reembed=None, swap=None,
-            settings=finetune.adapt.AdaptSettings(sample=6, generator=str(taught_lm)),
-        )  # fmt: skip
-    assert _meta(shelf_index, "model").endswith("all-MiniLM-L6-v2")
-
-
-def _meta(index: Path, key: str) -> str:
-    with sqlite3.connect(index / "index.db") as conn:
-        return conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
 
 
 def test_train_generator_refuses_a_folder_that_is_not_a_model(tiny_lm, tmp_path):
@@ -423,7 +366,6 @@ def test_fine_tuning_reads_an_index_on_milvus(taught_lm, tmp_path, monkeypatch):
     from searchcore.milvus.reader import CollectionView
     from searchcore.snapshot import open_snapshot
 
-    monkeypatch.setattr(finetune.adapt, "MIN_KEPT", 2)
     for name, (text, _) in DOCUMENTS.items():
         write(tmp_path / "docs", name, text + "\n")
     tiny = make_tiny_model(tmp_path / "tiny")
@@ -441,9 +383,35 @@ def test_fine_tuning_reads_an_index_on_milvus(taught_lm, tmp_path, monkeypatch):
                                      "--hard-negatives", "--no-progress", "--force"])  # fmt: skip
     assert tuned.exit_code == 0 and "Traceback" not in tuned.output, tuned.output
     assert (tmp_path / "tuned" / "modules.json").exists()
-    adapt = ["adapt", "--index", str(index), "--generator", str(taught_lm), "--sample", "20", "--depth", "6"]
-    adapted = CliRunner().invoke(cli, [*adapt, "--dry-run", "--out", str(tmp_path / "run"), "--no-progress"])
-    assert "Traceback" not in adapted.output and adapted.exit_code in (0, 1), adapted.output
-    if adapted.exit_code == 1:  # not better: one line, the index untouched
-        assert [line for line in adapted.output.splitlines() if line.startswith("error: ")], adapted.output
-    assert (tmp_path / "run" / "adapt.json").exists()
+    monkeypatch.setattr("finetune.adapt.MIN_GRADED", 5)  # six short documents give 11 queries
+    adapt = ["adapt", "--index", str(index), "--per-chunk", "5", "--steps", "4", "--batch-size", "4", "--dry-run"]
+    adapted = CliRunner().invoke(cli, [*adapt, "--out", str(tmp_path / "run"), "--no-progress"])
+    assert "Traceback" not in adapted.output and adapted.exit_code == 1, adapted.output  # no judge: untouched
+    assert "error: no judged queries to tell whether" in adapted.output
+    report = json.loads((tmp_path / "run" / "adapt.json").read_text())
+    assert report["graded"] > 0 and report["training"]["steps_done"] == 4  # graded by the collection's search
+
+
+# -- sampling many queries from one pass over the prompt ----------------------------------------
+
+
+def test_sample_many_reads_each_prompt_once_and_matches_generate(taught_lm, tiny_lm):
+    """Near-zero temperature makes sampling greedy: then every one of the n copies of a
+    prompt's cache must continue exactly as `generate` does, for prompts of different
+    lengths in one left-padded batch; at temperature 1 the samples differ, and a seed
+    repeats them."""
+    generator = Generator(str(taught_lm))
+    prompts = [_prompt(generator, text, []) for text, _ in list(DOCUMENTS.values())[:4]]
+    prompts[1] = "A short one.\n" + prompts[1]  # unequal lengths: left padding in the batch
+    greedy, _ = generator.generate(prompts, Sampling(max_length=None, max_new_tokens=12, do_sample=False,
+                                                     no_repeat_ngram_size=0), stop="\n")  # fmt: skip
+    copies, tokens = generator.sample_many(prompts, 3, max_new_tokens=12, temperature=1e-6, batch_size=4, seed=0)
+    assert tokens > 0 and [len(c) for c in copies] == [3] * 4
+    for expected, got in zip(greedy, copies):
+        assert got == [expected[0].strip()] * 3 or got == [expected[0]] * 3, (expected, got)
+    untaught = Generator(str(tiny_lm))  # random weights: a flat distribution to sample from
+    first, _ = untaught.sample_many(prompts, 4, max_new_tokens=12, temperature=1.0, top_p=0.95, seed=7)
+    again, _ = untaught.sample_many(prompts, 4, max_new_tokens=12, temperature=1.0, top_p=0.95, seed=7)
+    assert first == again and any(len(set(samples)) > 1 for samples in first)
+    with pytest.raises(UsageError, match="sample_many needs n >= 1"):
+        generator.sample_many(prompts, 0)

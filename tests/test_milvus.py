@@ -453,9 +453,10 @@ def test_the_collection_serves_the_records_index_db_holds(tmp_path, hashing):
     write(docs, "faq.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     config = milvus(tmp_path, chunk_tokens=64, chunk_overlap=8)
     build_index(config, docs, embedder=hashing)
-    with open_snapshot(Config(index_dir=config.index_dir)) as remote, open_snapshot(
-        Config(index_dir=config.index_dir, engine="local")
-    ) as local:
+    with (
+        open_snapshot(Config(index_dir=config.index_dir)) as remote,
+        open_snapshot(Config(index_dir=config.index_dir, engine="local")) as local,
+    ):
         there, here = remote.records, local.records
         assert isinstance(there, CollectionView) and isinstance(here, Store)
         listed = here.document_list()
