@@ -41,7 +41,14 @@ __all__ = ["adapt_cmd"]
     show_default=True,
     help="The index's search whose scores grade each query's candidates.",
 )
-@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Training steps.")
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Training steps, at most.")
+@click.option(
+    "--max-epochs",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Fewer steps where --steps would pass over the graded queries more often than this.",
+)
 @click.option(
     "--hours",
     type=click.FloatRange(min=0, min_open=True),
@@ -84,8 +91,8 @@ __all__ = ["adapt_cmd"]
 @progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def adapt_cmd(ctx, index_dir, out, writer, per_chunk, chunks, teacher, steps, hours, quick, batch_size, lr, model,
-              round_trip, seed, device, eval_beir, eval_split, swap_unjudged, dry_run, undo, progress,
+def adapt_cmd(ctx, index_dir, out, writer, per_chunk, chunks, teacher, steps, max_epochs, hours, quick, batch_size,
+              lr, model, round_trip, seed, device, eval_beir, eval_split, swap_unjudged, dry_run, undo, progress,
               as_json):  # fmt: skip
     """Adapt the index's query encoder to its corpus, no labels needed: queries are
     written for its chunks (their own sentences by default), graded by the index's own
@@ -111,7 +118,8 @@ def adapt_cmd(ctx, index_dir, out, writer, per_chunk, chunks, teacher, steps, ho
         per_chunk = per_chunk if given["per_chunk"] else QUICK["per_chunk"]
         steps = steps if given["steps"] else QUICK["steps"]
     settings = AdaptSettings(
-        queries=writer, per_chunk=per_chunk, chunks=chunks, teacher=teacher, steps=steps, batch_size=batch_size,
+        queries=writer, per_chunk=per_chunk, chunks=chunks, teacher=teacher, steps=steps, max_epochs=max_epochs,
+        batch_size=batch_size,
         lr=lr, generator=model, round_trip=round_trip, seed=seed,
     )  # fmt: skip
     if out is None:
@@ -133,7 +141,7 @@ def adapt_cmd(ctx, index_dir, out, writer, per_chunk, chunks, teacher, steps, ho
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo(result.line())
-    if result.training.get("steps_done", 0) < steps:
+    if result.training.get("stopped_by_budget"):
         notice(f"training stopped by --hours; run the same command again to go on from its checkpoint in {out}")
         return
     if dry_run and result.improved:

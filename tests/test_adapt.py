@@ -105,7 +105,8 @@ def test_spans_and_grades_come_from_the_index(index):
 def test_adapt_trains_judges_and_swaps_the_query_encoder(collection, index, tmp_path):
     beir = collection[0]
     out = tmp_path / "run"
-    args = ["adapt", "--index", index, "--out", out, "--steps", 6, "--batch-size", 8, "--seed", 3, "--no-progress"]
+    args = ["adapt", "--index", index, "--out", out, "--steps", 6, "--max-epochs", 99, "--batch-size", 8, "--seed", 3,
+            "--no-progress"]  # fmt: skip
     judged = cli_run(*args, "--eval-beir", beir, "--json")
     report = json.loads(judged.stdout)
     assert judged.exit_code == (0 if report["improved"] else 1), judged.output
@@ -136,6 +137,11 @@ def test_adapt_trains_judges_and_swaps_the_query_encoder(collection, index, tmp_
     undone = cli_run("adapt", "--index", index, "--undo", code=0)
     assert "own model again" in undone.output and _query_model(index) is None
     assert not (index / recorded).exists()
+    import torch
+
+    if not torch.cuda.is_available():  # a device this machine lacks: said before any work
+        lacking = cli_run("adapt", "--index", index, "--device", "cuda", "--out", tmp_path / "gpu", code=2)
+        assert "torch sees no CUDA device here" in lacking.output and not (tmp_path / "gpu").exists()
     # Other settings into the same folder: one line, exit 2.
     other = cli_run("adapt", "--index", index, "--out", out, "--steps", 7, code=2)
     assert "holds a run with other settings" in other.output
@@ -144,7 +150,7 @@ def test_adapt_trains_judges_and_swaps_the_query_encoder(collection, index, tmp_
 def test_a_killed_adapt_resumes_from_its_checkpoint(index, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "searchctl", "adapt", "--index", str(index), "--out", str(out), "--steps", "80",
-               "--batch-size", "4", "--swap-unjudged", "--no-progress"]  # fmt: skip
+               "--max-epochs", "99", "--batch-size", "4", "--swap-unjudged", "--no-progress"]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     latest = out / "training" / "latest"
