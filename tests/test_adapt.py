@@ -206,3 +206,18 @@ def test_the_daemon_picks_up_a_new_query_encoder_without_a_restart(collection, i
         while dense_score(client)[0] != undone and time.monotonic() < deadline + 10:
             time.sleep(0.05)
         assert dense_score(client)[1] == pytest.approx(before, abs=1e-5)
+
+
+def test_hours_stops_training_at_a_checkpoint_and_the_next_run_goes_on(index, tmp_path):
+    from finetune.adapt import AdaptSettings, adapt
+
+    settings = AdaptSettings(steps=5, max_epochs=99, batch_size=4, seed=1)
+    heard: list[str] = []
+    stopped = adapt(index, tmp_path / "run", settings=settings, hours=1e-7, on_stage=heard.append)
+    assert stopped.training["stopped_by_budget"] and stopped.training["steps_done"] == 1
+    assert any("(--hours); run again to go on" in line for line in heard) and not stopped.swapped
+    written = json.loads((tmp_path / "run" / "query-encoder" / "searchctl-distill.json").read_text())
+    assert written["steps_done"] == 1  # the model so far is there, and says how far it got
+    went_on = adapt(index, tmp_path / "run", settings=settings, on_stage=heard.append)
+    assert went_on.training["resumed_from"] == 1 and went_on.training["steps_done"] == 5
+    assert not went_on.judged and not went_on.improved  # no judge given: nothing swapped
