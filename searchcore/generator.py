@@ -22,12 +22,12 @@ length before batching so that a batch pads little.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import json
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from .decoding import cache_argument, cache_of, every_core, sample_top_p
 from .errors import SearchctlError, UsageError
 from .model_cache import new_cache_folder, sha256_file
 
@@ -286,6 +286,7 @@ class Generator:
                 with (
                     torch.inference_mode(),
                     torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
+                    every_core(torch),
                 ):
                     output = self.model.generate(**encoded, **kwargs)
                 continuation = output[:, encoded["input_ids"].shape[1] :]
@@ -324,15 +325,18 @@ class Generator:
         stops = set(self.tokenizer.encode(stop, add_special_tokens=False)) if stop else set()
         stops.add(self.tokenizer.eos_token_id)
         lengths = [self.count_tokens(p) for p in prompts]
-        # transformers 5 names the cache `cache`; older releases `past_key_values`
-        cache_argument = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        cache_name = cache_argument(self.model)
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         out: list[list[str]] = [[] for _ in prompts]
         generated = 0
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             encoded = self.tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            with (
+                torch.inference_mode(),
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
+                every_core(torch),
+            ):
                 mask = encoded["attention_mask"]
                 # left padding: a row's positions count from its first real token
                 first = self.model(
@@ -342,14 +346,14 @@ class Generator:
                     use_cache=True,
                     logits_to_keep=1,
                 )
-                cache = _cache_of(first)
+                cache = cache_of(first)
                 cache.batch_repeat_interleave(n)
                 mask = mask.repeat_interleave(n, 0)
                 logits = first.logits[:, -1, :].float().repeat_interleave(n, 0)
                 tokens = torch.zeros((mask.shape[0], 0), dtype=torch.long)
                 done = torch.zeros(mask.shape[0], dtype=torch.bool)
                 for _ in range(max_new_tokens):
-                    nxt = _sample(torch, logits, temperature, top_p, generator)
+                    nxt = sample_top_p(torch, logits, temperature, top_p, generator)
                     nxt = torch.where(done, torch.full_like(nxt, self.tokenizer.pad_token_id), nxt)
                     done |= torch.isin(nxt, torch.tensor(sorted(stops)))
                     tokens = torch.cat([tokens, nxt[:, None]], 1)
@@ -361,9 +365,9 @@ class Generator:
                         attention_mask=mask,
                         position_ids=mask.sum(-1, keepdim=True) - 1,
                         use_cache=True,
-                        **{cache_argument: cache},
+                        **{cache_name: cache},
                     )
-                    cache, logits = _cache_of(step), step.logits[:, -1, :].float()
+                    cache, logits = cache_of(step), step.logits[:, -1, :].float()
             for row in range(tokens.shape[0]):
                 ids = [int(t) for t in tokens[row] if int(t) not in stops and int(t) != self.tokenizer.pad_token_id]
                 generated += len(ids)
@@ -371,16 +375,3 @@ class Generator:
             if on_batch is not None:
                 on_batch(len(batch))
         return out, generated
-
-
-def _cache_of(output):
-    return getattr(output, "cache", None) or output.past_key_values
-
-
-def _sample(torch, logits, temperature: float, top_p: float, generator):
-    """One token per row: temperature, then the smallest set of tokens holding ``top_p``."""
-    probs = torch.softmax(logits / temperature, dim=-1)
-    sorted_probs, index = torch.sort(probs, descending=True)
-    sorted_probs[(sorted_probs.cumsum(-1) - sorted_probs) > top_p] = 0
-    picked = torch.multinomial(sorted_probs / sorted_probs.sum(-1, keepdim=True), 1, generator=generator)
-    return index.gather(1, picked).squeeze(1)
