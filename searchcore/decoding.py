@@ -18,7 +18,7 @@ def cache_argument(model) -> str:
 @contextlib.contextmanager
 def every_core(torch):
     """Generation on every core: a searcher opened before (FAISS) leaves torch's OpenMP
-    pool at one thread, which made writing queries after a search run at half speed."""
+    pool at one thread, and queries written after a search then ran on one core of two."""
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
     try:
