@@ -9,9 +9,9 @@ least squares, on the untrained model's margins.
 
 Only the query side learns. The passages are the vectors the index already stores, so a
 training step embeds a batch of short queries and nothing else (measured on this 2-core
-CPU: about 0.6-0.9 s a step of 32 queries, where embedding the passages too costs ten
-times that), the index is never re-embedded, and the result swaps in or out at once: the
-index records it as its query encoder (``IndexMeta.query_model``).
+CPU: about 0.65-0.85 s a step of 32 queries), the index is never re-embedded, and the
+result swaps in or out at once: the index records it as its query encoder
+(``IndexMeta.query_model``).
 
 Training runs in steps with checkpoints (weights, optimizer, schedule, random states,
 where in the data it was) written whole and then named by a ``latest`` file, so a run that
