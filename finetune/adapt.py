@@ -245,9 +245,9 @@ def adapt(
     written_file = out / "written.json"
     with Searcher(config) as searcher:
         base = searcher.embedder.name
-        items = chunk_sample(searcher.records, settings.chunks, settings.seed)
         began = time.perf_counter()
         if not queries_file.exists():
+            items = chunk_sample(searcher.records, settings.chunks, settings.seed)
             written = _write(searcher, items, settings, cache_dir, progress, on_stage)
             _write_jsonl(written[0], queries_file)
             written_file.write_text(json.dumps(written[1]))

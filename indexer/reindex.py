@@ -36,6 +36,7 @@ from searchcore.store import DB_NAME, Store
 __all__ = ["ReindexSummary", "reindex", "rollback", "reembedded_copy", "use_query_model"]
 
 BATCH_CHUNKS = 512
+QUERY_MODELS = "query-models"  # the index folder's copies of the query encoders `adapt` fitted
 
 
 @dataclass
@@ -94,6 +95,7 @@ def _swap(store: Store, index_dir: Path, target: Previous, summary: ReindexSumma
         if missing:  # cannot happen under the writer lock; never swap in a partial set
             raise UsageError(f"{missing} chunks have no new vector yet; run the reindex again")
         previous = _current(store)
+        fitted = store.meta().query_model
         summary.chunks = store.swap_vectors()
         store.update_meta(
             model=target.model,
@@ -107,6 +109,8 @@ def _swap(store: Store, index_dir: Path, target: Previous, summary: ReindexSumma
     # The new generation's FAISS file from the stored vectors, or a new Milvus collection
     # that the alias moves to.
     writer_for(store, index_dir, token).rebuild()
+    if fitted and fitted.startswith(f"{QUERY_MODELS}/"):
+        shutil.rmtree(index_dir / fitted, ignore_errors=True)  # no generation uses it any more
 
 
 def _run(index_dir: Path, target_model: str, backend: str, *, rollback_to: Previous | None, config, progress, wait):
@@ -176,9 +180,6 @@ def reembedded_copy(
     with Store.open(source, reader=True) as src:
         src.copy_to(target / DB_NAME)
     return reindex(Config(index_dir=target, cache_dir=cache_dir), model, backend=backend, progress=progress)
-
-
-QUERY_MODELS = "query-models"  # the index folder's copies of the query encoders `adapt` fitted
 
 
 def use_query_model(config: Config, model: Path | None, *, wait: bool = False) -> int:
