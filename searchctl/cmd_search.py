@@ -79,27 +79,12 @@ def query_cmd(text, index_dir, model, show_facets, backend, as_json, server, api
 
 
 def _search_here(text: str, options: SearchOptions, config: Config) -> dict[str, Any]:
-    from searchcore.search import Searcher, facets
+    from searchcore.results import search_results
+    from searchcore.search import Searcher
 
     with Searcher(config) as searcher:
         notice(searcher.notice)
-        found = searcher.run([text], options)[0]
-    from searchcore.snippets import snippet
-
-    hits = []
-    for n, hit in enumerate(found, options.offset + 1):
-        passage = snippet(hit.text, text)
-        hits.append(
-            dict(rank=n, **hit.to_dict(), snippet=passage.text, highlights=[list(s) for s in passage.highlights])
-        )
-    return {
-        "query": text,
-        "k": options.k,
-        "offset": options.offset,
-        "mode": options.mode,
-        "hits": hits,
-        "facets": facets(found),
-    }
+        return search_results(searcher, [text], options)[0]
 
 
 def _marked(text: str, spans: list, bold: bool) -> str:

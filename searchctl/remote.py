@@ -6,8 +6,6 @@ so every option the command line takes reaches the daemon under the name its API
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import httpx
 
 from searchcore.errors import SearchctlError, UsageError
@@ -26,7 +24,7 @@ def remote_search(server: str, query: str, options: SearchOptions, api_key: str 
     headers = {"Accept": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    params = query_params(query, replace(options, explain=True))  # scores come back with every hit
+    params = query_params(query, options)
     try:
         response = httpx.get(f"{server.rstrip('/')}/search", params=tuple(params), headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:

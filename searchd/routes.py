@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import mimetypes
 import os
 import stat
@@ -29,7 +30,7 @@ from searchcore.errors import UsageError
 from searchcore.images import NotAnImage, open_image
 from searchcore.info import index_info
 from searchcore.options import SearchOptions
-from searchcore.search import facets
+from searchcore.results import result_object
 
 from .metrics import Metrics
 from .schemas import (
@@ -37,11 +38,9 @@ from .schemas import (
     ChunkOut,
     ErrorOut,
     HealthOut,
-    HitOut,
     SearchQuery,
     SearchRequest,
     SearchResponse,
-    kinds_and_folders,
     search_options,
 )
 
@@ -57,10 +56,10 @@ ERRORS: dict[int | str, dict] = {
 }
 
 
-def _as_json(model: BaseModel) -> Response:
-    """The model as JSON, serialised once by pydantic's core: the response_model on the
-    route still documents it, but FastAPI does not validate and encode it a second time."""
-    return Response(model.model_dump_json(), media_type="application/json")
+def _as_json(value: dict) -> Response:
+    """``value`` (made in the one shape of ``searchcore.results``) as JSON: the route's
+    response_model documents it, and FastAPI does not validate and encode it a second time."""
+    return Response(json.dumps(value, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
 
 
 def _options(request: BaseModel) -> SearchOptions:
@@ -70,36 +69,17 @@ def _options(request: BaseModel) -> SearchOptions:
         raise HTTPException(422, str(exc)) from None
 
 
-async def _run(request: Request, queries: list[str], options: SearchOptions):
+async def _run(request: Request, queries: list[str], options: SearchOptions) -> tuple[list[dict], int, float]:
     holder = request.state.holder
     searcher = holder.searcher  # one reference for the whole request
     started = time.perf_counter()
     # One hit past the page says whether a next page has any.
     results = await holder.search(searcher, queries, replace(options, k=options.k + 1))
     took = (time.perf_counter() - started) * 1000
-    out = []
-    for q, found in zip(queries, results):
-        hits = [
-            HitOut.from_hit(h, options.offset + rank, explain=options.explain, query=q, places=searcher.places)
-            for rank, h in enumerate(found[: options.k], 1)
-        ]
-        kinds, folders = kinds_and_folders(hits)
-        out.append(
-            SearchResponse(
-                query=q,
-                k=options.k,
-                offset=options.offset,
-                more=len(found) > options.k,
-                per_doc=options.per_doc,
-                mode=options.mode,
-                generation=searcher.generation,
-                took_ms=round(took, 3),
-                hits=hits,
-                facets=facets(found[: options.k]),
-                kinds=kinds,
-                folders=folders,
-            )
-        )
+    out = [
+        result_object(q, found, options, places=searcher.places, generation=searcher.generation, took_ms=took)
+        for q, found in zip(queries, results)
+    ]
     return out, searcher.generation, took
 
 
@@ -122,11 +102,8 @@ async def search_post(request: Request, body: SearchRequest) -> Response:
     if body.q is not None:
         return _as_json((await _run(request, [body.q], options))[0][0])
     results, generation, took = await _run(request, body.queries, options)
-    return _as_json(
-        BatchResponse(
-            k=options.k, per_doc=options.per_doc, generation=generation, took_ms=round(took, 3), results=results
-        )
-    )
+    batch = {"k": options.k, "per_doc": options.per_doc, "generation": generation, "took_ms": round(took, 3)}
+    return _as_json({**batch, "results": results})
 
 
 @router.get("/chunks/{chunk_id}", response_model=ChunkOut, responses={**ERRORS, 404: {"model": ErrorOut}})

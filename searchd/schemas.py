@@ -5,9 +5,7 @@ The search options of both the POST body and the GET query string are made from
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import quote
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, create_model, model_validator
 from pydantic.fields import FieldInfo
@@ -24,9 +22,6 @@ from searchcore.options import (
     parse_labels,
     parse_where,
 )
-from searchcore.places import Places
-from searchcore.search import Hit
-from searchcore.snippets import snippet
 
 __all__ = [
     "MAX_QUERY_CHARS",
@@ -42,7 +37,6 @@ __all__ = [
     "HitOut",
     "PassageOut",
     "LabelOut",
-    "kinds_and_folders",
     "SearchResponse",
     "BatchResponse",
     "ChunkOut",
@@ -185,9 +179,6 @@ def search_options(request: BaseModel) -> SearchOptions:
     )
 
 
-_SNIPPET_CHARS = 300
-
-
 class LabelOut(BaseModel):
     label: str
     score: float
@@ -200,24 +191,16 @@ class PassageOut(BaseModel):
     snippet: str = Field(description="The passage of the chunk that best matches the query.")
     highlights: list[list[int]] = Field(description="[start, end) of each query word in the snippet.")
 
-    @classmethod
-    def from_hit(cls, hit: Hit, query: str) -> PassageOut:
-        passage = snippet(hit.text, query, _SNIPPET_CHARS)
-        return cls(
-            chunk_id=hit.chunk_id,
-            score=hit.score,
-            lines=list(hit.lines),
-            snippet=passage.text,
-            highlights=[list(span) for span in passage.highlights],
-        )
-
 
 class HitOut(BaseModel):
+    """One hit, as ``searchcore.results.hit_object`` makes it for every surface."""
+
     rank: int
     chunk_id: int
     score: float = Field(description="Follows the order: fused in hybrid mode, cosine in dense, BM25 in bm25.")
     path: str = Field(description="The source file.")
     relpath: str = Field(description="The file relative to the indexed folder (the path itself when not under it).")
+    handle: str = Field(description="What `read` (MCP) takes to show more: relpath, with #key for a record.")
     url: str | None = Field(description="Where this server opens the file (GET /files/...); null when it cannot.")
     thumbnail: str | None = Field(description="An image's small picture (GET /thumbnails/...); null for other kinds.")
     kind: str = Field(description="The file's kind: text, markdown, pdf, docx, ...")
@@ -230,40 +213,9 @@ class HitOut(BaseModel):
     passages: list[PassageOut] = Field(
         description="Per-document results: the document's next best chunks (up to 2), best first; else empty."
     )
-    scores: dict[str, float]
+    scores: dict[str, float] = Field(description="With explain: each retriever's score and rank, the fused score.")
     labels: dict[str, LabelOut] = Field(description="The document's label per classifier facet.")
-
-    @classmethod
-    def from_hit(cls, hit: Hit, rank: int, *, explain: bool, query: str, places: Places) -> HitOut:
-        best = PassageOut.from_hit(hit, query)
-        relative = places.relative(hit.path)
-        return cls(
-            rank=rank,
-            chunk_id=hit.chunk_id,
-            score=hit.score,
-            path=hit.path,
-            relpath=relative or hit.path,
-            url="/files/" + quote(relative) if relative else None,
-            thumbnail="/thumbnails/" + quote(relative) if relative and hit.kind == "image" else None,
-            kind=hit.kind,
-            key=hit.key,
-            source=hit.source,
-            title=hit.title,
-            lines=best.lines,
-            snippet=best.snippet,
-            highlights=best.highlights,
-            passages=[PassageOut.from_hit(p, query) for p in hit.passages],
-            scores=hit.scores if explain else {},
-            labels={facet: LabelOut(**value) for facet, value in hit.labels.items()},
-        )
-
-
-def kinds_and_folders(hits: list[HitOut]) -> tuple[dict[str, int], dict[str, int]]:
-    """How many hits per file kind, and per first folder under the indexed folder ("." for
-    files directly in it), most common first."""
-    kinds = Counter(h.kind for h in hits if h.kind)
-    folders = Counter((h.relpath.split("/", 1)[0] if "/" in h.relpath else ".") for h in hits if h.url)
-    return dict(kinds.most_common()), dict(folders.most_common())
+    metadata: dict[str, Any] = Field(description="The record's fields (what --where filters on).")
 
 
 class SearchResponse(BaseModel):

@@ -51,7 +51,9 @@ def test_seed_book_reader_ranks_first_with_the_published_score(runner, seed, tmp
     idx = tmp_path / "idx"
     out = run(runner, "index", seed, "--index", idx, "--backend", "torch").output
     assert "5 added" in out and "5 chunks embedded" in out
-    result = run(runner, "query", "I need a desktop book reader for Mac", "-k", "3", "--json", "--index", idx)
+    result = run(
+        runner, "query", "I need a desktop book reader for Mac", "-k", "3", "--json", "--explain", "--index", idx
+    )
     hits = json.loads(result.stdout)["hits"]
     assert len(hits) == 3
     assert hits[0]["path"].endswith("book-reader.txt")
@@ -65,9 +67,9 @@ def test_seed_book_reader_ranks_first_with_the_published_score(runner, seed, tmp
 def test_seed_under_the_onnx_backends(runner, seed, tmp_path, backend):
     idx = tmp_path / "idx"
     run(runner, "index", seed, "--index", idx, "--backend", backend)
-    hits = json.loads(run(runner, "query", "I need a desktop book reader for Mac", "--index", idx, "--json").stdout)[
-        "hits"
-    ]
+    hits = json.loads(
+        run(runner, "query", "I need a desktop book reader for Mac", "--index", idx, "--json", "--explain").stdout
+    )["hits"]
     assert hits[0]["path"].endswith("book-reader.txt")
     # int8: query-document scores differ from torch's by 0.0105 RMS (measured over
     # SciFact, 300 queries x 400 abstracts); 0.035 is about three times that.

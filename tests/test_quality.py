@@ -237,7 +237,7 @@ def test_query_command_explain_modes_and_filters(tmp_path):
     assert all("dense_feedback" not in h["scores"] for h in json.loads(plain.stdout)["hits"])
     only_text = runner.invoke(cli, ["query", "apple dessert", "--index", idx, "--type", "text", "--json"])
     assert {os.path.basename(h["path"]) for h in json.loads(only_text.stdout)["hits"]} == {"car.txt", "tart.txt"}
-    bm25 = runner.invoke(cli, ["query", "engine oil", "--index", idx, "--mode", "bm25", "--json"])
+    bm25 = runner.invoke(cli, ["query", "engine oil", "--index", idx, "--mode", "bm25", "--json", "--explain"])
     hits = json.loads(bm25.stdout)["hits"]
     assert [os.path.basename(h["path"]) for h in hits] == ["car.txt"] and hits[0]["scores"]["bm25_rank"] == 1
     for args, message in [
