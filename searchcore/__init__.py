@@ -6,7 +6,8 @@ index records about itself, as ``IndexMeta``; ``vectors``: the FAISS index, and
 ``lock``: the one writer), the seam every reader goes through (``snapshot``: one published
 generation as ``Records`` and an ``Engine``, both declared in ``engine``; ``engines``
 picks a writer's engine, the local one or ``milvus``, which alone imports pymilvus),
-searching (``search``, with its vocabulary in ``options``), the models that are applied
+searching (``search``, with its vocabulary in ``options``; ``results``, the one shape of
+an answer; ``answers``, the cited sentences of ``ask``; ``reading``, a file read back), the models that are applied
 (``embedder``, the ONNX export and runtime, ``hashing``, ``classifier``, ``generator``,
 ``ocr``, ``captions``; ``models`` says which one an index uses), what an index is
 (``info``), checking and compacting (``maintenance``) and evaluation (``evaluate``). It imports no
@@ -15,6 +16,7 @@ and faiss are imported inside the functions that need them, so importing searchc
 cheap.
 """
 
+from .answers import Answer, Quote, ask
 from .config import Config
 from .embedder import DEFAULT_MODEL, Embedder
 from .errors import (
@@ -26,6 +28,7 @@ from .errors import (
     UsageError,
 )
 from .options import Filters, SearchOptions
+from .results import search_results
 from .search import Hit, Searcher
 
 __version__ = "0.1.0"
@@ -38,6 +41,10 @@ __all__ = [
     "Hit",
     "Searcher",
     "SearchOptions",
+    "search_results",
+    "ask",
+    "Answer",
+    "Quote",
     "SearchctlError",
     "UsageError",
     "IndexNotFoundError",

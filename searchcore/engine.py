@@ -89,6 +89,10 @@ class Records(Protocol):
 
     def chunk_records(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]: ...
 
+    def file_chunks(self, path: str) -> list[ChunkRecord]:
+        """Every chunk of the indexed file at exactly ``path``, by document, in document order."""
+        ...
+
     def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]: ...
 
     def labels_of(self, doc_ids: Sequence[int]) -> dict[int, dict[str, dict]]:

@@ -18,7 +18,7 @@ from .snapshot import open_records, recorded_target
 from .store import Store
 from .vector_files import describe as describe_vectors
 
-__all__ = ["IndexInfo", "index_info", "human_bytes"]
+__all__ = ["IndexInfo", "index_info", "index_status", "human_bytes", "MAX_SKIPPED_SHOWN"]
 
 _LOCAL = "local (FAISS + tantivy; SQLite FTS5 as fallback)"
 
@@ -152,3 +152,33 @@ def index_info(config: Config) -> IndexInfo:
     if recorded is not None:
         info.milvus = describe(recorded)
     return info
+
+
+# The most skipped files a status names (it counts them all).
+MAX_SKIPPED_SHOWN = 100
+
+
+def index_status(config: Config) -> dict:
+    """What an assistant asks of an index: its size, model, generation, last run, and the
+    files its runs passed over with the reason (the first MAX_SKIPPED_SHOWN; on a Milvus
+    collection read with no index.db, none are known)."""
+    info = index_info(config)
+    skipped: list[dict] = []
+    if info.index is not None:
+        with Store.open(Path(info.index), reader=True) as store:
+            skipped = store.skipped_list()
+    return {
+        "index": info.index or (info.milvus or {}).get("collection"),
+        "engine": info.engine,
+        "model": info.model,
+        "query_encoder": info.query_model,  # the query encoder `adapt` fitted, if any
+        "backend": info.backend,
+        "files": info.files,
+        "documents": info.documents,
+        "chunks": info.chunks,
+        "generation": info.generation,
+        "last_run": info.updated_at,
+        "facets": sorted(info.classifiers),
+        "skipped_count": len(skipped),
+        "skipped": [{"path": row["path"], "reason": row["reason"]} for row in skipped[:MAX_SKIPPED_SHOWN]],
+    }

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .store.filters import STOPWORDS
 
-__all__ = ["Snippet", "snippet", "query_terms"]
+__all__ = ["Snippet", "snippet", "query_terms", "stems"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+")
@@ -42,6 +42,11 @@ def _stem(word: str) -> str:
 def query_terms(query: str) -> set[str]:
     """The stems a snippet marks for ``query``: its words, common ones left out."""
     return {_stem(w) for w in _WORD.findall(query.lower()) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
+
+
+def stems(text: str) -> set[str]:
+    """The light stems of every word of ``text`` (common words included)."""
+    return {_stem(w) for w in _WORD.findall(text)}
 
 
 def _matches(text: str, terms: set[str]) -> list[tuple[int, int, str]]:

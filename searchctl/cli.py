@@ -2,7 +2,7 @@
 
 This module is the root group and its error handling; the commands live one module per
 group of commands: ``cmd_index`` (index, label, reindex, watch), ``cmd_search`` (query,
-eval, serve; ``remote`` asks a running daemon), ``cmd_admin`` (check, compact, info,
+eval, serve; ``remote`` asks a running daemon), ``cmd_agents`` (ask, mcp), ``cmd_admin`` (check, compact, info,
 files), ``cmd_finetune`` (finetune classifier|embedder, pairs), ``cmd_generate``
 (generate, finetune generator), ``cmd_adapt`` (adapt), ``cmd_classify`` (classify) and
 ``cmd_caption`` (caption).
@@ -24,6 +24,7 @@ from searchcore.errors import SearchctlError
 
 from .cmd_adapt import adapt_cmd
 from .cmd_admin import check_cmd, compact_cmd, files_cmd, info_cmd
+from .cmd_agents import ask_cmd, mcp_cmd
 from .cmd_caption import caption_cmd
 from .cmd_classify import classify_cmd
 from .cmd_finetune import finetune_group, pairs_group
@@ -94,8 +95,10 @@ def cli() -> None:
 for command in (
     index_cmd,
     query_cmd,
+    ask_cmd,
     eval_cmd,
     serve_cmd,
+    mcp_cmd,
     check_cmd,
     compact_cmd,
     info_cmd,

@@ -318,6 +318,8 @@ def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths, *
     Routes (the README has each one's parameters and answers):
       GET /                 the search page
       GET|POST /search      search with one query (or, POST, a batch)
+      POST /ask             the cited sentences that answer a question
+      POST|GET /mcp         the MCP tools of `searchctl mcp`, as streamable HTTP
       GET /chunks/{id}      the whole text of one hit
       GET /files/{path}     open an indexed file (only files the index holds)
       GET /thumbnails/{path} a small picture of an indexed image
@@ -346,7 +348,9 @@ def serve_cmd(index_dir, host, port, api_key, log_level, backend, watch_paths, *
     records.close()
     if api_key is not None and not api_key.strip():
         raise click.UsageError("the API key is empty; give a non-empty --api-key or unset SEARCHD_API_KEY")
-    app = create_app(Config(index_dir=index_dir, backend=backend, cache_dir=cache_dir(), **settings), api_key=api_key)
+    app = create_app(
+        Config(index_dir=index_dir, backend=backend, cache_dir=cache_dir(), **settings), api_key=api_key, host=host
+    )
     click.echo(f"searchd serving {served} on http://{host}:{port}/", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")

@@ -24,6 +24,7 @@ from .holder import IndexHolder
 from .metrics import Metrics
 from .problems import plain_errors
 from .routes import router
+from .tools import mcp_server
 
 __all__ = ["create_app"]
 
@@ -36,13 +37,21 @@ def create_app(
     api_key: str | None = None,
     embedder=None,
     reload_interval: float = 0.25,
+    host: str = "127.0.0.1",
 ) -> FastAPI:
     """The searchd application for the index at ``config.index_dir``.
 
     ``embedder`` lets a caller share an already loaded model; ``reload_interval`` is how
-    often (seconds) the daemon looks for a new index generation.
+    often (seconds) the daemon looks for a new index generation; ``host`` is the address
+    it is served on (on a loopback address, /mcp refuses requests naming another host: a
+    web page cannot reach it through DNS rebinding).
     """
     metrics = Metrics()
+    # The MCP server at /mcp: stateless streamable HTTP, plain JSON answers.
+    assistant = mcp_server(lambda: app.state.holder)
+    mcp_routes = assistant.streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True, host=host
+    ).routes
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -58,8 +67,10 @@ def create_app(
                     log.exception("reload failed; still serving generation %d", holder.searcher.generation)
 
         task = asyncio.create_task(watch())
+        app.state.holder = holder
         try:
-            yield {"holder": holder}
+            async with assistant.session_manager.run():
+                yield {"holder": holder}
         finally:
             task.cancel()
             holder.close()
@@ -83,5 +94,6 @@ def create_app(
     app.state.config = config
     app.state.metrics = metrics
     app.include_router(router)
+    app.router.routes.extend(mcp_routes)
     app.add_middleware(Guard, api_key=api_key, metrics=metrics)
     return app

@@ -1,4 +1,4 @@
-"""The routes of searchd: /search (GET and POST), /chunks/{id}, /files/{path},
+"""The routes of searchd: /search (GET and POST), /ask, /chunks/{id}, /files/{path},
 /thumbnails/{path}, /health, /info, /metrics, the page.
 
 Each route reads the shared IndexHolder from the request's lifespan state, takes one
@@ -25,6 +25,7 @@ from fastapi.exceptions import HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
+from searchcore.answers import ask
 from searchcore.config import Config
 from searchcore.errors import UsageError
 from searchcore.images import NotAnImage, open_image
@@ -34,6 +35,8 @@ from searchcore.results import result_object
 
 from .metrics import Metrics
 from .schemas import (
+    AskRequest,
+    AskResponse,
     BatchResponse,
     ChunkOut,
     ErrorOut,
@@ -104,6 +107,15 @@ async def search_post(request: Request, body: SearchRequest) -> Response:
     results, generation, took = await _run(request, body.queries, options)
     batch = {"k": options.k, "per_doc": options.per_doc, "generation": generation, "took_ms": round(took, 3)}
     return _as_json({**batch, "results": results})
+
+
+@router.post("/ask", response_model=AskResponse, responses=ERRORS, summary="The cited sentences that answer a question")
+async def ask_post(request: Request, body: AskRequest) -> Response:
+    """The sentences of the best passages that answer the question ``q``, each with its
+    citation ``[n] path:lines`` (as `searchctl ask` gives them; no generator runs here)."""
+    holder = request.state.holder
+    answer = await holder.run(functools.partial(ask, holder.searcher, body.q, k=body.k, options=body.options()))
+    return _as_json(answer.to_dict())
 
 
 @router.get("/chunks/{chunk_id}", response_model=ChunkOut, responses={**ERRORS, 404: {"model": ErrorOut}})

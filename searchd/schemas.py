@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, create_model, model_validator
 from pydantic.fields import FieldInfo
 
+from searchcore.answers import ASK_K
 from searchcore.options import (
+    DEFAULT_MODE,
     EMPTY_QUERY,
     MAX_K,
     MAX_TIME,
+    MODES,
     PARAMS,
     Filters,
     Param,
@@ -40,6 +43,9 @@ __all__ = [
     "SearchResponse",
     "BatchResponse",
     "ChunkOut",
+    "AskRequest",
+    "QuoteOut",
+    "AskResponse",
     "HealthOut",
     "ErrorOut",
 ]
@@ -257,6 +263,58 @@ class ChunkOut(BaseModel):
     text: str
     metadata: dict
     generation: int
+
+
+class AskRequest(BaseModel):
+    """POST /ask: a question, and where to look for its answer."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    q: Query = Field(description="The question (not blank).")
+    k: WholeNumber = Field(ASK_K, ge=1, le=20, description="How many documents to take sentences from.")
+    mode: Literal[MODES] = Field(DEFAULT_MODE, description="How the documents are found: hybrid, dense or bm25.")  # type: ignore[valid-type]
+    path: str | None = Field(None, max_length=1000, description="Only files matching a glob (*.md) or under a folder.")
+    type: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
+        [], max_length=20, description="Only these file kinds or extensions."
+    )
+    where: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=200)],
+        Annotated[str, StringConstraints(max_length=1000)],
+    ] = Field({}, max_length=20, description="Only records whose metadata FIELD equals VALUE.")
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> AskRequest:
+        if is_blank(self.q):
+            raise ValueError(EMPTY_QUERY)
+        return self
+
+    def options(self) -> SearchOptions:
+        filters = Filters(
+            path=self.path or None, kinds=tuple(t.lower() for t in self.type), where=tuple(self.where.items())
+        )
+        return SearchOptions(mode=self.mode, filters=filters)
+
+
+class QuoteOut(BaseModel):
+    n: int = Field(description="The citation's number: [n].")
+    text: str = Field(description="The quoted sentences, as they are in the file.")
+    path: str
+    relpath: str
+    handle: str = Field(description="What `read` (MCP) takes to show the lines around the quote.")
+    lines: list[int] = Field(min_length=2, max_length=2, description="First and last line quoted (1-based).")
+    title: str | None
+    chunk_id: int
+    score: float
+    citation: str = Field(description="[n] relpath:first-last")
+
+
+class AskResponse(BaseModel):
+    question: str
+    answer: str | None = Field(description="A written answer (only from `searchctl ask --generate`); null here.")
+    generator: str | None
+    quotes: list[QuoteOut] = Field(description="The sentences that answer the question, best first.")
+    generation: int
+    took_ms: float
 
 
 class HealthOut(BaseModel):

@@ -62,9 +62,11 @@ def test_every_http_route_and_search_parameter_is_documented():
     from searchd import create_app
 
     app = create_app(Config(index_dir=Path("unused")))
-    routes = set(app.openapi()["paths"])
+    paths = app.openapi()["paths"]
+    routes = set(paths)
     assert routes == {
         "/search",
+        "/ask",
         "/chunks/{chunk_id}",
         "/files/{path}",
         "/thumbnails/{path}",
@@ -77,8 +79,13 @@ def test_every_http_route_and_search_parameter_is_documented():
     section = README.split("### `searchctl serve", 1)[1].split("\n### ", 1)[0]
     for path in routes:
         shown = path.replace("{chunk_id}", "{id}")
-        assert f"GET {shown}" in section, f"README: route {shown} is not in the serve section"
+        for method in paths[path]:
+            assert f"{method.upper()} {shown}" in section, (
+                f"README: {method.upper()} {shown} is not in the serve section"
+            )
         assert shown in serve_help, f"serve --help does not list {shown}"
+    # the MCP endpoint is no OpenAPI route, but a route all the same
+    assert "POST /mcp" in section and "/mcp" in serve_help
     for param in PARAMS:
         assert f"`{param.name}" in section, f"README: search parameter {param.name} is not in the serve section"
 

@@ -217,3 +217,26 @@ def test_the_search_page_people_work_in(browser, tmp_path, real_embedder):
         path_box.send_keys("x" * 1001, Keys.ENTER)
         status = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#status.error")))
         assert status.text == "Error: path takes at most 1000 characters"
+
+
+def test_ask_on_the_page_quotes_and_cites(browser, tmp_path, real_embedder):
+    from pathlib import Path
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample"
+    config = Config(index_dir=tmp_path / "idx")
+    build_index(config, sample, embedder=real_embedder)
+    with LiveServer(create_app(config, embedder=real_embedder)) as live:
+        browser.get(live.url + "/")
+        browser.find_element(By.ID, "q").send_keys("what do I do when a pan of oil catches fire")
+        browser.find_element(By.ID, "ask").click()
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#quotes li.quote"))
+        first = browser.find_elements(By.CSS_SELECTOR, "#quotes li.quote")[0]
+        assert "cover it with a lid" in first.find_element(By.TAG_NAME, "blockquote").text
+        cite = first.find_element(By.CSS_SELECTOR, "a.cite")
+        assert cite.text.startswith("[1] fire-safety-at-home.pdf:")
+        assert cite.get_attribute("href") == live.url + "/files/fire-safety-at-home.pdf"
+        assert browser.find_element(By.ID, "status").text.endswith(" ms")

@@ -231,16 +231,20 @@ class CollectionView:
             rows += self._query(f"id in {ids[start : start + _QUERY_IDS]}", fields)
         return rows
 
+    def _record(self, r: dict) -> ChunkRecord:
+        self._labels[int(r["doc_id"])] = r.get("labels") or {}
+        return ChunkRecord(
+            int(r["id"]), int(r["doc_id"]), r["path"], r["key"], r["title"] or None, r["text"],
+            int(r["char_start"]), int(r["char_end"]), int(r["line_start"]), int(r["line_end"]),
+            r.get("meta") or {}, r["kind"], int(r["mtime_ns"]),
+        )  # fmt: skip
+
     def chunk_records(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
-        out = {}
-        for r in self._by_ids(chunk_ids, OUTPUT):
-            self._labels[int(r["doc_id"])] = r.get("labels") or {}
-            out[int(r["id"])] = ChunkRecord(
-                int(r["id"]), int(r["doc_id"]), r["path"], r["key"], r["title"] or None, r["text"],
-                int(r["char_start"]), int(r["char_end"]), int(r["line_start"]), int(r["line_end"]),
-                r.get("meta") or {}, r["kind"], int(r["mtime_ns"]),
-            )  # fmt: skip
-        return out
+        return {int(r["id"]): self._record(r) for r in self._by_ids(chunk_ids, OUTPUT)}
+
+    def file_chunks(self, path: str) -> list[ChunkRecord]:
+        records = [self._record(r) for r in self._rows(OUTPUT, f"path == {expr.literal(path)}")]
+        return sorted(records, key=lambda c: (c.doc_id, c.char_start, c.chunk_id))
 
     def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]:
         missing = [int(c) for c in chunk_ids if int(c) not in self.doc_of]

@@ -17,38 +17,35 @@ __all__ = ["Reads"]
 _MAX_VARIABLES = 30_000
 
 
+_CHUNK_RECORDS = (
+    "SELECT chunks.id, documents.id, files.path, documents.key, documents.title, chunks.text, "
+    "chunks.char_start, chunks.char_end, chunks.line_start, chunks.line_end, documents.metadata, files.kind, "
+    "files.mtime_ns "
+    "FROM chunks JOIN documents ON documents.id = chunks.doc_id JOIN files ON files.id = documents.file_id "
+)
+
+
 class Reads(StoreBase):
     def chunk_records(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
         if not chunk_ids:
             return {}
         marks = ",".join("?" * len(chunk_ids))
-        sql = (
-            "SELECT chunks.id, documents.id, files.path, documents.key, documents.title, chunks.text, "
-            "chunks.char_start, chunks.char_end, chunks.line_start, chunks.line_end, documents.metadata, files.kind, "
-            "files.mtime_ns "
-            "FROM chunks JOIN documents ON documents.id = chunks.doc_id JOIN files ON files.id = documents.file_id "
-            f"WHERE chunks.id IN ({marks})"
-        )
-        out = {}
-        for row in self.conn.execute(sql, [int(i) for i in chunk_ids]):
+        sql = _CHUNK_RECORDS + f"WHERE chunks.id IN ({marks})"
+        return {record.chunk_id: record for record in self._records(sql, [int(i) for i in chunk_ids])}
+
+    def file_chunks(self, path: str) -> list[ChunkRecord]:
+        """Every chunk of the indexed file at exactly ``path``, by document, in document order."""
+        sql = _CHUNK_RECORDS + "WHERE files.path = ? AND files.hash != '' ORDER BY documents.id, chunks.ordinal"
+        return self._records(sql, [path])
+
+    def _records(self, sql: str, args: list) -> list[ChunkRecord]:
+        out = []
+        for row in self.conn.execute(sql, args):
             chunk_id, doc_id, path, key, title, text, char_start, char_end, line_start, line_end, meta, kind, mtime = (
                 row
             )
-            out[chunk_id] = ChunkRecord(
-                chunk_id,
-                doc_id,
-                path,
-                key,
-                title,
-                text,
-                char_start,
-                char_end,
-                line_start,
-                line_end,
-                json.loads(meta),
-                kind,
-                mtime,
-            )
+            spans = (char_start, char_end, line_start, line_end)
+            out.append(ChunkRecord(chunk_id, doc_id, path, key, title, text, *spans, json.loads(meta), kind, mtime))
         return out
 
     def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
