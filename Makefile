@@ -41,6 +41,7 @@ demo: $(VENV)/.installed
 	$(BIN)/searchctl query "book reader for Mac" --index .searchctl-demo -k 3 --per-doc
 	$(BIN)/searchctl query "what to do when a pan of cooking oil catches fire" --index .searchctl-demo -k 3 --per-doc
 	$(BIN)/searchctl query "can I send my order back and get my money" --index .searchctl-demo -k 3 --per-doc
+	$(BIN)/searchctl ask "what do I do when a pan of oil catches fire" --index .searchctl-demo --sentences 2
 	$(BIN)/searchctl info --index .searchctl-demo
 
 # The fast lane: everything but the tests marked slow (crash and kill loops, schemathesis,
