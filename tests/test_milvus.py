@@ -445,6 +445,8 @@ def test_the_collection_serves_the_records_index_db_holds(tmp_path, hashing):
     """The read seam: every document read fine-tuning and evaluation make gives the same
     answer from the Milvus collection as from index.db."""
     from searchcore.milvus.reader import CollectionView
+    from searchcore.places import Places
+    from searchcore.reading import file_list, read_file
     from searchcore.snapshot import open_snapshot
     from searchcore.store import Store
 
@@ -472,3 +474,10 @@ def test_the_collection_serves_the_records_index_db_holds(tmp_path, hashing):
         assert set(theirs) == set(ours) == set(first)
         assert all(abs(float(theirs[c] @ ours[c]) - 1) < 1e-5 for c in first)  # the same unit vectors
         assert (there.meta().model, there.meta().dim, there.generation) == (here.meta().model, 64, here.generation)
+        # what MCP `read` and `files` give: the same from either
+        faq = str(docs / "faq.jsonl")
+        assert there.file_chunks(faq) == here.file_chunks(faq) and len(here.file_chunks(faq)) > 4
+        places = Places.of(here.meta())
+        assert read_file(there, places, "faq.jsonl#q2") == read_file(here, places, "faq.jsonl#q2")
+        assert "Answer 2 Answer 2" in read_file(there, places, "faq.jsonl#q2")["text"]
+        assert file_list(there, places) == file_list(here, places)
