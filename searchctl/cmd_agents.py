@@ -128,7 +128,7 @@ def mcp_cmd(index_dir, backend, client, **engine):
     \b
     Tools (the README has each one's arguments and answers):
       search(query, k, mode, where, per_doc, path)  hits with a handle to read more
-      read(handle, start_line, end_line)            lines of an indexed file
+      read(path, start_line, end_line)              lines of an indexed file
       files(prefix)                                 the indexed files
       status()                                      size, model, last run, skipped files
       ask(question, k)                              the cited sentences that answer it

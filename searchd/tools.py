@@ -4,7 +4,7 @@
 ``MCPServer``) whose tools read the index an ``IndexHolder`` serves:
 
 - ``search``: the hits of one query, in the one shape of ``searchcore.results``;
-- ``read``: lines of an indexed file or record, by a hit's ``handle``;
+- ``read``: lines of an indexed file or record (``path``: a hit's ``handle``);
 - ``files``: the indexed files under a prefix;
 - ``status``: documents, chunks, model, last run and the files passed over;
 - ``ask``: the cited sentences that answer a question (``searchcore.answers``).
@@ -45,8 +45,9 @@ logger = logging.getLogger("searchd")
 TOOLS = ("search", "read", "files", "status", "ask")
 INSTRUCTIONS = (
     "Search the user's own indexed folders by meaning and keywords. Use `search` to find passages, `read` with a "
-    "hit's `handle` and line numbers to see more of a file, `ask` for the sentences that answer a question with "
-    "their citations, `files` to list what is indexed and `status` to see the index's size, model and last run."
+    "hit's `handle` as `path` and line numbers to see more of a file, `ask` for the sentences that answer a "
+    "question with their citations, `files` to list what is indexed and `status` to see the index's size, model "
+    "and last run."
 )
 
 
@@ -118,7 +119,7 @@ def mcp_server(holder: Callable[[], IndexHolder]):
         path: Annotated[str | None, Field(description="Only files matching a glob (*.md) or under a folder.")] = None,
     ) -> dict[str, Any]:
         """Search the indexed folders. Each hit has the file (path, relpath, title), the lines it spans, a score,
-        the snippet that matched and a `handle`: pass it to `read` with start_line/end_line to see more."""
+        the snippet that matched and a `handle`: pass it to `read` as `path` with start_line/end_line to see more."""
         options = SearchOptions(
             k=_k(k),
             mode=mode,
@@ -135,7 +136,10 @@ def mcp_server(holder: Callable[[], IndexHolder]):
         )
 
     async def read(
-        handle: Annotated[str, Field(description="A hit's handle: the file relative to the indexed folder.")],
+        path: Annotated[
+            str,
+            Field(description="A hit's handle: its file relative to the indexed folder (PATH#KEY for a record)."),
+        ],
         start_line: Annotated[int, Field(description="First line to read (1-based).")] = 1,
         end_line: Annotated[int | None, Field(description="Last line to read (inclusive); the end by default.")] = None,
     ) -> dict[str, Any]:
@@ -144,7 +148,7 @@ def mcp_server(holder: Callable[[], IndexHolder]):
         says whether the file goes on)."""
         current = holder()
         searcher = current.searcher
-        return await current.run(read_file, searcher.records, searcher.places, handle, start_line, end_line)
+        return await current.run(read_file, searcher.records, searcher.places, path, start_line, end_line)
 
     async def files(
         prefix: Annotated[

@@ -29,9 +29,9 @@ BAD_INPUT = [
     ("search", {"query": "bikes", "k": 0}, "k must be between 1 and 1000, not 0"),
     ("search", {"query": "x" * 100_000}, "the query is 100,000 characters"),
     ("search", {"query": "bikes", "k": "ten"}, "k must be a whole number"),
-    ("read", {"handle": "../../etc/passwd"}, "not a path inside the indexed folder"),
-    ("read", {"handle": "nothing-here.md"}, "not a file of this index"),
-    ("read", {"handle": "fire-safety-at-home.pdf", "start_line": 0}, "start_line must be 1 or more"),
+    ("read", {"path": "../../etc/passwd"}, "not a path inside the indexed folder"),
+    ("read", {"path": "nothing-here.md"}, "not a file of this index"),
+    ("read", {"path": "fire-safety-at-home.pdf", "start_line": 0}, "start_line must be 1 or more"),
     ("ask", {"question": "   "}, "the query is empty"),
 ]
 
@@ -64,7 +64,7 @@ async def _session_calls(session) -> dict:
     out: dict = {"tools": {t.name: t for t in (await session.list_tools()).tools}}
     out["search"] = _json(await session.call_tool("search", {"query": "a desktop book reader for Mac", "k": 3}))
     handle = out["search"]["hits"][0]["handle"]
-    out["read"] = _json(await session.call_tool("read", {"handle": handle, "start_line": 1, "end_line": 3}))
+    out["read"] = _json(await session.call_tool("read", {"path": handle, "start_line": 1, "end_line": 3}))
     out["errors"] = []
     for name, arguments, _ in BAD_INPUT:
         result: CallToolResult = await session.call_tool(name, arguments)
