@@ -130,14 +130,15 @@ def test_summary_counts_skips_by_reason_and_the_run_goes_on(tmp_path, hashing):
     write(root, "broken.pdf", b"%PDF-1.4 garbage")
     write(root, "a name with spaces, ünïcode.md", "Spaces and unicode in the name.")
     summary = build_index(Config(index_dir=tmp_path / "idx"), root, embedder=hashing)
-    assert summary.skipped == {"binary": 1, "not an image": 1, "corrupt PDF": 1}
+    assert summary.skipped == {"binary": 1, "not an image": 1, "corrupt PDF": 1, "empty file": 1}
     assert sorted((Path(p).name, why) for p, why in summary.skipped_files) == [
         ("broken.pdf", "corrupt PDF"),
+        ("empty.txt", "empty file"),
         ("fake.txt", "binary"),
         ("pic.jpg", "not an image"),
     ]
-    assert summary.added == 3 and summary.chunks == 2  # the empty file is a document without chunks
-    assert "3 skipped (1 binary, 1 corrupt PDF, 1 not an image)" in summary.line()
+    assert summary.added == 2 and summary.chunks == 2  # nothing is indexed empty in silence
+    assert "4 skipped (1 binary, 1 corrupt PDF, 1 empty file, 1 not an image)" in summary.line()
 
 
 def test_a_file_that_turns_binary_loses_its_old_text(tmp_path, hashing):

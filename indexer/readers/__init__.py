@@ -21,6 +21,7 @@ the run names the file with; what was read with a warning comes back as notes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from .office import read_docx, read_odf, read_pptx, read_rtf
 from .pdf import read_pdf
 from .records import read_json, read_jsonl
 from .text import decode_text, longest_line, normalise
+
+logger = logging.getLogger("indexer")
 
 __all__ = [
     "Document",
@@ -125,20 +128,46 @@ def read_document(path: Path, data: bytes, vision: Vision | None = None) -> Read
     kind = file_kind(path)
     if kind is None:
         raise Skip("unsupported file type")
+    if not data:
+        raise Skip("empty file")
     notes: list[str] = []
-    reader = _READERS.get(kind)
-    if kind == "image":
-        docs = read_image(data, notes, vision)
-    elif kind == "pdf":
-        docs = read_pdf(data, notes, vision)
-    elif reader is not None:
-        docs = reader(data, notes)
-    else:
-        docs = [Document("", decode_text(data, notes))]
-        if kind in ("text", "markdown") and (longest := longest_line(docs[0].text)) > LONG_LINE:
-            notes.append(f"one line of {longest:,} characters (chunked by sentences and tokens)")
+    try:
+        docs = _read(kind, data, notes, vision)
+    except (Skip, MemoryError):
+        raise
+    except Exception as exc:  # a reader's bug or a library's on one odd file: skip that file, never the run
+        logger.warning("%s: the %s reader failed", path, kind, exc_info=True)
+        raise Skip(f"reader failed: {type(exc).__name__} in the {kind} reader ({_first_line(exc)})") from None
     for doc in docs:
         doc.text = normalise(doc.text)
         if doc.title:
             doc.title = normalise(doc.title)
+    if kind != "image" and not any(doc.text.strip() or (doc.title or "").strip() for doc in docs):
+        raise Skip(_NO_TEXT.get(kind, "no text: the file was read and holds no words to index"))
     return Reading(kind, docs, notes)
+
+
+_NO_TEXT = {
+    "json": 'no text: no record has a "text" or "title" field (see the README, JSON records)',
+    "jsonl": 'no text: no record has a "text" or "title" field (see the README, JSON records)',
+    "pdf": "no text: no page has a text layer or text that OCR could read",
+}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else "no message"
+
+
+def _read(kind: str, data: bytes, notes: list[str], vision: Vision | None) -> list[Document]:
+    reader = _READERS.get(kind)
+    if kind == "image":
+        return read_image(data, notes, vision)
+    if kind == "pdf":
+        return read_pdf(data, notes, vision)
+    if reader is not None:
+        return reader(data, notes)
+    docs = [Document("", decode_text(data, notes))]
+    if kind in ("text", "markdown") and (longest := longest_line(docs[0].text)) > LONG_LINE:
+        notes.append(f"one line of {longest:,} characters (chunked by sentences and tokens)")
+    return docs

@@ -46,9 +46,7 @@ def read_docx(data: bytes, notes: list[str]) -> list[Document]:
     lines: list[str] = []
     for block in document.iter_inner_content():
         if isinstance(block, Table):
-            for row in block.rows:
-                cells = [" ".join(cell.text.split()) for cell in row.cells]
-                lines.append(" | ".join(dict.fromkeys(c for c in cells if c)))
+            lines += _table_rows(block)
             continue
         text = block.text.strip()
         if not text:
@@ -66,6 +64,25 @@ def read_docx(data: bytes, notes: list[str]) -> list[Document]:
     return _done(lines, props.title, metadata)
 
 
+def _table_rows(table) -> list[str]:
+    """Each row of a Word table as its cells joined by `` | ``; a table inside a cell (where
+    python-docx's ``cell.text`` sees nothing) is read into its cell, row by row."""
+    from docx.table import Table
+
+    def cell_text(cell) -> str:
+        parts = [
+            "; ".join(_table_rows(block)) if isinstance(block, Table) else block.text
+            for block in cell.iter_inner_content()
+        ]
+        return " ".join(" ".join(parts).split())
+
+    rows = []
+    for row in table.rows:
+        cells = [cell_text(cell) for cell in row.cells]
+        rows.append(" | ".join(dict.fromkeys(c for c in cells if c)))
+    return rows
+
+
 def read_pptx(data: bytes, notes: list[str]) -> list[Document]:
     from pptx import Presentation
 
@@ -78,7 +95,9 @@ def read_pptx(data: bytes, notes: list[str]) -> list[Document]:
     first_title = None
     for number, slide in enumerate(deck.slides, start=1):
         title_shape = slide.shapes.title
-        heading = " ".join(title_shape.text_frame.text.split()) if title_shape is not None else ""
+        # a picture put into the title placeholder has no text frame
+        titled = title_shape is not None and getattr(title_shape, "has_text_frame", False)
+        heading = " ".join(title_shape.text_frame.text.split()) if titled else ""
         first_title = first_title or heading
         lines.append(f"# {heading or f'Slide {number}'}")
         for shape in slide.shapes:

@@ -1,0 +1,123 @@
+"""Real folders: one bad file never stops a run (nor `watch`), nothing is indexed empty in
+silence, and what real files hold is read (nested Word tables, a picture as a slide's title)."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from test_watch import Watcher
+
+from conftest import write
+from indexer.build import build_index
+from searchcore.config import Config
+from searchcore.search import Searcher
+
+
+def picture_titled_deck() -> bytes:
+    """A real python-pptx deck whose title placeholder holds a picture (what some decks
+    saved by PowerPoint do): python-pptx gives that shape as the slide's title, without a
+    text frame."""
+    from PIL import Image
+    from pptx import Presentation
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[8])  # picture with caption
+    image = io.BytesIO()
+    Image.new("RGB", (20, 20), "red").save(image, "PNG")
+    image.seek(0)
+    picture = slide.placeholders[1].insert_picture(image)
+    title = slide.placeholders[0]
+    title._element.getparent().remove(title._element)
+    placeholder = picture._element.xpath(".//p:nvPr/p:ph")[0]
+    placeholder.set("type", "title")
+    placeholder.set("idx", "0")
+    slide.placeholders[2].text = "The ferry timetable for the winter harbour crossing."
+    assert type(slide.shapes.title).__name__ == "PlaceholderPicture"
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def table_crashing_docx() -> bytes:
+    """A Word file python-docx opens but cannot walk: a table whose first row continues a
+    vertical merge from a row that does not exist (ValueError inside python-docx)."""
+    import docx
+    from docx.oxml import OxmlElement
+
+    document = docx.Document()
+    document.add_paragraph("Minutes of the lighthouse committee.")
+    table = document.add_table(rows=2, cols=2)
+    table.cell(1, 1).text = "Paint the lantern room."
+    cell = table.rows[0]._tr.tc_lst[0]
+    cell.get_or_add_tcPr().append(OxmlElement("w:vMerge"))
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def nested_tables_docx() -> bytes:
+    import docx
+
+    document = docx.Document()
+    outer = document.add_table(rows=1, cols=2)
+    outer.cell(0, 0).text = "Schedule"
+    inner = outer.cell(0, 1).add_table(rows=2, cols=2)
+    inner.cell(0, 0).text = "Monday"
+    inner.cell(0, 1).text = "The keeper polishes the great brass lens before sunset."
+    inner.cell(1, 0).text = "Tuesday"
+    inner.cell(1, 1).text = "Fog drill with the foghorn at noon."
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def _reasons(summary) -> dict[str, str]:
+    return {path.rsplit("/", 1)[-1]: why for path, why in summary.skipped_files}
+
+
+def test_a_reader_that_fails_on_one_file_skips_that_file_and_the_run_commits(tmp_path, hashing):
+    root = tmp_path / "docs"
+    write(root, "good.md", "# Tides\n\nHigh water comes twice a day in the harbour.")
+    write(root, "deck.pptx", picture_titled_deck())
+    write(root, "minutes.docx", table_crashing_docx())
+    write(root, "schedule.docx", nested_tables_docx())
+    write(root, "empty.txt", b"")
+    write(root, "settings.json", '{"theme": "dark", "fontSize": 12}')
+    write(root, "blank.md", "   \n\n  \n")
+    config = Config(index_dir=tmp_path / "idx")
+    summary = build_index(config, root, embedder=hashing)
+    reasons = _reasons(summary)
+    assert reasons["minutes.docx"].startswith("reader failed: ValueError in the docx reader")
+    assert "no tr above topmost tr" in reasons["minutes.docx"]
+    assert reasons["empty.txt"] == "empty file"
+    assert reasons["settings.json"].startswith('no text: no record has a "text" or "title" field')
+    assert reasons["blank.md"].startswith("no text")
+    assert summary.added == 3  # good.md, the deck (its picture title passed over), the nested tables
+    with Searcher(config, embedder=hashing) as searcher:
+        assert searcher.search("ferry timetable winter crossing", k=1, mode="bm25")[0].path.endswith("deck.pptx")
+        found = searcher.search("keeper polishes the great brass lens", k=1, mode="bm25")[0]
+        assert found.path.endswith("schedule.docx") and "brass lens" in found.text
+    # the next run remembers the skips and still commits what changed
+    write(root, "more.md", "# Fog\n\nThe foghorn sounds every thirty seconds.")
+    again = build_index(config, root, embedder=hashing)
+    assert again.added == 1 and _reasons(again)["minutes.docx"] == reasons["minutes.docx"]
+
+
+@pytest.mark.timeout(120)
+def test_watch_goes_on_past_a_file_its_reader_cannot_walk(tmp_path, hashing):
+    root = tmp_path / "docs"
+    write(root, "good.md", "# Tides\n\nHigh water comes twice a day.")
+    config = Config(index_dir=tmp_path / "idx")
+    with Watcher(config, root, hashing) as watcher:
+        write(root, "minutes.docx", table_crashing_docx())
+        write(root, "later.md", "# Gulls\n\nGulls nest on the cliff above the lighthouse.")
+        deadline = time.time() + 30
+        while not any("minutes.docx" in p for run in watcher.runs for p, _ in run.summary.skipped_files):
+            assert time.time() < deadline, "watch never named the bad file"
+            time.sleep(0.05)
+        watcher.settle(quiet=1.0)
+        assert watcher.thread.is_alive()
+    with Searcher(config, embedder=hashing) as searcher:
+        assert searcher.search("gulls nest cliff", k=1, mode="bm25")[0].path.endswith("later.md")
