@@ -121,3 +121,55 @@ def test_watch_goes_on_past_a_file_its_reader_cannot_walk(tmp_path, hashing):
         assert watcher.thread.is_alive()
     with Searcher(config, embedder=hashing) as searcher:
         assert searcher.search("gulls nest cliff", k=1, mode="bm25")[0].path.endswith("later.md")
+
+
+def _retyped(data: bytes, old: bytes, new: bytes) -> bytes:
+    """``data`` (an Office zip) with its main part's content type changed, as Word saves a
+    template and PowerPoint a slide show."""
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            part = source.read(item)
+            target.writestr(item, part.replace(old, new) if item.filename == "[Content_Types].xml" else part)
+    return out.getvalue()
+
+
+def test_templates_slide_shows_and_pep_headers_are_read_as_what_they_are(tmp_path, hashing):
+    import docx
+    from pptx import Presentation
+
+    root = tmp_path / "docs"
+    document = docx.Document()
+    document.add_paragraph("The quarterly report template about harbour dues.")
+    saved = io.BytesIO()
+    document.save(saved)
+    template = b"wordprocessingml.template.main+xml"
+    write(root, "report.docx", _retyped(saved.getvalue(), b"wordprocessingml.document.main+xml", template))
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "Ferry routes"
+    slide.placeholders[1].text = "Boats leave the quay every hour in summer."
+    saved = io.BytesIO()
+    deck.save(saved)
+    show = b"presentationml.slideshow.main+xml"
+    write(root, "routes.pptx", _retyped(saved.getvalue(), b"presentationml.presentation.main+xml", show))
+    write(
+        root,
+        "pep-0238.rst",
+        "PEP: 238\nTitle: Changing the Division Operator\nAuthor: Moshe Zadka <moshez@example.org>,\n"
+        "        Guido van Rossum <guido@example.org>\nStatus: Final\n\n\nAbstract\n========\n\n"
+        "The current division operator has an ambiguous meaning for numerical arguments.\n",
+    )
+    config = Config(index_dir=tmp_path / "idx")
+    summary = build_index(config, root, embedder=hashing)
+    assert summary.skipped_files == [] and summary.added == 3
+    with Searcher(config, embedder=hashing) as searcher:
+        hits = {h.path.rsplit("/", 1)[-1]: h for h in searcher.search("harbour dues quay ambiguous", k=10, mode="bm25")}
+        assert {"report.docx", "routes.pptx", "pep-0238.rst"} <= set(hits)
+        pep = hits["pep-0238.rst"]
+        assert pep.title == "Changing the Division Operator"
+        assert pep.metadata["pep"] == "238" and pep.metadata["status"] == "Final"
+        assert "PEP: 238" not in pep.text and "Title:" not in pep.text
+        assert hits["routes.pptx"].text.count("Ferry routes") == 1

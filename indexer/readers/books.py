@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 from .errors import Document, Skip
@@ -94,13 +95,25 @@ _RST_SETTINGS = {
 }
 
 
+# The first block of a file, when every line is "Field: value" (or a continuation).
+_RFC2822 = re.compile(r"\A(?:[A-Za-z][\w-]*:[ \t]+\S.*\n(?:[ \t]+\S.*\n)*)+(?=\s*\n)")
+_HEADER_TITLE = re.compile(r"^Title:", re.M)
+
+
 def read_rst(data: bytes, notes: list[str]) -> list[Document]:
     from docutils import nodes
     from docutils.core import publish_doctree
+    from docutils.parsers.rst import Parser
 
     source = decode_text(data, notes)
+    # An RFC 2822 header first ("PEP: 238", "Title: ...", "Author: ..."): docutils reads it
+    # as the document's fields (its PEP reader's parser), so Title is the title.
+    header = _RFC2822.match(source)
+    parser = Parser(rfc2822=True) if header and _HEADER_TITLE.search(header.group(0)) else None
     try:
-        tree = publish_doctree(source, settings_overrides=dict(_RST_SETTINGS, warning_stream=io.StringIO()))
+        tree = publish_doctree(
+            source, parser=parser, settings_overrides=dict(_RST_SETTINGS, warning_stream=io.StringIO())
+        )
     except Exception as exc:  # docutils' own errors, or a recursion in a hostile file
         raise Skip("reStructuredText that docutils cannot parse") from exc
     lines: list[str] = []
@@ -131,7 +144,7 @@ def read_rst(data: bytes, notes: list[str]) -> list[Document]:
 
     walk(tree, 1 if tree.get("title") else 0)
     text = "\n\n".join(line for line in lines if line.strip())
-    title = good_title(tree.get("title")) or first_line_title(text)
+    title = good_title(tree.get("title")) or good_title(metadata.pop("title", None)) or first_line_title(text)
     if tree.get("title"):
         text = f"# {tree['title']}\n\n{text}" if text else f"# {tree['title']}"
     return [Document("", text, title=title, metadata=metadata)]

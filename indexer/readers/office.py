@@ -34,11 +34,53 @@ def _zip_guard(data: bytes, what: str) -> None:
         raise Skip(f"corrupt {what} (not a zip container)")
 
 
+# The main part's content type of a template, a slide show or a macro-enabled file, and the
+# plain document's that python-docx / python-pptx open (the parts are the same otherwise).
+_MAIN_TYPES = {
+    b"wordprocessingml.template.main+xml": b"wordprocessingml.document.main+xml",
+    b"application/vnd.ms-word.document.macroEnabled.main+xml": (
+        b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    ),
+    b"application/vnd.ms-word.template.macroEnabledTemplate.main+xml": (
+        b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    ),
+    b"presentationml.slideshow.main+xml": b"presentationml.presentation.main+xml",
+    b"presentationml.template.main+xml": b"presentationml.presentation.main+xml",
+    b"application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml": (
+        b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml"
+    ),
+    b"application/vnd.ms-powerpoint.slideshow.macroEnabled.main+xml": (
+        b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml"
+    ),
+}
+
+
+def _as_document(data: bytes) -> bytes:
+    """``data`` with a template's or slide show's main content type named as a document's:
+    Word and PowerPoint save those with the same parts, which the libraries then read."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        try:
+            types = source.read("[Content_Types].xml")
+        except KeyError:
+            return data
+        changed = types
+        for old, new in _MAIN_TYPES.items():
+            changed = changed.replace(old, new)
+        if changed == types:
+            return data
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+            for item in source.infolist():
+                target.writestr(item, changed if item.filename == "[Content_Types].xml" else source.read(item))
+    return out.getvalue()
+
+
 def read_docx(data: bytes, notes: list[str]) -> list[Document]:
     import docx
     from docx.table import Table
 
     _zip_guard(data, "Word document")
+    data = _as_document(data)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors...
@@ -87,6 +129,7 @@ def read_pptx(data: bytes, notes: list[str]) -> list[Document]:
     from pptx import Presentation
 
     _zip_guard(data, "PowerPoint file")
+    data = _as_document(data)
     try:
         deck = Presentation(io.BytesIO(data))
     except Exception as exc:
@@ -101,7 +144,7 @@ def read_pptx(data: bytes, notes: list[str]) -> list[Document]:
         first_title = first_title or heading
         lines.append(f"# {heading or f'Slide {number}'}")
         for shape in slide.shapes:
-            if shape is title_shape:
+            if title_shape is not None and shape.shape_id == title_shape.shape_id:
                 continue
             if getattr(shape, "has_text_frame", False) and shape.text_frame.text.strip():
                 lines.append(shape.text_frame.text.strip())
