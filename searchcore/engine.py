@@ -93,6 +93,10 @@ class Records(Protocol):
         """Every chunk of the indexed file at exactly ``path``, by document, in document order."""
         ...
 
+    def metadata_fields(self) -> set[str] | None:
+        """Every metadata field some document has; None where that is not known cheaply."""
+        ...
+
     def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]: ...
 
     def labels_of(self, doc_ids: Sequence[int]) -> dict[int, dict[str, dict]]:

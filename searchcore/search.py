@@ -36,6 +36,7 @@ import numpy as np
 
 from .config import Config
 from .engine import AllowList, Engine, Records
+from .errors import UsageError
 from .fusion import rrf, weighted
 from .models import TextEmbedder, index_backend, index_model, make_embedder
 from .options import DEFAULT_FUSION, DEFAULT_MODE, Filters, SearchOptions, check_query
@@ -199,6 +200,7 @@ class Searcher:
         if options.filters:
             allowed = self.engine.allow(options.filters)
             if len(allowed) == 0:
+                self._check_fields(options.filters)
                 return [[] for _ in queries]
         dense = options.mode != "bm25" and self.engine.size > 0
         query_vectors = self.query_embedder.embed(list(queries)) if dense else None
@@ -207,6 +209,21 @@ class Searcher:
             vector = query_vectors[i : i + 1] if query_vectors is not None else None
             out.append(self._search(query, vector, options, allowed))
         return out
+
+    def _check_fields(self, filters: Filters) -> None:
+        """A filter on a metadata field no document has is a mistake to name, not "no hits"."""
+        if not filters.where:
+            return
+        fields = self.records.metadata_fields()
+        if fields is None:
+            return
+        missing = next((name for name, _ in filters.where if name not in fields), None)
+        if missing is not None:
+            known = ", ".join(sorted(fields)[:20]) + (", ..." if len(fields) > 20 else "")
+            raise UsageError(
+                f"no document has a field {missing[:100]!r} to filter on (where {missing[:100]}=...); "
+                + (f"the fields are: {known}" if fields else "no document of this index has metadata fields")
+            )
 
     # -- one ranked list of chunks; per document = that list with repeats dropped ----------
 

@@ -2,10 +2,10 @@
 
 This module is the root group and its error handling; the commands live one module per
 group of commands: ``cmd_index`` (index, label, reindex, watch), ``cmd_search`` (query,
-eval, serve; ``remote`` asks a running daemon), ``cmd_agents`` (ask, mcp), ``cmd_admin`` (check, compact, info,
-files), ``cmd_finetune`` (finetune classifier|embedder, pairs), ``cmd_generate``
-(generate, finetune generator), ``cmd_adapt`` (adapt), ``cmd_classify`` (classify) and
-``cmd_caption`` (caption).
+eval; ``remote`` asks a running daemon), ``cmd_serve`` (serve), ``cmd_agents`` (ask,
+mcp), ``cmd_admin`` (check, compact, info, files), ``cmd_finetune`` (finetune
+classifier|embedder, pairs), ``cmd_generate`` (generate, finetune generator),
+``cmd_adapt`` (adapt), ``cmd_classify`` (classify) and ``cmd_caption`` (caption).
 
 Errors are one line on stderr (``error: ...``): exit 2 for a usage mistake, 1 for a
 runtime failure, never a traceback for bad input.
@@ -30,7 +30,8 @@ from .cmd_classify import classify_cmd
 from .cmd_finetune import finetune_group, pairs_group
 from .cmd_generate import generate_cmd
 from .cmd_index import index_cmd, label_cmd, reindex_cmd, watch_cmd
-from .cmd_search import eval_cmd, query_cmd, serve_cmd
+from .cmd_search import eval_cmd, query_cmd
+from .cmd_serve import serve_cmd
 
 # Set before anything imports huggingface_hub: no hub call may ever leave the machine.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -12,6 +12,7 @@ from test_watch import Watcher
 from conftest import write
 from indexer.build import build_index
 from searchcore.config import Config
+from searchcore.options import Filters
 from searchcore.search import Searcher
 
 
@@ -173,3 +174,57 @@ def test_templates_slide_shows_and_pep_headers_are_read_as_what_they_are(tmp_pat
         assert pep.metadata["pep"] == "238" and pep.metadata["status"] == "Final"
         assert "PEP: 238" not in pep.text and "Title:" not in pep.text
         assert hits["routes.pptx"].text.count("Ferry routes") == 1
+
+
+def test_a_filter_on_a_field_no_document_has_says_so(tmp_path):
+    import httpx
+    from click.testing import CliRunner
+
+    from conftest import LiveServer
+    from searchctl.cli import cli
+    from searchd import create_app
+
+    root = tmp_path / "docs"
+    write(root, "faq.jsonl", '{"id": "a", "text": "Returns within thirty days.", "lang": "en"}\n')
+    config = Config(index_dir=tmp_path / "idx")
+    runner = CliRunner()
+    assert (
+        runner.invoke(cli, ["index", str(root), "--index", str(config.index_dir), "--model", "hash:64"]).exit_code == 0
+    )
+    with Searcher(config) as searcher:
+        german = Filters(where=(("lang", "de"),))
+        assert searcher.search("returns", k=1, filters=german) == []  # a field some document has
+    args = ["query", "returns", "--index", str(config.index_dir)]
+    missing = runner.invoke(cli, [*args, "--where", "language=de"])
+    assert missing.exit_code == 2 and missing.output.count("\n") == 1
+    assert (
+        "no document has a field 'language' to filter on" in missing.output and "the fields are: lang" in missing.output
+    )
+    assert runner.invoke(cli, [*args, "--where", "lang=de"]).output.strip() == "no hits"
+    with LiveServer(create_app(config)) as live:
+        answer = httpx.get(live.url + "/search", params={"q": "returns", "where": "language=de"})
+        assert answer.status_code == 400 and "no document has a field 'language'" in answer.json()["detail"]
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path, hashing):
+    import socket
+    import subprocess
+    import sys
+
+    root = tmp_path / "docs"
+    write(root, "a.md", "Harbour notes.")
+    build_index(Config(index_dir=tmp_path / "idx"), root, embedder=hashing)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "searchctl", "serve", "--index", str(tmp_path / "idx"), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1 and done.stdout == ""
+    assert (
+        done.stderr == f"error: port {port} on 127.0.0.1 is in use; stop what holds it, or choose another with --port\n"
+    )

@@ -242,6 +242,9 @@ class CollectionView:
     def chunk_records(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
         return {int(r["id"]): self._record(r) for r in self._by_ids(chunk_ids, OUTPUT)}
 
+    def metadata_fields(self) -> set[str] | None:
+        return None  # a JSON field's keys are not listed by Milvus without reading every row
+
     def file_chunks(self, path: str) -> list[ChunkRecord]:
         records = [self._record(r) for r in self._rows(OUTPUT, f"path == {expr.literal(path)}")]
         return sorted(records, key=lambda c: (c.doc_id, c.char_start, c.chunk_id))

@@ -33,6 +33,11 @@ class Reads(StoreBase):
         sql = _CHUNK_RECORDS + f"WHERE chunks.id IN ({marks})"
         return {record.chunk_id: record for record in self._records(sql, [int(i) for i in chunk_ids])}
 
+    def metadata_fields(self) -> set[str] | None:
+        """Every metadata field some document has (what ``--where`` can filter on)."""
+        rows = self.conn.execute("SELECT DISTINCT field.key FROM documents, json_each(documents.metadata) AS field")
+        return {row[0] for row in rows}
+
     def file_chunks(self, path: str) -> list[ChunkRecord]:
         """Every chunk of the indexed file at exactly ``path``, by document, in document order."""
         sql = _CHUNK_RECORDS + "WHERE files.path = ? AND files.hash != '' ORDER BY documents.id, chunks.ordinal"
