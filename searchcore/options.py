@@ -65,6 +65,9 @@ FILE_KINDS = (
     "po",
     "jsonl",
     "json",
+    "xlsx",
+    "ods",
+    "csv",
 )
 EMPTY_QUERY = "the query is empty; give some words to search for"
 

@@ -228,3 +228,90 @@ def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path, hashing):
     assert (
         done.stderr == f"error: port {port} on 127.0.0.1 is in use; stop what holds it, or choose another with --port\n"
     )
+
+
+def _workbook_with_a_cached_formula() -> bytes:
+    """An .xlsx made by openpyxl, with the value Excel would have cached for its formula
+    (openpyxl writes none; the reader shows what Excel computed, never the formula)."""
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sales = book.active
+    sales.title = "Sales"
+    sales.append(["Region", "Product", "Units", "Total"])
+    sales.append(["North", "Kayak paddles", 12, "=C2*10"])
+    sales.append(["South", "Life jackets", 30, 300])
+    staff = book.create_sheet("Staff")
+    staff.append(["Name", "Role"])
+    staff.append(["Ada Lovelace", "Harbour master"])
+    saved = io.BytesIO()
+    book.save(saved)
+    out = io.BytesIO()
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            part = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert b"<f>C2*10</f><v></v>" in part
+                part = part.replace(b"<f>C2*10</f><v></v>", b"<f>C2*10</f><v>120</v>")
+            target.writestr(item, part)
+    return out.getvalue()
+
+
+def _ods() -> bytes:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    document = OpenDocumentSpreadsheet()
+    table = Table(name="Moorings")
+    for values in (["Berth", "Boat"], ["B7", "The Grey Heron"], ["B8", "Saltwind"]):
+        row = TableRow()
+        for value in values:
+            cell = TableCell()
+            cell.addElement(P(text=value))
+            row.addElement(cell)
+        table.addElement(row)
+    empty = TableRow(numberrowsrepeated=1_000_000)  # what spreadsheets write below the data
+    empty.addElement(TableCell(numbercolumnsrepeated=1024))
+    table.addElement(empty)
+    document.spreadsheet.addElement(table)
+    out = io.BytesIO()
+    document.write(out)
+    return out.getvalue()
+
+
+def test_spreadsheets_and_tables_are_read_row_by_row_with_their_headers(tmp_path, hashing):
+    root = tmp_path / "docs"
+    write(root, "book.xlsx", _workbook_with_a_cached_formula())
+    write(root, "harbour.ods", _ods())
+    write(root, "tides.csv", "port;high water;low water\nOslo;06:12;12:30\nBergen;07:45;13:58\n")
+    write(root, "fees.tsv", "service\tfee\nCrane lift\t80\nWinter storage\t450\n")
+    write(root, "broken.xlsx", _workbook_with_a_cached_formula()[:300])
+    config = Config(index_dir=tmp_path / "idx")
+    summary = build_index(config, root, embedder=hashing)
+    assert _reasons(summary) == {"broken.xlsx": "corrupt Excel workbook (not a zip container)"}
+    with Searcher(config, embedder=hashing) as searcher:
+        role = searcher.search("Role Harbour master", k=1, mode="bm25")[0]
+        assert role.path.endswith("book.xlsx") and "Role: Harbour master" in role.text
+        assert role.metadata == {"sheets": 2}
+        total = searcher.search("Kayak paddles Total", k=1, mode="bm25")[0]
+        assert "Total: 120" in total.text and "C2*10" not in total.text
+        boat = searcher.search("Boat Saltwind", k=1, mode="bm25")[0]
+        assert boat.path.endswith("harbour.ods") and "Berth: B8 | Boat: Saltwind" in boat.text
+        tide = searcher.search("Bergen low water", k=1, mode="bm25")[0]
+        assert tide.path.endswith("tides.csv") and "port: Bergen | high water: 07:45 | low water: 13:58" in tide.text
+        fee = searcher.search("Winter storage fee", k=1, mode="bm25")[0]
+        assert fee.path.endswith("fees.tsv") and "service: Winter storage | fee: 450" in fee.text
+        assert {h.kind for h in searcher.search("fee", k=5, filters=Filters(kinds=("csv",)))} == {"csv"}
+
+
+def test_a_huge_sheet_is_bounded_and_says_so():
+    from indexer.readers.sheets import MAX_ROWS, read_csv
+
+    notes: list[str] = []
+    rows = "".join(f"{n},value {n}\n" for n in range(MAX_ROWS + 500))
+    document = read_csv(("number,value\n" + rows).encode(), notes)[0]
+    assert document.text.count("\n") == MAX_ROWS - 1  # the header row and MAX_ROWS - 1 rows
+    assert notes == [f"the table: 501 rows left out past {MAX_ROWS:,} (a sheet is read up to {MAX_ROWS:,} rows)"]

@@ -2,7 +2,7 @@
 
 | kind | extensions | reader |
 |---|---|---|
-| text | .txt .csv, source and config files, README... | ``text`` |
+| text | .txt, source and config files, README... | ``text`` |
 | markdown | .md .markdown .mdx | ``text`` (headings start sections) |
 | rst | .rst .rest | docutils (``books``) |
 | html | .html .htm .xhtml | ``markup`` |
@@ -12,6 +12,7 @@
 | docx, pptx, odt, odp, rtf | .docx .pptx .odt .odp .rtf | ``office`` |
 | epub, notebook, po | .epub .ipynb .po .pot | ``books`` |
 | json, jsonl | .json; .jsonl .ndjson | ``records`` |
+| xlsx, ods, csv | .xlsx .xlsm; .ods; .csv .tsv | ``sheets``: a section per sheet, a line per row |
 
 Every document's text and title are then normalised (``text.normalise``: NFKC,
 de-hyphenation), so chunks and BM25 see "significantly" where a PDF had "signiﬁ-
@@ -32,6 +33,7 @@ from .markup import read_html, read_svg
 from .office import read_docx, read_odf, read_pptx, read_rtf
 from .pdf import read_pdf
 from .records import read_json, read_jsonl
+from .sheets import read_csv, read_ods, read_xlsx
 from .text import decode_text, longest_line, normalise
 
 logger = logging.getLogger("indexer")
@@ -51,11 +53,11 @@ __all__ = [
 ]
 
 # Recorded with every skipped file: a file skipped by older readers is read again.
-READERS_VERSION = "3"
+READERS_VERSION = "4"
 
 TEXT_EXTENSIONS = frozenset(
     """
-    .txt .text .adoc .asciidoc .org .tex .log .csv .tsv
+    .txt .text .adoc .asciidoc .org .tex .log
     .py .pyi .js .mjs .cjs .ts .tsx .jsx .java .kt .kts .scala .go .rs .c .h .cc .cpp .cxx .hpp .hh
     .cs .fs .swift .m .mm .rb .php .pl .pm .lua .r .jl .dart .ex .exs .erl .hs .ml .mli .clj
     .sh .bash .zsh .fish .ps1 .bat .sql .graphql .proto .css .scss .sass .less .vue .svelte
@@ -95,6 +97,11 @@ _BY_SUFFIX = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".json": "json",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".ods": "ods",
+    ".csv": "csv",
+    ".tsv": "csv",
     **{suffix: "image" for suffix in sorted(IMAGE_SUFFIXES)},
 }
 
@@ -112,10 +119,13 @@ _READERS: dict[str, Callable[[bytes, list[str]], list[Document]]] = {
     "po": read_po,
     "jsonl": read_jsonl,
     "json": read_json,
+    "xlsx": read_xlsx,
+    "ods": read_ods,
+    "csv": read_csv,
 }
 KINDS = ("text", *dict.fromkeys(_BY_SUFFIX.values()))
 # Kinds whose text is Markdown-like: headings start sections no chunk crosses.
-SECTIONED = frozenset({"markdown", "rst", "docx", "pptx", "odt", "odp", "epub", "notebook", "image"})
+SECTIONED = frozenset({"markdown", "rst", "docx", "pptx", "odt", "odp", "epub", "notebook", "image", "xlsx", "ods"})
 # A line longer than this in a text file is worth a note (a minified bundle, a one-line dump).
 LONG_LINE = 100_000
 
