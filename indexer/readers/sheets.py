@@ -43,7 +43,7 @@ def _cell(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if hasattr(value, "isoformat"):
-        value = value.isoformat()  # type: ignore[union-attr]
+        value = value.isoformat()
     return " ".join(str(value).split())[:_CELL_CHARS]
 
 
