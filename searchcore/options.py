@@ -68,6 +68,8 @@ FILE_KINDS = (
     "xlsx",
     "ods",
     "csv",
+    "eml",
+    "mbox",
 )
 EMPTY_QUERY = "the query is empty; give some words to search for"
 

@@ -69,9 +69,11 @@ def read_file(records: Records, places: Places, handle: str, start_line: int = 1
         raise UsageError(f"end_line ({end_line}) is before start_line ({start_line})")
     relpath, key = handle, ""
     chunks = records.file_chunks(places.absolute(handle)) if handle else []
-    if not chunks and "#" in handle:  # path#KEY: one record of a JSON/JSONL file
-        relpath, _, key = handle.rpartition("#")
+    cut = handle.find("#")
+    while not chunks and cut > 0:  # PATH#KEY: one record (a key may hold "#": message#attachment)
+        relpath, key = handle[:cut], handle[cut + 1 :]
         chunks = records.file_chunks(places.absolute(relpath))
+        cut = handle.find("#", cut + 1)
     if not chunks:
         raise _not_held(handle)
     documents: dict[int, list[ChunkRecord]] = {}
@@ -82,6 +84,8 @@ def read_file(records: Records, places: Places, handle: str, start_line: int = 1
         if not chosen:
             raise UsageError(f"{relpath[:200]!r} holds no record {key[:200]!r}")
         document = chosen[0]
+    elif len(documents) > 1 and any(doc[0].key == "" for doc in documents.values()):
+        document = next(doc for doc in documents.values() if doc[0].key == "")  # the file itself (a message)
     elif len(documents) > 1:
         keys = [doc[0].key for doc in documents.values()][:3]
         raise UsageError(

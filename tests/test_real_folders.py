@@ -315,3 +315,64 @@ def test_a_huge_sheet_is_bounded_and_says_so():
     document = read_csv(("number,value\n" + rows).encode(), notes)[0]
     assert document.text.count("\n") == MAX_ROWS - 1  # the header row and MAX_ROWS - 1 rows
     assert notes == [f"the table: 501 rows left out past {MAX_ROWS:,} (a sheet is read up to {MAX_ROWS:,} rows)"]
+
+
+def _message(subject: str, sender: str, body: str, attachment: tuple[str, bytes] | None = None, charset=None):
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "harbour-office@example.org"
+    message["Subject"] = subject
+    message["Date"] = "Tue, 03 Dec 2024 09:30:00 +0100"
+    message["Message-ID"] = f"<{subject.split()[0].lower()}@example.org>"
+    message.set_content(body)
+    if attachment is not None:
+        name, data = attachment
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    if charset is not None:  # a charset no codec knows: the message cannot be decoded
+        message.replace_header("Content-Type", f'text/plain; charset="{charset}"')
+    return message
+
+
+def test_mail_messages_and_their_attachments_are_found_and_filtered(tmp_path, hashing):
+    import mailbox
+
+    root = tmp_path / "docs"
+    minutes = b"item;owner\nRepaint the breakwater light;Ada\n"
+    eml = _message("Winter moorings", "Ada <ada@example.org>", "The pontoons come out on the first of November.")
+    eml.add_attachment(minutes, maintype="text", subtype="csv", filename="actions.csv")
+    write(root, "moorings.eml", eml.as_bytes())
+    box = mailbox.mbox(str(tmp_path / "box.mbox"))
+    box.add(_message("Dredging schedule", "Bo <bo@example.org>", "The dredger works the channel in March."))
+    box.add(_message("Broken", "Cy <cy@example.org>", "Unreadable", charset="x-no-such-charset"))
+    box.add(_message("Crane hire", "Ada <ada@example.org>", "The crane is booked for the ninth of April."))
+    box.close()
+    write(root, "box.mbox", (tmp_path / "box.mbox").read_bytes())
+    config = Config(index_dir=tmp_path / "idx")
+    summary = build_index(config, root, embedder=hashing)
+    assert summary.skipped_files == [] and summary.added == 4  # 1 message + its attachment, 2 of 3 messages
+    notes = {path.rsplit("/", 1)[-1]: note for path, note in summary.notes}
+    assert notes["box.mbox"].startswith("1 message left out, unreadable: 2 (LookupError")
+    with Searcher(config, embedder=hashing) as searcher:
+        found = searcher.search("Winter moorings", k=1, mode="bm25")[0]
+        assert found.path.endswith("moorings.eml") and found.title == "Winter moorings" and found.key == ""
+        assert found.metadata["from"] == "ada@example.org" and found.metadata["from_name"] == "Ada"
+        assert found.metadata["to"] == ["harbour-office@example.org"]
+        assert found.metadata["date"] == "2024-12-03T09:30:00+01:00"
+        attachment = searcher.search("Repaint the breakwater light", k=1, mode="bm25")[0]
+        assert attachment.key == "#actions.csv" and attachment.title == "actions.csv"
+        assert attachment.metadata["attachment"] == "actions.csv" and "owner: Ada" in attachment.text
+        ada = Filters(where=(("from", "ada@example.org"),))
+        hits = searcher.search("harbour office", k=10, mode="bm25", filters=ada)
+        assert {h.title for h in hits} >= {"Winter moorings", "Crane hire"} and "Dredging schedule" not in {
+            h.title for h in hits
+        }
+        crane = searcher.search("crane booked April", k=1, mode="bm25")[0]
+        assert crane.path.endswith("box.mbox") and crane.key == "crane@example.org"
+        from searchcore.reading import read_file
+
+        read = read_file(searcher.records, searcher.places, "moorings.eml##actions.csv")
+        assert "item: Repaint the breakwater light | owner: Ada" in read["text"]
+        message = read_file(searcher.records, searcher.places, "moorings.eml")["text"]
+        assert message.startswith("From: Ada <ada@example.org>\nTo: harbour-office@example.org\nDate: 2024-12-03")

@@ -13,6 +13,7 @@
 | epub, notebook, po | .epub .ipynb .po .pot | ``books`` |
 | json, jsonl | .json; .jsonl .ndjson | ``records`` |
 | xlsx, ods, csv | .xlsx .xlsm; .ods; .csv .tsv | ``sheets``: a section per sheet, a line per row |
+| eml, mbox | .eml; .mbox | ``mail``: a document per message, readable attachments their own |
 
 Every document's text and title are then normalised (``text.normalise``: NFKC,
 de-hyphenation), so chunks and BM25 see "significantly" where a PDF had "signiﬁ-
@@ -29,6 +30,7 @@ from pathlib import Path
 from .books import read_epub, read_notebook, read_po, read_rst
 from .errors import Document, Reading, Skip
 from .images import IMAGE_SUFFIXES, Vision, read_image
+from .mail import read_eml, read_mbox
 from .markup import read_html, read_svg
 from .office import read_docx, read_odf, read_pptx, read_rtf
 from .pdf import read_pdf
@@ -102,6 +104,8 @@ _BY_SUFFIX = {
     ".ods": "ods",
     ".csv": "csv",
     ".tsv": "csv",
+    ".eml": "eml",
+    ".mbox": "mbox",
     **{suffix: "image" for suffix in sorted(IMAGE_SUFFIXES)},
 }
 
@@ -176,8 +180,29 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:160] if text else "no message"
 
 
+def _attachment(name: str, data: bytes, notes: list[str]) -> list[Document] | None:
+    """The documents of a mail attachment in a format the index reads (images and mail
+    inside mail are not read); what could not be read is a warning of the message's file."""
+    kind = file_kind(Path(name))
+    if kind is None or kind in ("image", "eml", "mbox"):
+        return None
+    read: list[str] = []
+    try:
+        docs = _read(kind, data, read, None)
+    except Skip as skip:
+        notes.append(f"attachment {name}: {skip}")
+        return None
+    except Exception as exc:  # as for a file: one attachment never stops its message
+        notes.append(f"attachment {name}: reader failed: {type(exc).__name__} in the {kind} reader")
+        return None
+    notes.extend(f"attachment {name}: {note}" for note in read)
+    return [doc for doc in docs if doc.text.strip() or doc.title] or None
+
+
 def _read(kind: str, data: bytes, notes: list[str], vision: Vision | None) -> list[Document]:
     reader = _READERS.get(kind)
+    if kind in ("eml", "mbox"):
+        return (read_eml if kind == "eml" else read_mbox)(data, notes, _attachment)
     if kind == "image":
         return read_image(data, notes, vision)
     if kind == "pdf":
