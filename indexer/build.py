@@ -32,11 +32,12 @@ from searchcore.engines import precheck, record_ann, record_engine, wanted_targe
 from searchcore.errors import UsageError
 from searchcore.hashing import is_hashing_model, parse_hashing_model
 from searchcore.lock import writing
-from searchcore.models import TextEmbedder, index_backend, index_model, make_embedder
+from searchcore.models import TextEmbedder
 from searchcore.store import Store
 
 from .ahead import EmbedAhead, Embedded
 from .chunker import Chunk, chunk_text
+from .equipment import embedder_for, vision_for
 from .items import Copy, DocItem, Drop, FileDone, FileState, Move, Touch, write_items
 from .labels import label_with
 from .progress import Progress
@@ -112,6 +113,17 @@ class _Run:
             size = max(8, size - worst - 2)  # rare: tokenisation differed at a cut
         return chunks, texts
 
+    def _unchanged(self, doc_id: int, doc: Document, chunks: list[Chunk]) -> dict:
+        """Chunk index -> stored vector, for the chunks of a changed document whose text
+        (and the document's title, embedded with each) did not change: an edited sentence
+        re-embeds its chunk and the ones its new length shifted, not the whole document."""
+        title, stored = self.store.stored_vectors(doc_id)
+        if title != doc.title:
+            return {}
+        kept = {i: stored[c.text] for i, c in enumerate(chunks) if c.text in stored}
+        self.summary.chunks_kept += len(kept)
+        return kept
+
     # -- the walk -------------------------------------------------------------------
 
     def _skip(self, path: str, reason: str, st: os.stat_result | None = None, row: dict | None = None) -> None:
@@ -178,11 +190,13 @@ class _Run:
                 self.summary.unchanged += 1
                 continue
             chunks, texts = self._chunk(doc, markdown=kind in SECTIONED)
+            kept: dict = {}
             if old is None:
                 self.summary.added += 1
             else:
                 self.summary.updated += 1
-            self._queue(DocItem(state, doc, doc_hash, chunks, texts), len(chunks))
+                kept = self._unchanged(old[0], doc, chunks)
+            self._queue(DocItem(state, doc, doc_hash, chunks, texts, kept), len(chunks) - len(kept))
         self.summary.removed += len(existing)
         removed_ids = [doc_id for doc_id, _ in existing.values()]
         self._queue(FileDone(state, digest, st.st_size, st.st_mtime_ns, removed_ids, notes), 0)
@@ -231,7 +245,7 @@ class _Run:
         embedded by now, to index.db (``indexer.ahead``); ``last``: write that one too."""
         if self.pending:
             items, self.pending, self.pending_chunks = self.pending, [], 0
-            texts = [t for item in items if isinstance(item, DocItem) for t in item.texts]
+            texts = [t for item in items if isinstance(item, DocItem) for t in item.to_embed]
             if texts:
                 self.phase("embed")
             self._write(self.ahead.submit(items, texts))
@@ -284,45 +298,6 @@ def _remember_skips(store: Store, skips: list, remembered: dict[str, dict], seen
             store.record_skips(skips)
 
 
-def _embedder_for(store: Store, config: Config, embedder: TextEmbedder | None) -> tuple[TextEmbedder, str | None]:
-    """The embedder this run writes with, recording model and backend in a new index."""
-    meta = store.meta()
-    model = index_model(meta, config.model or (embedder.name if embedder else None))
-    notice = None
-    if embedder is None:
-        backend, notice = index_backend(meta, config.backend, writing=True, model=model)
-        embedder = make_embedder(model, backend, config.cache_dir)
-    if meta.model is None:
-        with store.write():
-            store.update_meta(model=model, faiss_factory=config.faiss_factory, backend=embedder.backend)
-    return embedder, notice
-
-
-def _vision_for(store: Store, config: Config) -> tuple[Vision, bool]:
-    """How this run reads images, recorded in the index (later runs keep it unless told
-    otherwise), and whether that changed since the last run (images are then read again)."""
-    from searchcore.captions import Captioner
-    from searchcore.ocr import DEFAULT_OCR, OCR_ENGINES, make_ocr
-
-    meta = store.meta()
-    ocr = config.ocr or meta.ocr or DEFAULT_OCR
-    if ocr not in OCR_ENGINES:
-        raise UsageError(f"unknown OCR engine {ocr!r}; use one of {', '.join(OCR_ENGINES)}")
-    caption = config.caption_model or meta.caption_model or "none"
-    # A model named on this run is loaded now, so a wrong name fails before any work.
-    given = Captioner(caption) if config.caption_model not in (None, "none") else None
-    setting = json.dumps([ocr, caption])
-    recorded = meta.image_reading
-    if recorded != setting:
-        with store.write():
-            store.update_meta(ocr=ocr, caption_model=caption, image_reading=setting)
-    vision = Vision(
-        make_ocr=None if ocr == "none" else lambda: make_ocr(ocr),
-        make_captioner=None if caption == "none" else lambda: given or Captioner(caption),
-    )
-    return vision, recorded is not None and recorded != setting
-
-
 def build_index(
     config: Config,
     paths: list[Path] | Path,
@@ -355,7 +330,7 @@ def build_index(
     given: Classifier | None = load_classifier(classifier) if classifier is not None else None  # fail before work
     precheck(config)  # a Milvus engine that cannot be reached, or a collection not ours: before any write
     with writing(config.index_dir, wait=wait, create=True) as store:
-        embedder, notice = _embedder_for(store, config, embedder)
+        embedder, notice = embedder_for(store, config, embedder)
         summary = IndexSummary(model=embedder.name, backend=embedder.backend, notice=notice)
         with store.write():
             record_engine(store, wanted_target(config, store.meta(), Path(config.index_dir)))
@@ -368,7 +343,7 @@ def build_index(
         files, seen, roots = walk_roots(paths, config.index_dir, summary, walk_skips, READERS_VERSION)
         summary.files = len(files)
         _remember_roots(store, roots)
-        vision, reimage = _vision_for(store, config)
+        vision, reimage = vision_for(store, config)
         run = _Run(config, store, embedder, summary, engine, phase, seen, vision, reimage)
         mode = {True: "bar", False: "none"}.get(progress, progress) if isinstance(progress, bool) else progress
         run.progress = Progress(str(mode), len(files))

@@ -10,7 +10,7 @@ engine writer which chunks came and went.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,6 +38,22 @@ class DocItem:
     hash: str
     chunks: list[Chunk]
     texts: list[str]
+    kept: dict[int, np.ndarray] = field(default_factory=dict)  # chunk index -> its unchanged stored vector
+
+    @property
+    def to_embed(self) -> list[str]:
+        """The texts of the chunks that need the encoder (those not kept)."""
+        return [text for i, text in enumerate(self.texts) if i not in self.kept]
+
+    def vectors(self, fresh: np.ndarray) -> np.ndarray:
+        """Every chunk's vector: the kept ones, and ``fresh`` (of ``to_embed``) in between."""
+        if not self.kept:
+            return fresh
+        out = np.empty((len(self.texts), fresh.shape[1] if len(fresh) else len(next(iter(self.kept.values())))))
+        rows = iter(fresh)
+        for i in range(len(self.texts)):
+            out[i] = self.kept[i] if i in self.kept else next(rows)
+        return out.astype(np.float32)
 
 
 @dataclass
@@ -94,7 +110,7 @@ def write_items(store: Store, engine: EngineWriter, items: list[object], vectors
     for item in items:
         if isinstance(item, DocItem):
             file_id = _file_id(store, item.file)
-            n = len(item.texts)
+            n = len(item.texts) - len(item.kept)
             doc = item.doc
             removed, added = store.put_document(
                 file_id,
@@ -103,7 +119,7 @@ def write_items(store: Store, engine: EngineWriter, items: list[object], vectors
                 hash=item.hash,
                 metadata=doc.metadata,
                 chunks=item.chunks,
-                vectors=vectors[offset : offset + n],
+                vectors=item.vectors(vectors[offset : offset + n]),
             )
             engine.removed(removed)
             engine.added(added)

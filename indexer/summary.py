@@ -20,6 +20,7 @@ class IndexSummary:
     notes: list[tuple[str, str]] = field(default_factory=list)  # (path, what was read with a warning)
     files: int = 0  # files the walk found (not passed over by a rule)
     chunks_embedded: int = 0
+    chunks_kept: int = 0  # chunks of changed documents whose text did not change: their vectors kept
     documents: int = 0
     chunks: int = 0
     seconds: float = 0.0
@@ -49,7 +50,9 @@ class IndexSummary:
         return (
             f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged{moves}, "
             f"{skipped} skipped{f' ({reasons})' if reasons else ''}{warned}; "
-            f"{self.chunks_embedded} chunks embedded, {self.documents} documents / {self.chunks} chunks in index; "
+            f"{self.chunks_embedded} chunks embedded"
+            + (f" ({self.chunks_kept} unchanged kept)" if self.chunks_kept else "")
+            + f", {self.documents} documents / {self.chunks} chunks in index; "
             f"{self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s"
             + "".join(f"; {n:,} documents labelled ({facet})" for facet, n in sorted(self.labels.items()))
             + self._vision()

@@ -376,3 +376,45 @@ def test_mail_messages_and_their_attachments_are_found_and_filtered(tmp_path, ha
         assert "item: Repaint the breakwater light | owner: Ada" in read["text"]
         message = read_file(searcher.records, searcher.places, "moorings.eml")["text"]
         assert message.startswith("From: Ada <ada@example.org>\nTo: harbour-office@example.org\nDate: 2024-12-03")
+
+
+def test_editing_one_sentence_re_embeds_its_chunk_not_the_document(tmp_path, hashing):
+    import json as jsonlib
+
+    from click.testing import CliRunner
+
+    from searchctl.cli import cli
+
+    root = tmp_path / "docs"
+    sentences = [f"Entry {n}: the keeper logged wind force {n % 9} and a swell from the west." for n in range(400)]
+    path = write(root, "log.md", "# Logbook\n\n" + "\n\n".join(sentences) + "\n")
+    config = Config(index_dir=tmp_path / "idx")
+    first = build_index(config, root, embedder=hashing)
+    assert first.chunks_embedded >= 100  # a long document: many chunks
+    with Searcher(config, embedder=hashing) as searcher:
+        before = {h.text: h.chunk_id for h in searcher.search("keeper wind swell", k=1000, mode="bm25")}
+    sentences[200] = "Entry 200: a seal slept on the slipway all afternoon."
+    path.write_text("# Logbook\n\n" + "\n\n".join(sentences) + "\n")
+    second = build_index(config, root, embedder=hashing)
+    assert second.updated == 1 and second.chunks_embedded <= 3, second.line()
+    assert second.chunks_kept == second.chunks - second.chunks_embedded
+    assert f"({second.chunks_kept} unchanged kept)" in second.line()
+    with Searcher(config, embedder=hashing) as searcher:  # what was kept is what a fresh build holds
+        assert searcher.search("seal slept on the slipway", k=1, mode="bm25")[0].text.count("seal slept") == 1
+        fresh = Config(index_dir=tmp_path / "fresh")
+        build_index(fresh, root, embedder=hashing)
+        with Searcher(fresh, embedder=hashing) as rebuilt:
+            ours = [(h.text, round(h.score, 5)) for h in searcher.search("wind force 3 west", k=20, mode="dense")]
+            theirs = [(h.text, round(h.score, 5)) for h in rebuilt.search("wind force 3 west", k=20, mode="dense")]
+            assert ours == theirs
+    assert len(before) > 50
+    # the command line says it too
+    sentences[10] = "Entry 10: fog all day."
+    path.write_text("# Logbook\n\n" + "\n\n".join(sentences) + "\n")
+    out = CliRunner().invoke(cli, ["index", str(root), "--index", str(tmp_path / "cli"), "--model", "hash:64"])
+    assert out.exit_code == 0
+    sentences[11] = "Entry 11: fog again."
+    path.write_text("# Logbook\n\n" + "\n\n".join(sentences) + "\n")
+    again = CliRunner().invoke(cli, ["index", str(root), "--index", str(tmp_path / "cli"), "--json"])
+    figures = jsonlib.loads(again.stdout)
+    assert figures["chunks_embedded"] <= 3 and figures["chunks_kept"] > 10

@@ -97,16 +97,16 @@ def test_hostile_files_are_indexed_or_skipped_with_a_reason(tmp_path):
     assert skipped.pop("broken symlink") == 1
     assert skipped.pop("not a regular file") == 1
     assert skipped.pop("corrupt PDF") == 1
+    assert skipped.pop("empty file") == 1  # named, never indexed empty in silence (and not read again)
     if not IS_ROOT:
         assert skipped.pop("unreadable") == 1
     assert skipped == {}, skipped
-    # An empty file is a document with no chunks: recorded, so it is not read again.
-    indexed = {"empty.txt", "invalid-utf8.txt", "utf16.txt", "latin1.txt", "name with spaces.md", "new\nline.txt"}
+    indexed = {"invalid-utf8.txt", "utf16.txt", "latin1.txt", "name with spaces.md", "new\nline.txt"}
     indexed |= {"ünïcödé-名前.txt", "deep.txt"}
     assert summary.added == len(indexed), summary.line()
     with Searcher(Config(index_dir=tmp_path / "idx"), embedder=hashing) as searcher:
         paths = {Path(h.path).name for h in searcher.search("about", 20, mode="bm25")}
-        assert indexed - {"empty.txt", "invalid-utf8.txt", "latin1.txt"} <= paths
+        assert indexed - {"invalid-utf8.txt", "latin1.txt"} <= paths
         [hit] = searcher.search("submarines", 1, mode="bm25")
         assert hit.path.endswith("level29/deep.txt") and hit.path.count("level") == 30
         [hit] = searcher.search("crème brûlée", 1, mode="bm25")

@@ -33,6 +33,17 @@ class Reads(StoreBase):
         sql = _CHUNK_RECORDS + f"WHERE chunks.id IN ({marks})"
         return {record.chunk_id: record for record in self._records(sql, [int(i) for i in chunk_ids])}
 
+    def stored_vectors(self, doc_id: int) -> tuple[str | None, dict[str, np.ndarray]]:
+        """(the document's title, chunk text -> its stored vector): what a changed document
+        can keep of its old chunks, the ones whose text did not change."""
+        rows = self.conn.execute(
+            "SELECT documents.title, chunks.text, vectors.vector FROM documents JOIN chunks ON chunks.doc_id = "
+            "documents.id JOIN vectors ON vectors.chunk_id = chunks.id WHERE documents.id = ?",
+            (int(doc_id),),
+        ).fetchall()
+        title = rows[0][0] if rows else None
+        return title, {text: np.frombuffer(blob, dtype=np.float32) for _, text, blob in rows}
+
     def metadata_fields(self) -> set[str] | None:
         """Every metadata field some document has (what ``--where`` can filter on)."""
         rows = self.conn.execute("SELECT DISTINCT field.key FROM documents, json_each(documents.metadata) AS field")
