@@ -43,7 +43,7 @@ def test_every_skipped_file_is_named_and_the_counts_add_up(tmp_path, hashing):
         "fake.txt": "binary",
         "picture.xyz": "unsupported file type",
         "broken.pdf": "corrupt PDF",
-        "garbage.pdf": "unreadable text",
+        "garbage.pdf": "unreadable text (and OCR read no page)",
         "big.txt": "larger than 1 MB (--max-file-size)",
         ".hidden-notes.txt": "hidden",
         ".searchignore": "hidden",

@@ -71,7 +71,7 @@ def test_junk_titles(title, good):
 def test_a_garbage_text_layer_is_unreadable_text():
     with pytest.raises(Skip) as info:
         read_document(Path("g.pdf"), type3_garbage_pdf())
-    assert str(info.value) == "unreadable text"
+    assert str(info.value) == "unreadable text (no OCR engine)"
     assert unreadable("/97/112/112/108/101 /115/101/101/100/115 " * 20) == "glyph codes instead of text"
     assert unreadable("The quick brown fox jumps over the lazy dog. " * 5) is None
 
@@ -87,7 +87,7 @@ def test_a_pdf_with_one_garbage_page_keeps_the_others(tmp_path):
         writer.write(fh)
     reading = read_document(out, out.read_bytes())
     assert "Otters hold hands" in reading.documents[0].text
-    assert reading.notes == ["1 of 2 pages left out: unreadable text (page 2)"]
+    assert reading.notes == ["1 of 2 pages left out: unreadable text, no OCR engine (page 2)"]
 
 
 def test_a_pdf_that_needs_a_real_password_is_skipped():

@@ -4,6 +4,7 @@ silence, and what real files hold is read (nested Word tables, a picture as a sl
 from __future__ import annotations
 
 import io
+import os
 import time
 
 import pytest
@@ -418,3 +419,65 @@ def test_editing_one_sentence_re_embeds_its_chunk_not_the_document(tmp_path, has
     again = CliRunner().invoke(cli, ["index", str(root), "--index", str(tmp_path / "cli"), "--json"])
     figures = jsonlib.loads(again.stdout)
     assert figures["chunks_embedded"] <= 3 and figures["chunks_kept"] > 10
+
+
+def garbled_pdf(lines: list[str]) -> bytes:
+    """A page that shows ``lines`` as clean type (an image of them) over a text layer of
+    glyph codes (``/g12/g7...``), as papers set with fonts that have no Unicode map do."""
+    from fpdf import FPDF
+    from fpdf.enums import TextMode
+    from PIL import Image, ImageDraw, ImageFont
+
+    picture = Image.new("RGB", (1700, 100 + 100 * len(lines)), "white")
+    face = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    font = ImageFont.truetype(face, 48) if os.path.exists(face) else ImageFont.load_default(48)
+    for i, line in enumerate(lines):
+        ImageDraw.Draw(picture).text((20, 30 + 100 * i), line, fill="black", font=font)
+    image = io.BytesIO()
+    picture.save(image, "PNG")
+    image.seek(0)
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(image, x=10, y=20, w=190)
+    pdf.set_font("helvetica", size=10)
+    pdf.text_mode = TextMode.INVISIBLE
+    for row in range(10):
+        pdf.text(10, 30 + row * 5, "".join(f"/g{(row * 7 + i) % 90 + 3}" for i in range(25)))
+    return bytes(pdf.output())
+
+
+def test_a_pdf_whose_text_layer_is_glyph_codes_is_read_by_ocr(tmp_path, hashing):
+    from pypdf import PdfReader, PdfWriter
+
+    root = tmp_path / "papers"
+    write(
+        root, "accident.pdf", garbled_pdf(["The night ferry leaves the harbour at dawn.", "Board at the north quay."])
+    )
+    writer = PdfWriter()  # a paper whose second page alone has a garbled layer
+    for data in (
+        _plain_pdf("Tidal streams run strongest at half tide."),
+        garbled_pdf(["Moorings are inspected in May."]),
+    ):
+        writer.append(PdfReader(io.BytesIO(data)))
+    mixed = io.BytesIO()
+    writer.write(mixed)
+    write(root, "mixed.pdf", mixed.getvalue())
+    config = Config(index_dir=tmp_path / "idx")
+    summary = build_index(config, root, embedder=hashing)
+    assert summary.skipped_files == [] and summary.added == 2 and summary.pages_ocr == 2
+    notes = {path.rsplit("/", 1)[-1]: note for path, note in summary.notes}
+    assert notes["mixed.pdf"] == "1 of 2 pages read by OCR (no text layer, or an unreadable one)"
+    with Searcher(config, embedder=hashing) as searcher:
+        ferry = searcher.search("night ferry leaves the harbour at dawn", k=1, mode="bm25")[0]
+        assert ferry.path.endswith("accident.pdf") and "/g" not in ferry.text
+        assert searcher.search("moorings inspected in May", k=1, mode="bm25")[0].path.endswith("mixed.pdf")
+
+
+def _plain_pdf(line: str) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(0, 10, line)
+    return bytes(pdf.output())

@@ -7,11 +7,14 @@ normalisation joins what is left), no word of the source missing (pypdf: 17). An
 opened with the empty password (what most "protected" PDFs use to forbid printing, not
 reading); one that needs a real password is skipped. Each page passes the quality gate
 on its own: a page whose text layer is glyph codes or control characters (a font with no
-Unicode mapping) is left out and counted in a note; a PDF with no readable page is
-skipped as "unreadable text". The title is the metadata title unless it names a tool or
+Unicode mapping) is a page to read by OCR, as a scan is (its text layer says nothing,
+but it renders as clean type); only a page OCR cannot read either is left out, counted
+in a note by its number; a PDF with no readable page is skipped as "unreadable text".
+The title is the metadata title unless it names a tool or
 a file ("paper.dvi", "Microsoft Word - x.doc"), else the first line that reads as one.
 
-A scanned page (a text layer of fewer than ``SCANNED_LETTERS`` letters) is rendered at
+A scanned page (a text layer of fewer than ``SCANNED_LETTERS`` letters), or a garbled one,
+is rendered at
 ``OCR_DPI`` (fewer dots for a huge page: at most ``MAX_RENDER_PIXELS``) and read by OCR
 when the run has an OCR engine; pages with a text layer are kept as they are.
 """
@@ -91,14 +94,18 @@ def read_pdf(data: bytes, notes: list[str], vision=None) -> list[Document]:
     raw_pages, metadata = pdf_pages(data)
     # PDFium joins a word hyphenated at a line end and marks the hyphen with U+FFFE.
     pages = [tidy(raw.replace("\ufffe", "").replace("\r\n", "\n").replace("\r", "\n")) for raw in raw_pages]
-    scans = [i for i, text in enumerate(pages) if _scanned(text)]
-    ocr = vision.ocr if vision is not None and scans else None
+    # No text layer, or one of glyph codes and control characters: what the page shows is
+    # read by OCR, exactly as a scan is, when the run has an OCR engine.
+    looked = [i for i, text in enumerate(pages) if _scanned(text) or unreadable(text)]
+    ocr = vision.ocr if vision is not None and looked else None
+    read_by_ocr = 0
     if ocr is not None:
-        # No text layer, or one of glyph codes: what the page shows, if OCR reads any.
-        for index, image in render_pages(data, scans):
-            pages[index] = tidy(ocr.read(image)) or pages[index]
-        vision.counts["pages_ocr"] += len(scans)
-    scanned = len(scans) if ocr is not None else 0
+        for index, image in render_pages(data, looked):
+            found = tidy(ocr.read(image))
+            if found and not unreadable(found):
+                pages[index] = found
+                read_by_ocr += 1
+        vision.counts["pages_ocr"] += len(looked)
     kept, bad = [], []
     for number, text in enumerate(pages, start=1):
         if not text:
@@ -109,13 +116,14 @@ def read_pdf(data: bytes, notes: list[str], vision=None) -> list[Document]:
             kept.append(text)
     if not kept:
         if bad:
-            raise Skip("unreadable text")
+            raise Skip("unreadable text" + (" (and OCR read no page)" if ocr is not None else " (no OCR engine)"))
         raise Skip("PDF without extractable text")
-    if scanned:
-        notes.append(f"{scanned} of {len(pages)} pages read by OCR (no text layer)")
+    if read_by_ocr:
+        notes.append(f"{read_by_ocr} of {len(pages)} pages read by OCR (no text layer, or an unreadable one)")
     if bad:
         shown = ", ".join(str(n) for n in bad[:5]) + (", ..." if len(bad) > 5 else "")
-        notes.append(f"{len(bad)} of {len(pages)} pages left out: unreadable text (page {shown})")
+        why = "OCR read nothing" if ocr is not None else "no OCR engine"
+        notes.append(f"{len(bad)} of {len(pages)} pages left out: unreadable text, {why} (page {shown})")
     text = "\n\n".join(kept)
     title = good_title(metadata.get("Title")) or first_line_title(text)
     meta: dict = {"pages": len(pages)}
