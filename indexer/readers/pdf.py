@@ -43,13 +43,22 @@ def _open(data: bytes):
         raise Skip("corrupt PDF") from exc
 
 
-def pdf_pages(data: bytes) -> tuple[list[str], dict]:
-    """The raw text of each page and the document's metadata."""
+def pdf_pages(data: bytes, damaged: list[int] | None = None) -> tuple[list[str], dict]:
+    """The raw text of each page and the document's metadata; a page PDFium cannot load
+    (a damaged file) is empty, its number added to ``damaged``."""
+    import pypdfium2 as pdfium
+
     document = _open(data)
     try:
         pages = []
         for index in range(len(document)):
-            page = document[index]
+            try:
+                page = document[index]
+            except pdfium.PdfiumError:
+                pages.append("")
+                if damaged is not None:
+                    damaged.append(index + 1)
+                continue
             try:
                 textpage = page.get_textpage()
                 try:
@@ -70,10 +79,15 @@ def pdf_pages(data: bytes) -> tuple[list[str], dict]:
 def render_pages(data: bytes, indexes: list[int]):
     """(index, PIL image) of each page in ``indexes`` (0-based) at OCR_DPI, or fewer dots
     for a huge page; the document is opened once, each image made only when asked for."""
+    import pypdfium2 as pdfium
+
     document = _open(data)
     try:
         for index in indexes:
-            page = document[index]
+            try:
+                page = document[index]
+            except pdfium.PdfiumError:
+                continue  # a damaged page: pdf_pages named it
             try:
                 width, height = page.get_size()  # in points
                 scale = OCR_DPI / 72
@@ -91,7 +105,8 @@ def _scanned(text: str) -> bool:
 
 
 def read_pdf(data: bytes, notes: list[str], vision=None) -> list[Document]:
-    raw_pages, metadata = pdf_pages(data)
+    damaged: list[int] = []
+    raw_pages, metadata = pdf_pages(data, damaged)
     # PDFium joins a word hyphenated at a line end and marks the hyphen with U+FFFE.
     pages = [tidy(raw.replace("\ufffe", "").replace("\r\n", "\n").replace("\r", "\n")) for raw in raw_pages]
     # No text layer, or one of glyph codes and control characters: what the page shows is
@@ -114,7 +129,12 @@ def read_pdf(data: bytes, notes: list[str], vision=None) -> list[Document]:
             bad.append(number)
         else:
             kept.append(text)
+    if damaged:
+        shown = ", ".join(str(n) for n in damaged[:5]) + (", ..." if len(damaged) > 5 else "")
+        notes.append(f"{len(damaged)} of {len(pages)} pages left out: damaged, PDFium cannot load them (page {shown})")
     if not kept:
+        if damaged and not bad:
+            raise Skip("corrupt PDF (no page can be loaded)")
         if bad:
             raise Skip("unreadable text" + (" (and OCR read no page)" if ocr is not None else " (no OCR engine)"))
         raise Skip("PDF without extractable text")

@@ -81,8 +81,9 @@ _SOFT_HYPHEN = "\u00ad"
 
 
 def normalise(text: str) -> str:
-    """NFKC, no soft hyphens, words broken over a line end joined (line count unchanged)."""
-    text = unicodedata.normalize("NFKC", text.replace(_SOFT_HYPHEN, ""))
+    """NFKC, no soft hyphens or stray NUL bytes, words broken over a line end joined (line
+    count unchanged)."""
+    text = unicodedata.normalize("NFKC", text.replace(_SOFT_HYPHEN, "").replace("\x00", ""))
     if "-\n" in text or "\u2010\n" in text or "- \n" in text:
         text = _BROKEN_WORD.sub(r"\1\3\4\n\2", text)
     return text
