@@ -17,6 +17,7 @@ loses at most the batch being embedded, never the index.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -173,6 +174,8 @@ class _Run:
             return
         if row is None and not again and self._relink(key, kind, digest, st):
             return
+        if self.progress is not None:
+            self.vision.on_page = functools.partial(self.progress.reading, path.name)
         try:
             kind, docs, notes = read_document(path, data, self.vision)
         except Skip as skip:
@@ -303,7 +306,7 @@ def build_index(
     paths: list[Path] | Path,
     *,
     embedder: TextEmbedder | None = None,
-    progress: bool | str = False,
+    progress: bool | str | Progress = False,
     wait: bool = False,
     classifier: Path | None = None,
     on_phase: Callable[[str], None] | None = None,
@@ -315,7 +318,7 @@ def build_index(
     ``classifier`` (a folder) and by every classifier the index already labels with.
     ``on_phase`` hears the name of each step (``PHASES``) as the run enters it.
     ``progress``: "bar" (or True) for a progress bar, "lines" for progress lines (a log),
-    "none" (or False) for nothing.
+    "none" (or False) for nothing, or a ``Progress`` to report to.
     """
     started = time.perf_counter()
     phase = on_phase or (lambda name: None)
@@ -345,8 +348,12 @@ def build_index(
         _remember_roots(store, roots)
         vision, reimage = vision_for(store, config)
         run = _Run(config, store, embedder, summary, engine, phase, seen, vision, reimage)
-        mode = {True: "bar", False: "none"}.get(progress, progress) if isinstance(progress, bool) else progress
-        run.progress = Progress(str(mode), len(files))
+        if isinstance(progress, Progress):  # one made by the caller (its stream, its pace)
+            mode, run.progress = progress.mode, progress
+            progress.total = len(files)
+        else:
+            mode = ("bar" if progress else "none") if isinstance(progress, bool) else progress
+            run.progress = Progress(mode, len(files))
         try:
             for path in files:
                 run.index_file(path, known, remembered)

@@ -4,7 +4,8 @@ On a terminal: a bar over the files (the total is known once the walk is done) w
 chunks embedded and chunks/s beside it. In a log (stderr is not a terminal): a line
 about every tenth of the files or every 30 seconds, whichever comes first, with files,
 chunks, chunks/s and the time left at the pace so far, starting once the run has taken
-``quiet_seconds`` (a run of a second needs no progress in its log). Nothing at all when
+``quiet_seconds`` (a run of a second needs no progress in its log). Inside one long file
+(OCR of a scanned PDF) the pages move too: on the bar, and in a line at the same pace. Nothing at all when
 asked for nothing.
 """
 
@@ -70,6 +71,20 @@ class Progress:
         if self.mode == "bar":
             self.bar.set_postfix_str(f"{self.chunks:,} chunks, {self.rate:.1f} chunks/s", refresh=True)
         self._maybe_line()
+
+    def reading(self, name: str, done: int, total: int) -> None:
+        """Inside one long file (OCR of a scanned PDF): ``done`` of its ``total`` pages read."""
+        if self.mode == "bar":
+            self.bar.set_postfix_str(f"{name}: OCR page {done}/{total}", refresh=True)
+            return
+        now = time.perf_counter()
+        if self.mode != "lines" or now - self.started < self.quiet or now - self._last_line < self.every:
+            return
+        self._last_line = now
+        self._print(
+            f"progress: {self.files:,}/{self.total:,} files; reading {name}: OCR page {done}/{total}, "
+            f"{_duration(now - self.started)} elapsed"
+        )
 
     @property
     def rate(self) -> float:

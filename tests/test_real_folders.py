@@ -481,3 +481,31 @@ def _plain_pdf(line: str) -> bytes:
     pdf.set_font("helvetica", size=12)
     pdf.cell(0, 10, line)
     return bytes(pdf.output())
+
+
+def test_progress_moves_inside_a_long_scanned_pdf(tmp_path, hashing):
+    from fpdf import FPDF
+    from PIL import Image, ImageDraw, ImageFont
+
+    from indexer.progress import Progress
+
+    face = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    font = ImageFont.truetype(face, 40) if os.path.exists(face) else ImageFont.load_default(40)
+    pdf = FPDF()
+    for n in range(5):  # pages that are pictures only: no text layer at all
+        page = Image.new("RGB", (1200, 300), "white")
+        ImageDraw.Draw(page).text((30, 120), f"Scanned page {n + 1}: the tide table", fill="black", font=font)
+        image = io.BytesIO()
+        page.save(image, "PNG")
+        image.seek(0)
+        pdf.add_page()
+        pdf.image(image, x=10, y=20, w=190)
+    root = tmp_path / "scans"
+    write(root, "tides.pdf", bytes(pdf.output()))
+    log = io.StringIO()
+    progress = Progress("lines", 0, every_seconds=0, quiet_seconds=0, stream=log)
+    summary = build_index(Config(index_dir=tmp_path / "idx"), root, embedder=hashing, progress=progress)
+    assert summary.pages_ocr == 5 and summary.added == 1
+    pages = [line for line in log.getvalue().splitlines() if "reading tides.pdf" in line]
+    assert [line.split("OCR page ")[1].split(",")[0] for line in pages] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
+    assert pages[0].startswith("progress: 0/1 files; reading tides.pdf: OCR page 1/5, ")

@@ -37,6 +37,7 @@ class Vision:
     make_ocr: Callable[[], object] | None = None
     make_captioner: Callable[[], object] | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"images_ocr": 0, "captioned": 0, "pages_ocr": 0})
+    on_page: Callable[[int, int], None] | None = None  # (pages read, of how many) inside one file
     _ocr: object = None
     _captioner: object = None
 

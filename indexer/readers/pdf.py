@@ -115,11 +115,13 @@ def read_pdf(data: bytes, notes: list[str], vision=None) -> list[Document]:
     ocr = vision.ocr if vision is not None and looked else None
     read_by_ocr = 0
     if ocr is not None:
-        for index, image in render_pages(data, looked):
+        for done, (index, image) in enumerate(render_pages(data, looked), start=1):
             found = tidy(ocr.read(image))
             if found and not unreadable(found):
                 pages[index] = found
                 read_by_ocr += 1
+            if vision.on_page is not None:
+                vision.on_page(done, len(looked))
         vision.counts["pages_ocr"] += len(looked)
     kept, bad = [], []
     for number, text in enumerate(pages, start=1):
