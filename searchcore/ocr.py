@@ -24,6 +24,10 @@ DEFAULT_OCR = "rapidocr"
 MAX_OCR_SIDE = 2400
 # Text lines the recogniser is less sure of are left out (noise, texture read as letters).
 _MIN_CONFIDENCE = 0.5
+# A reading with fewer letters than this, from a plain page of at least _RETRY_SIDE pixels
+# a side, is tried again (RapidOcr); a smaller picture enlarged reads confident nonsense.
+_LITTLE = 10
+_RETRY_SIDE = 200
 # PP-OCR's recogniser (trained mostly on Chinese) sometimes drops the spaces of a line of
 # English ("Fuelcostsroseinwinter"); a run of at least this many letters that is no word
 # is split into words by their frequencies (wordninja). Measured by bench/ocr.py.
@@ -31,8 +35,9 @@ _RESPACE_LETTERS = 10
 _RUN = re.compile(rf"[A-Za-z]{{{_RESPACE_LETTERS},}}")
 
 
-def respace(line: str) -> str:
-    """``line`` with each long run of letters that is no word split into words."""
+def respace(line: str, strays: bool = True) -> str:
+    """``line`` with each long run of letters that is no word split into words; a stray
+    letter of the split joins its neighbour (``strays=False``: the run is then left whole)."""
     import wordninja
 
     known = wordninja.DEFAULT_LANGUAGE_MODEL._wordcost
@@ -41,8 +46,17 @@ def respace(line: str) -> str:
         run = match.group(0)
         if run.lower() in known:
             return run
-        parts = wordninja.split(run)
-        return " ".join(parts) if len(parts) > 1 and all(len(p) > 1 or p.lower() in "ai" for p in parts) else run
+        parts: list[str] = []
+        for part in wordninja.split(run):
+            if len(part) == 1 and part.lower() not in "ai" and not strays:
+                return run
+            if len(part) == 1 and part.lower() not in "ai" and parts:
+                parts[-1] += part  # a stray letter belongs to the word before it ("PL" "T": "PLT")
+            else:
+                parts.append(part)
+        if len(parts) > 1 and len(parts[0]) == 1 and parts[0].lower() not in "ai":
+            parts[:2] = [parts[0] + parts[1]]
+        return " ".join(parts) if len(parts) > 1 else run
 
     return _RUN.sub(split, line)
 
@@ -63,13 +77,47 @@ def _fit(image):
     return image
 
 
+def _letters(text: str) -> int:
+    return sum(ch.isalpha() for ch in text)
+
+
+def _plain_background(image) -> bool:
+    """Whether most of ``image`` is one plain tone (a page, a receipt, a screenshot), where
+    reading almost nothing means OCR missed the text rather than that there is none."""
+    import numpy as np
+
+    small = np.asarray(image.convert("L").resize((128, 128)), dtype=np.int16)
+    return float(np.mean(np.abs(small - np.median(small)) < 24)) >= 0.5
+
+
+def _variants(image):
+    """Other views of ``image`` for a reading that found little: with a white border, larger, smaller."""
+    from PIL import ImageOps
+
+    yield ImageOps.expand(image, border=max(16, min(image.size) // 10), fill="white")
+    for scale in (1.5, 0.5):
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        if max(size) <= MAX_OCR_SIDE * 1.5 and min(size) >= 32:
+            yield image.resize(size)
+
+
 class RapidOcr:
-    """PP-OCR detection and recognition on ONNX Runtime (rapidocr-onnxruntime 1.4)."""
+    """PP-OCR detection and recognition on ONNX Runtime (rapidocr-onnxruntime 1.4).
+
+    A reading of fewer than ``_LITTLE`` letters from an image with a plain background (and
+    at least ``_RETRY_SIDE`` pixels a side) is tried again on other views of it (a white
+    border, 1.5x, 0.5x: PP-OCR's detector misses some clear lines at one scale and finds
+    them at another), and, where Tesseract is installed, by Tesseract too; the reading
+    with the most confident letters is kept."""
 
     name = "rapidocr"
 
-    def __init__(self, respace_words: bool = True) -> None:
+    def __init__(self, respace_words: bool = True, retry: bool = True, strays: bool = True) -> None:
         self.respace_words = respace_words
+        self.retry = retry
+        self.strays = strays
+        self._second: TesseractOcr | None = None  # made on first need
+        self._looked_for_second = False
         try:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as exc:
@@ -80,16 +128,40 @@ class RapidOcr:
         self._engine = RapidOCR()
 
     def read(self, image) -> str:
+        image = _fit(image)
+        text, score = self.read_scored(image)
+        if self.retry and _letters(text) < _LITTLE and min(image.size) >= _RETRY_SIDE and _plain_background(image):
+            for view in _variants(image):  # every view: a wrong one can read confident nonsense
+                again, again_score = self.read_scored(view)
+                if again_score > score:
+                    text, score = again, again_score
+            second = self._tesseract()
+            if _letters(text) < _LITTLE and second is not None:
+                again, again_score = second.read_scored(image)
+                if again_score > score:
+                    text, score = again, again_score
+        return text
+
+    def _tesseract(self) -> TesseractOcr | None:
+        if not self._looked_for_second:
+            self._looked_for_second = True
+            self._second = TesseractOcr() if shutil.which("tesseract") else None
+        return self._second
+
+    def read_scored(self, image) -> tuple[str, float]:
+        """The text of ``image`` and its score: the letters read, each weighted by its line's confidence."""
         import numpy as np
 
-        found, _ = self._engine(np.asarray(_fit(image)))
+        found, _ = self._engine(np.asarray(image.convert("RGB")))
         if not found:
-            return ""
+            return "", 0.0
         # Boxes come roughly in reading order; sort lines top to bottom, then left to right.
         lines = []
+        score = 0.0
         for box, text, confidence in found:
             if float(confidence) < _MIN_CONFIDENCE or not str(text).strip():
                 continue
+            score += float(confidence) * _letters(str(text))
             top = min(point[1] for point in box)
             left = min(point[0] for point in box)
             height = max(point[1] for point in box) - top
@@ -101,7 +173,7 @@ class RapidOcr:
             else:
                 rows.append((top, height, [(left, text)]))
         text = "\n".join(" ".join(text for _, text in sorted(words)) for _, _, words in rows)
-        return respace(text) if self.respace_words else text
+        return (respace(text, self.strays) if self.respace_words else text), score
 
 
 class TesseractOcr:
@@ -128,6 +200,32 @@ class TesseractOcr:
         if done.returncode != 0:
             raise SearchctlError(f"tesseract failed: {done.stderr.decode(errors='replace').strip()[:200]}")
         return "\n".join(line.strip() for line in done.stdout.decode(errors="replace").splitlines() if line.strip())
+
+    def read_scored(self, image) -> tuple[str, float]:
+        """The text of ``image`` and its score (letters weighted by word confidence), from
+        Tesseract's TSV output: what a second opinion is compared by."""
+        buffer = io.BytesIO()
+        _fit(image).save(buffer, format="PNG")
+        done = subprocess.run(
+            [self.program, "stdin", "stdout", "-l", self.language, "--psm", "3", "tsv"],
+            input=buffer.getvalue(),
+            capture_output=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            return "", 0.0
+        lines: dict[tuple[str, ...], list[str]] = {}
+        score = 0.0
+        for row in done.stdout.decode(errors="replace").splitlines()[1:]:
+            cells = row.split("\t")
+            if len(cells) < 12 or cells[0] != "5" or not cells[11].strip():
+                continue
+            confidence = float(cells[10]) / 100
+            if confidence < _MIN_CONFIDENCE:
+                continue
+            score += confidence * _letters(cells[11])
+            lines.setdefault(tuple(cells[1:5]), []).append(cells[11].strip())
+        return "\n".join(" ".join(words) for words in lines.values()), score
 
 
 def make_ocr(name: str) -> Ocr | None:

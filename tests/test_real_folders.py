@@ -509,3 +509,50 @@ def test_progress_moves_inside_a_long_scanned_pdf(tmp_path, hashing):
     pages = [line for line in log.getvalue().splitlines() if "reading tides.pdf" in line]
     assert [line.split("OCR page ")[1].split(",")[0] for line in pages] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
     assert pages[0].startswith("progress: 0/1 files; reading tides.pdf: OCR page 1/5, ")
+
+
+def _rendered_line(text: str, size=(1116, 330), px: int = 34, at=(30, 148)):
+    from PIL import Image, ImageDraw, ImageFont
+
+    face = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    font = ImageFont.truetype(face, px) if os.path.exists(face) else ImageFont.load_default(px)
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).text(at, text, fill="black", font=font)
+    return image
+
+
+def test_ocr_reads_a_clear_rendered_line_and_glued_capitals_are_split():
+    from searchcore.ocr import RapidOcr, respace
+
+    line = "The harbour office opens at nine every morning"
+    assert RapidOcr().read(_rendered_line(line)).split() == line.split()
+    assert respace("MYHAPPYPHARMACYPLT") == "MY HAPPY PHARMACY PLT"  # a stray letter joins its word
+    assert respace("MYHAPPYPHARMACYPLT", strays=False) == "MYHAPPYPHARMACYPLT"
+    assert respace("TOTALAMOUNT due") == "TOTAL AMOUNT due" and respace("Lighthouses") == "Lighthouses"
+
+
+def test_ocr_tries_again_only_where_text_was_missed():
+    import numpy as np
+    from PIL import Image
+
+    from searchcore.ocr import RapidOcr, _plain_background, _variants
+
+    page = _rendered_line("Tide tables for the northern harbour")
+    assert _plain_background(page)
+    blocks = np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    photo = Image.fromarray(blocks).resize((400, 300), Image.NEAREST)  # a busy picture: no retry
+    assert not _plain_background(photo)
+    assert [v.size for v in _variants(page)] == [(1182, 396), (1674, 495), (558, 165)]
+    ocr = RapidOcr()
+    assert ocr.read(Image.new("RGB", (800, 600), "white")) == ""  # a blank page: tried again, still nothing
+    # a picture too small to read is not enlarged into confident nonsense
+    assert ocr.read(page.resize((140, 41))) == RapidOcr(retry=False).read(page.resize((140, 41))) == ""
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tesseract"), reason="tesseract is not installed")
+def test_tesseract_gives_a_scored_second_opinion():
+    from searchcore.ocr import TesseractOcr
+
+    text, score = TesseractOcr().read_scored(_rendered_line("Ferry tickets are sold at the quay"))
+    assert "Ferry tickets are sold at the quay" in text and score > 20
+    assert TesseractOcr().read_scored(_rendered_line(""))[1] == 0.0
