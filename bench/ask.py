@@ -63,22 +63,23 @@ def claims(data: Path, split: str, n: int) -> tuple[list[tuple[str, str]], dict[
     return [(q, queries[q]) for q in ids], judged
 
 
-def measure(searcher, items, judged, words: float, rank: float, per_document: int) -> dict:
+def measure(searcher, items, judged, words: float, rank: float, per_document: int, floor: float = 0.0) -> dict:
     from searchcore.answers import ask
     from searchcore.options import SearchOptions
 
-    top3 = cited = quotes = docs = 0
+    top3 = cited = quotes = docs = judged_docs = 0
     took = []
     for qid, text in items:
         found = searcher.run([text], SearchOptions(k=3, per_doc=True))[0]
         top3 += bool({h.key for h in found} & judged[qid])
         started = time.perf_counter()
-        answer = ask(searcher, text, words=words, rank=rank, per_document=per_document)
+        answer = ask(searcher, text, words=words, rank=rank, per_document=per_document, floor=floor)
         took.append((time.perf_counter() - started) * 1000)
         keys = {q.handle.rpartition("#")[2] for q in answer.quotes}
         cited += bool(keys & judged[qid])
         quotes += len(answer.quotes)
         docs += len(keys)
+        judged_docs += len(keys & judged[qid])
     n = len(items)
     return {
         "claims": n,
@@ -86,6 +87,7 @@ def measure(searcher, items, judged, words: float, rank: float, per_document: in
         "ask_judged": cited,
         "quotes_per_claim": round(quotes / n, 2),
         "documents_per_claim": round(docs / n, 2),
+        "quoted_documents_judged": round(judged_docs / max(docs, 1), 3),
         "ask_ms_p50": round(float(np.median(took)), 1),
     }
 
@@ -121,6 +123,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=Path("/tmp/searchctl-bench-ask-scifact"))
     parser.add_argument("--claims", type=int, default=50)
     parser.add_argument("--tune", type=int, default=0, metavar="N", help="choose the weights on N train claims")
+    parser.add_argument("--grid", default="full", choices=("full", "floor"), help="floor: tune only the floor")
     parser.add_argument("--generate", type=int, default=0, metavar="N")
     args = parser.parse_args()
     if not (args.data / "corpus.jsonl").exists():
@@ -131,26 +134,37 @@ def main() -> None:
             check=True,
         )
     from searchcore import Config, Searcher
-    from searchcore.answers import PER_DOCUMENT, RANK, WORDS
+    from searchcore.answers import FLOOR, PER_DOCUMENT, RANK, WORDS
 
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     kind = "avx512-vnni" if "avx512_vnni" in flags else "avx2" if "avx2" in flags else platform.machine()
     out: dict = {"cpu": kind, "cores": os.cpu_count()}
-    words, rank, per_document = WORDS, RANK, PER_DOCUMENT
+    words, rank, per_document, chosen_floor = WORDS, RANK, PER_DOCUMENT, FLOOR
     with Searcher(Config(index_dir=args.index)) as searcher:
         searcher.embedder = CachedEmbedder(searcher.embedder)
         if args.tune:
             train, train_judged = claims(args.data, "train", args.tune)
             grid = {}
-            for setting in itertools.product((0.15, 0.3, 0.6), (0.0, 0.05), (1, 2, 3)):
+            settings = [(words, rank, per_document)]
+            if args.grid == "full":
+                settings = list(itertools.product((0.15, 0.3, 0.6), (0.0, 0.05), (1, 2, 3)))
+            for setting in settings:
                 grid[setting] = measure(searcher, train, train_judged, *setting)
                 print(f"train words, rank, per_document={setting}: {grid[setting]}", file=sys.stderr)
             words, rank, per_document = max(grid, key=lambda s: (grid[s]["ask_judged"], s[2]))
             out["train"] = {"words={} rank={} per_document={}".format(*s): v for s, v in grid.items()}
-            out["chosen"] = {"words": words, "rank": rank, "per_document": per_document}
+            # then the highest floor that still quotes a judged document as often as the top 3 do
+            floors = {}
+            for floor in (0.0, 0.4, 0.5, 0.6, 0.7, 0.8):
+                floors[floor] = measure(searcher, train, train_judged, words, rank, per_document, floor)
+                print(f"train floor={floor}: {floors[floor]}", file=sys.stderr)
+            enough = [f for f, r in floors.items() if r["ask_judged"] >= r["top3_judged"]]
+            chosen_floor = max(enough) if enough else 0.0
+            out["train_floor"] = {f"floor={f}": v for f, v in floors.items()}
+            out["chosen"] = {"words": words, "rank": rank, "per_document": per_document, "floor": chosen_floor}
         test, test_judged = claims(args.data, "test", args.claims)
         searcher.embedder = searcher.embedder.inner  # timings of the test run without the cache
-        out["test"] = measure(searcher, test, test_judged, words, rank, per_document)
+        out["test"] = measure(searcher, test, test_judged, words, rank, per_document, chosen_floor)
         if args.generate:
             out["generate"] = generate(searcher, test, args.generate)
     print(json.dumps(out, indent=2))
