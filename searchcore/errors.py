@@ -5,6 +5,7 @@ The CLI prints it after ``error:`` and exits with ``exit_code``; nothing else is
 
     SearchctlError              base class; exit code 1
     ├── UsageError              bad input from the caller; exit code 2
+    │   └── NoSuchFieldError    a filter on a metadata field no document has (HTTP 404)
     ├── IndexNotFoundError      no index in the given folder
     ├── ModelMismatchError      a model other than the one the index was built with
     ├── BackendMismatchError    a backend other than the one the index was embedded with
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "SearchctlError",
     "UsageError",
+    "NoSuchFieldError",
     "IndexNotFoundError",
     "ModelMismatchError",
     "ModelNotFoundError",
@@ -42,6 +44,10 @@ class UsageError(SearchctlError):
     """The caller asked for something impossible (bad path, bad option value)."""
 
     exit_code = 2
+
+
+class NoSuchFieldError(UsageError):
+    """A ``where`` filter on a metadata field that no document of the index has."""
 
 
 class IndexNotFoundError(SearchctlError):

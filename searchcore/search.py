@@ -36,7 +36,7 @@ import numpy as np
 
 from .config import Config
 from .engine import AllowList, Engine, Records
-from .errors import UsageError
+from .errors import NoSuchFieldError
 from .fusion import rrf, weighted
 from .models import TextEmbedder, index_backend, index_model, make_embedder
 from .options import DEFAULT_FUSION, DEFAULT_MODE, Filters, SearchOptions, check_query
@@ -220,7 +220,7 @@ class Searcher:
         missing = next((name for name, _ in filters.where if name not in fields), None)
         if missing is not None:
             known = ", ".join(sorted(fields)[:20]) + (", ..." if len(fields) > 20 else "")
-            raise UsageError(
+            raise NoSuchFieldError(
                 f"no document has a field {missing[:100]!r} to filter on (where {missing[:100]}=...); "
                 + (f"the fields are: {known}" if fields else "no document of this index has metadata fields")
             )

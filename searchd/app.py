@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from searchcore.config import Config
-from searchcore.errors import SearchctlError, UsageError
+from searchcore.errors import NoSuchFieldError, SearchctlError, UsageError
 
 from .guard import Guard, json_error
 from .holder import IndexHolder
@@ -89,7 +89,9 @@ def create_app(
 
     @app.exception_handler(SearchctlError)
     async def _library_error(request: Request, exc: SearchctlError) -> JSONResponse:
-        return json_error(400 if isinstance(exc, UsageError) else 503, str(exc))
+        # a filter on a field no document has: nothing found, said in the detail
+        status = 404 if isinstance(exc, NoSuchFieldError) else 400 if isinstance(exc, UsageError) else 503
+        return json_error(status, str(exc))
 
     app.state.config = config
     app.state.metrics = metrics

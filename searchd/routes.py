@@ -89,7 +89,12 @@ async def _run(request: Request, queries: list[str], options: SearchOptions) -> 
 router = APIRouter()
 
 
-@router.get("/search", response_model=SearchResponse, responses=ERRORS, summary="Search with one query")
+@router.get(
+    "/search",
+    response_model=SearchResponse,
+    responses={**ERRORS, 404: {"model": ErrorOut, "description": "A where filter on a field no document has"}},
+    summary="Search with one query",
+)
 async def search_get(request: Request, params: Annotated[SearchQuery, Query()]) -> Response:
     return _as_json((await _run(request, [params.q], _options(params)))[0][0])
 
@@ -97,7 +102,7 @@ async def search_get(request: Request, params: Annotated[SearchQuery, Query()]) 
 @router.post(
     "/search",
     response_model=SearchResponse | BatchResponse,
-    responses=ERRORS,
+    responses={**ERRORS, 404: {"model": ErrorOut, "description": "A where filter on a field no document has"}},
     summary="Search with one query (q) or a batch (queries)",
 )
 async def search_post(request: Request, body: SearchRequest) -> Response:
@@ -109,7 +114,12 @@ async def search_post(request: Request, body: SearchRequest) -> Response:
     return _as_json({**batch, "results": results})
 
 
-@router.post("/ask", response_model=AskResponse, responses=ERRORS, summary="The cited sentences that answer a question")
+@router.post(
+    "/ask",
+    response_model=AskResponse,
+    responses={**ERRORS, 404: {"model": ErrorOut, "description": "A where filter on a field no document has"}},
+    summary="The cited sentences that answer a question",
+)
 async def ask_post(request: Request, body: AskRequest) -> Response:
     """The sentences of the best passages that answer the question ``q``, each with its
     citation ``[n] path:lines`` (as `searchctl ask` gives them; no generator runs here)."""

@@ -204,7 +204,7 @@ def test_a_filter_on_a_field_no_document_has_says_so(tmp_path):
     assert runner.invoke(cli, [*args, "--where", "lang=de"]).output.strip() == "no hits"
     with LiveServer(create_app(config)) as live:
         answer = httpx.get(live.url + "/search", params={"q": "returns", "where": "language=de"})
-        assert answer.status_code == 400 and "no document has a field 'language'" in answer.json()["detail"]
+        assert answer.status_code == 404 and "no document has a field 'language'" in answer.json()["detail"]
 
 
 def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path, hashing):

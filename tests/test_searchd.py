@@ -296,7 +296,7 @@ def test_modes_filters_and_explain_over_http(client, corpus):
     only_md = client.get("/search", params={"q": "wind yeast cats", "type": "markdown"}).json()
     assert {h["path"].rsplit("/", 1)[-1] for h in only_md["hits"]} == {"cats.md"}
     where = client.post("/search", json={"q": "refunds money", "where": {"title": "nope"}})
-    assert where.status_code == 400  # no record has metadata: a filter on it is a mistake, named
+    assert where.status_code == 404  # no record has metadata: a filter on it finds nothing, and says why
     assert where.json()["detail"].startswith("no document has a field 'title' to filter on")
     path = client.post("/search", json={"q": "anything at all", "path": "*.txt", "k": 10}).json()
     assert {h["path"].rsplit("/", 1)[-1] for h in path["hits"]} == {"boats.txt", "bread.txt"}
