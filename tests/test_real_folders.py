@@ -138,8 +138,25 @@ def _retyped(data: bytes, old: bytes, new: bytes) -> bytes:
     return out.getvalue()
 
 
+def _with_manifest_dtd(data: bytes) -> bytes:
+    """An .odt as older office suites write it: its manifest declares an external DTD."""
+    import zipfile
+
+    doctype = b'<!DOCTYPE manifest:manifest PUBLIC "-//OpenOffice.org//DTD Manifest 1.0//EN" "Manifest.dtd">\n'
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            part = source.read(item)
+            if item.filename == "META-INF/manifest.xml":
+                part = part.replace(b"<manifest:manifest", doctype + b"<manifest:manifest", 1)
+            target.writestr(item, part)
+    return out.getvalue()
+
+
 def test_templates_slide_shows_and_pep_headers_are_read_as_what_they_are(tmp_path, hashing):
     import docx
+    from odf.opendocument import OpenDocumentText
+    from odf.text import P
     from pptx import Presentation
 
     root = tmp_path / "docs"
@@ -164,12 +181,18 @@ def test_templates_slide_shows_and_pep_headers_are_read_as_what_they_are(tmp_pat
         "        Guido van Rossum <guido@example.org>\nStatus: Final\n\n\nAbstract\n========\n\n"
         "The current division operator has an ambiguous meaning for numerical arguments.\n",
     )
+    minutes = OpenDocumentText()
+    minutes.text.addElement(P(text="Minutes of the lock keepers' meeting about the canal tolls."))
+    saved = io.BytesIO()
+    minutes.save(saved)
+    write(root, "minutes.odt", _with_manifest_dtd(saved.getvalue()))
     config = Config(index_dir=tmp_path / "idx")
     summary = build_index(config, root, embedder=hashing)
-    assert summary.skipped_files == [] and summary.added == 3
+    assert summary.skipped_files == [] and summary.added == 4
     with Searcher(config, embedder=hashing) as searcher:
-        hits = {h.path.rsplit("/", 1)[-1]: h for h in searcher.search("harbour dues quay ambiguous", k=10, mode="bm25")}
-        assert {"report.docx", "routes.pptx", "pep-0238.rst"} <= set(hits)
+        query = "harbour dues quay ambiguous canal tolls"
+        hits = {h.path.rsplit("/", 1)[-1]: h for h in searcher.search(query, k=10, mode="bm25")}
+        assert {"report.docx", "routes.pptx", "pep-0238.rst", "minutes.odt"} <= set(hits)
         pep = hits["pep-0238.rst"]
         assert pep.title == "Changing the Division Operator"
         assert pep.metadata["pep"] == "238" and pep.metadata["status"] == "Final"

@@ -21,6 +21,8 @@ __all__ = ["read_docx", "read_pptx", "read_odf", "read_rtf"]
 
 # ODF encodes characters of style and page names as _XX_ (hex): "Harbour_20_tides".
 _ODF_NAME = re.compile(r"_([0-9A-Fa-f]{2})_")
+# A DOCTYPE naming an external DTD, with no internal subset (no entities declared in it).
+_DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*>")
 _HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre|título)\s*(\d)$", re.IGNORECASE)
 
 
@@ -167,9 +169,17 @@ def read_odf(data: bytes, notes: list[str]) -> list[Document]:
 
     _zip_guard(data, "OpenDocument file")
     try:
-        document = load(io.BytesIO(data))
+        try:
+            document = load(io.BytesIO(data))
+        except Exception as first:
+            if "ExternalReference" not in type(first).__name__:
+                raise
+            # Files of older office suites declare a DTD (<!DOCTYPE manifest:manifest PUBLIC
+            # ... "Manifest.dtd">) that the safe XML parser refuses to fetch; without the
+            # declaration the same XML reads (nothing in it refers to the DTD).
+            document = load(io.BytesIO(_without_doctypes(data)))
     except Exception as exc:
-        raise Skip("corrupt OpenDocument file") from exc
+        raise Skip(f"corrupt OpenDocument file ({type(exc).__name__})") from exc
     lines: list[str] = []
     slides = 0
 
@@ -193,6 +203,18 @@ def read_odf(data: bytes, notes: list[str]) -> list[Document]:
     walk(document.body)
     titles = [teletype.extractText(t) for t in document.meta.getElementsByType(Title)]
     return _done(lines, titles[0] if titles else None, {"slides": slides} if slides else {})
+
+
+def _without_doctypes(data: bytes) -> bytes:
+    """The zip with the external DOCTYPE declarations of its XML parts left out."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as given, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as made:
+        for item in given.infolist():
+            part = given.read(item.filename)
+            if item.filename.endswith(".xml"):
+                part = _DOCTYPE.sub(b"", part, count=1)
+            made.writestr(item, part)
+    return out.getvalue()
 
 
 def read_rtf(data: bytes, notes: list[str]) -> list[Document]:
