@@ -41,6 +41,7 @@ from .chunker import Chunk, chunk_text
 from .equipment import embedder_for, vision_for
 from .items import Copy, DocItem, Drop, FileDone, FileState, Move, Touch, write_items
 from .labels import label_with
+from .languages import describe
 from .progress import Progress
 from .readers import READERS_VERSION, SECTIONED, Document, Skip, Vision, file_kind, read_document
 from .sources import walk_roots
@@ -192,6 +193,9 @@ class _Run:
             if old is not None and old[1] == doc_hash:
                 self.summary.unchanged += 1
                 continue
+            # Detected for the documents written only (the hash is of what the reader gave).
+            lang = describe(doc.metadata, doc.text, doc.title) or "?"
+            self.summary.languages[lang] = self.summary.languages.get(lang, 0) + 1
             chunks, texts = self._chunk(doc, markdown=kind in SECTIONED)
             kept: dict = {}
             if old is None:
@@ -335,6 +339,7 @@ def build_index(
     with writing(config.index_dir, wait=wait, create=True) as store:
         embedder, notice = embedder_for(store, config, embedder)
         summary = IndexSummary(model=embedder.name, backend=embedder.backend, notice=notice)
+        summary.model_languages = getattr(embedder, "languages", None)
         with store.write():
             record_engine(store, wanted_target(config, store.meta(), Path(config.index_dir)))
         engine = writer_for(store, Path(config.index_dir), config.milvus_token)

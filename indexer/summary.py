@@ -32,6 +32,8 @@ class IndexSummary:
     images_ocr: int = 0  # images whose text OCR read this run
     captioned: int = 0  # images captioned this run
     pages_ocr: int = 0  # scanned PDF pages OCR read this run
+    languages: dict[str, int] = field(default_factory=dict)  # language -> documents added or updated ("?": not told)
+    model_languages: tuple[str, ...] | None = None  # what the embedder was trained on, if its card says
 
     def skip(self, reason: str, n: int = 1, path: str | None = None) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
@@ -56,7 +58,27 @@ class IndexSummary:
             f"{self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s"
             + "".join(f"; {n:,} documents labelled ({facet})" for facet, n in sorted(self.labels.items()))
             + self._vision()
+            + self._languages()
         )
+
+    def _languages(self) -> str:
+        """The languages of the documents read, when some are not the embedder's (or, the
+        embedder's unknown, not English), with the way to search those by meaning."""
+        found = {lang: n for lang, n in self.languages.items() if lang != "?"}
+        known = self.model_languages or ("en",)
+        foreign = sorted(lang for lang in found if lang not in known)
+        if not foreign:
+            return ""
+        counts = ", ".join(f"{lang} {n:,}" for lang, n in sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+        line = f"; languages: {counts}"
+        if self.model_languages:
+            others = sum(found[lang] for lang in foreign)
+            line += (
+                f" ({others:,} {'document' if others == 1 else 'documents'} in {', '.join(foreign)}, which "
+                f"{self.model} was not trained on: a multilingual --model such as "
+                "paraphrase-multilingual-MiniLM-L12-v2 finds them by meaning)"
+            )
+        return line
 
     def _vision(self) -> str:
         done = [

@@ -143,6 +143,26 @@ def embedded_text(title: str | None, text: str) -> str:
     return f"{title}\n{text}" if title else text
 
 
+def card_languages(card: Path) -> tuple[str, ...] | None:
+    """The ``language:`` of a model card's front matter (a code or a list of codes)."""
+    try:
+        text = card.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if not text.startswith("---"):
+        return None
+    front = text[3:].split("\n---", 1)[0]
+    import yaml
+
+    try:
+        found = (yaml.safe_load(front) or {}).get("language")
+    except (yaml.YAMLError, AttributeError):
+        return None
+    codes = [found] if isinstance(found, str) else found if isinstance(found, list) else []
+    codes = [str(c).strip().lower() for c in codes if isinstance(c, str)]
+    return tuple(codes) if codes and "multilingual" not in codes else None
+
+
 def l2_normalise(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
@@ -266,6 +286,12 @@ class Embedder:
     @functools.cached_property
     def revision(self) -> str:
         return _fingerprint(self._location)
+
+    @functools.cached_property
+    def languages(self) -> tuple[str, ...] | None:
+        """The languages the model was trained on, as its model card (README.md) lists
+        them; None when the card does not say ("multilingual" counts as not saying)."""
+        return card_languages(Path(self._location) / "README.md")
 
     def token_spans(self, text: str) -> np.ndarray:
         """(n, 2) int64 array: character start and end of each token of ``text``.

@@ -174,6 +174,7 @@ class LocalEngine:
         counts = store.counts()  # once: at a million chunks each count reads an index
         self.index, self.rebuilt = load_current(store, Path(index_dir), counts=counts)
         self.keywords = KeywordIndex.open(Path(index_dir), store.generation, counts["chunks"])
+        self.languages = store.keyword_languages()  # a query is also stemmed as each of these
         self._allowed: dict[Filters, AllowList] = {}  # newest last
 
     @property
@@ -189,12 +190,12 @@ class LocalEngine:
     def keyword(self, text: str, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
         if self.keywords is not None:
             try:
-                return self.keywords.search(text, k, allowed.ids if allowed is not None else None)
+                return self.keywords.search(text, k, allowed.ids if allowed is not None else None, self.languages)
             except ValueError:  # a cache file damaged after it was opened: FTS5 from here on
                 self.keywords = None
                 if allowed is not None:
                     self.store.allow_ids(allowed.ids, _ALLOWED)
-        match = fts_query(text)
+        match = fts_query(text, self.languages)
         if match is None:
             return []
         return self.store.bm25(match, k, _ALLOWED if allowed is not None else None)

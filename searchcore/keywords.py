@@ -44,7 +44,7 @@ import functools
 import math
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -161,12 +161,15 @@ class KeywordIndex:
             return None
         return cls(searcher, removed)
 
-    def search(self, text: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Best-first (chunk id, BM25 score) of the chunks holding any word of ``text``."""
+    def search(
+        self, text: str, k: int, allowed: np.ndarray | None = None, languages: Sequence[str] = ()
+    ) -> list[tuple[int, float]]:
+        """Best-first (chunk id, BM25 score) of the chunks holding any word of ``text`` (or
+        of its stems in ``languages``, as ``terms.query_terms``)."""
         tantivy = _tantivy()
         if k <= 0:
             return []
-        clauses = [q for q in (self._term_query(t) for t in query_terms(text).split()) if q is not None]
+        clauses = [q for q in (self._term_query(t) for t in query_terms(text, languages).split()) if q is not None]
         if not clauses:
             return []
         Query, Occur = tantivy.Query, tantivy.Occur

@@ -31,7 +31,8 @@ SNIPPET_CHARS = 300
 
 def passage_object(hit: Hit, query: str) -> dict:
     """One passage of a hit: its chunk, score, lines and the snippet around the query's words."""
-    found = snippet(hit.text, query, SNIPPET_CHARS)
+    lang = (hit.metadata or {}).get("lang")
+    found = snippet(hit.text, query, SNIPPET_CHARS, lang if isinstance(lang, str) else None)
     return {
         "chunk_id": hit.chunk_id,
         "score": hit.score,
@@ -77,6 +78,12 @@ def _kinds_and_folders(hits: Sequence[dict]) -> tuple[dict[str, int], dict[str, 
     return dict(kinds.most_common()), dict(folders.most_common())
 
 
+def _languages(hits: Sequence[dict]) -> dict[str, int]:
+    """How many hits per document language (``lang``), most common first."""
+    found = Counter(lang for h in hits if isinstance(lang := (h["metadata"] or {}).get("lang"), str))
+    return dict(found.most_common())
+
+
 def result_object(
     query: str, found: Sequence[Hit], options: SearchOptions, *, places: Places, generation: int, took_ms: float
 ) -> dict:
@@ -101,6 +108,7 @@ def result_object(
         "facets": facets(page),
         "kinds": kinds,
         "folders": folders,
+        "languages": _languages(hits),
     }
 
 

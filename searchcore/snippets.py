@@ -4,8 +4,10 @@ A chunk is up to 256 tokens; a result list shows a line or two of it. The snippe
 centred on the chunk's best sentence for the query: the one holding the most distinct
 query words (then the most matches, then the earliest), widened with the sentences around
 it while they fit. Words match by a light stem (plural, -ed, -ing, -ly), as the keyword
-index's Porter stemmer would match most of them; common words never count. A hit found by
-meaning alone, sharing no word with the query, shows the start of its chunk.
+index's Porter stemmer would match most of them; in a document of another language with a
+stemmer of its own (``lang``), by that language's Snowball stem, as its keywords were
+indexed. Common words never count. A hit found by meaning alone, sharing no word with the
+query, shows the start of its chunk.
 
 ``snippet`` returns the text and the character spans of the matched words in it, so the
 command line can embolden them and the search page can mark them without guessing again.
@@ -14,9 +16,11 @@ command line can embolden them and the search page can mark them without guessin
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .store.filters import STOPWORDS
+from .store.stemming import SNOWBALL, stemmed_words
 
 __all__ = ["Snippet", "snippet", "query_terms", "stems"]
 
@@ -39,9 +43,16 @@ def _stem(word: str) -> str:
     return word
 
 
-def query_terms(query: str) -> set[str]:
+def _stemmer(lang: str | None) -> Callable[[str], str]:
+    if lang not in SNOWBALL:
+        return _stem
+    return lambda word: (stemmed_words([word.lower()], lang) or [word])[0]
+
+
+def query_terms(query: str, lang: str | None = None) -> set[str]:
     """The stems a snippet marks for ``query``: its words, common ones left out."""
-    return {_stem(w) for w in _WORD.findall(query.lower()) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
+    stem = _stemmer(lang)
+    return {stem(w) for w in _WORD.findall(query.lower()) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
 
 
 def stems(text: str) -> set[str]:
@@ -49,15 +60,16 @@ def stems(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text)}
 
 
-def _matches(text: str, terms: set[str]) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), stem) for m in _WORD.finditer(text) if (stem := _stem(m.group())) in terms]
+def _matches(text: str, terms: set[str], stem: Callable[[str], str]) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), found) for m in _WORD.finditer(text) if (found := stem(m.group())) in terms]
 
 
-def snippet(text: str, query: str, width: int = 240) -> Snippet:
-    """At most about ``width`` characters of ``text`` around its best sentence for ``query``."""
+def snippet(text: str, query: str, width: int = 240, lang: str | None = None) -> Snippet:
+    """At most about ``width`` characters of ``text`` (of a document in ``lang``) around its
+    best sentence for ``query``."""
     flat = " ".join(text.split())
-    terms = query_terms(query)
-    matches = _matches(flat, terms) if terms else []
+    terms = query_terms(query, lang)
+    matches = _matches(flat, terms, _stemmer(lang)) if terms else []
     if not matches:
         return _cut(flat, 0, width, [])
     bounds, cursor = [], 0

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 from .store.filters import STOPWORDS
-from .store.stemming import Stems
+from .store.stemming import Stems, keyword_text, stemmed_words
 
 __all__ = ["document_terms", "query_terms", "TERMS_VERSION"]
 
@@ -39,12 +40,19 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def document_terms(*texts: str | None) -> str:
-    """The stemmed words of ``texts`` (a title and a chunk), in order, joined by spaces."""
+def document_terms(*texts: str | None, lang: str | None = None) -> str:
+    """The stemmed words of ``texts`` (a title and a chunk), in order, joined by spaces;
+    with ``lang``, texts as written, first reduced by that language's stemmer as index.db
+    keeps them (``store.keyword_text``)."""
+    if lang is not None:
+        texts = tuple(keyword_text(text, lang) or text if text else text for text in texts)
     return " ".join(_stems().of([w for text in texts if text for w in _words(text)]))
 
 
-def query_terms(text: str) -> str:
-    """The stemmed words of a query, each once, stop words left out ("" when none is left)."""
+def query_terms(text: str, languages: Sequence[str] = ()) -> str:
+    """The stemmed words of a query, each once, stop words left out ("" when none is left);
+    with ``languages``, also the words as each language's stemmer reduces them (as
+    ``store.fts_query``)."""
     words = [w for w in dict.fromkeys(_words(text)) if w not in STOPWORDS]
+    words += [s for lang in languages for s in stemmed_words(words, lang) or ()]
     return " ".join(dict.fromkeys(_stems().of(words)))

@@ -239,6 +239,9 @@ class SearchResponse(BaseModel):
     folders: dict[str, int] = Field(
         description="First folder under the indexed folder -> how many of the hits are in it ('.': directly in it)."
     )
+    languages: dict[str, int] = Field(
+        description="Document language (ISO 639-1: the `lang` field `where` filters on) -> how many hits are in it."
+    )
 
 
 class BatchResponse(BaseModel):

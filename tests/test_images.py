@@ -80,7 +80,7 @@ def test_images_and_scanned_pdfs_are_read_by_ocr(shelf, tmp_path):
     hit = bm25(config, "quarterly report board")[0]
     assert Path(hit.path).name == "report.png" and hit.kind == "image"
     assert hit.text.startswith("# Text in the image\n\n") and "lighthouse board" in hit.text.lower()
-    assert hit.metadata == {"width": 900, "height": 260, "format": "png"}
+    assert hit.metadata == {"width": 900, "height": 260, "format": "png", "lang": "en"}
     assert Path(bm25(config, "breakwater finished")[0].path).name == "minutes.pdf"
     notice = next(h for h in bm25(config, "harbour master notice") if Path(h.path).name == "notice.jpg")
     assert notice.metadata["camera"] == "Acme Snapper 9" and notice.metadata["taken"] == "2024-05-31T14:02:03"

@@ -86,7 +86,7 @@ def test_jsonl_records_are_documents_with_title_and_metadata(tmp_path, index_dir
     assert summary.added == 3
     assert "Mars\nThe red planet has two moons." in hashing.embedded
     [hit] = search(index_dir, "planet moons", k=1)
-    assert (hit.key, hit.title, hit.metadata, hit.source) == ("d1", "Mars", {"year": 2020}, f"{path}#d1")
+    assert (hit.key, hit.title, hit.metadata, hit.source) == ("d1", "Mars", {"year": 2020, "lang": "en"}, f"{path}#d1")
     # Change one record, drop another: only the changed one is embedded again.
     records[1]["text"] = "Venus spins backwards."
     write(tmp_path, "corpus.jsonl", "\n".join(json.dumps(r) for r in records[:2]) + "\n")

@@ -78,6 +78,12 @@ def shelf(root):
         "<p>How a lighthouse keeper lights the lamp at night and keeps the light burning.</p></body></html>",
     )
     write(root, "recipes.txt", "Sourdough bread needs flour, water, salt and a lively starter.\n")
+    write(
+        root,
+        "notes/leuchtturm.md",
+        "# Der alte Leuchtturm\n\nDer Wärter des Leuchtturms steigt jeden Abend die Treppe hinauf und zündet "
+        "die Lampe an, damit die Schiffe den Hafen sicher erreichen.\n",
+    )
     from PIL import Image, ImageDraw, ImageFont
 
     sign = Image.new("RGB", (900, 200), "white")
@@ -209,6 +215,16 @@ def test_the_search_page_people_work_in(browser, tmp_path, real_embedder):
             browser.get(live.url + url)
             body = browser.find_element(By.TAG_NAME, "body").text
             assert words in body and "a secret" not in body, (url, body)
+
+        # Languages: a facet once the hits are in more than one; a click keeps one (where=lang=de).
+        browser.get(live.url + "/?q=Leuchtt%C3%BCrme+Lampe&k=20")
+        wait.until(lambda _: len(entries()) == 20)
+        german = next(b for b in browser.find_elements(By.CSS_SELECTOR, "aside button") if b.text.startswith("de"))
+        reload_after(german.click)
+        assert "where=lang%3Dde" in browser.current_url and wheres() == ["notes/leuchtturm.md"]
+        assert browser.find_element(By.CSS_SELECTOR, "#chips .chip").text.startswith("lang: de")
+        marks = {m.text for m in entries()[0].find_elements(By.TAG_NAME, "mark")}
+        assert {"Leuchtturms", "Lampe"} <= marks, marks  # the German stems, not only the typed forms
 
         # An error is said in plain words on the page.
         browser.get(live.url + "/?q=lighthouse")

@@ -72,7 +72,7 @@ def test_chunk_route(client):
     hit = client.get("/search", params={"q": "cats purr"}).json()["hits"][0]
     chunk = client.get(f"/chunks/{hit['chunk_id']}").json()
     assert chunk["text"] == "# Cats\n\nCats purr and chase mice around the barn."
-    assert chunk["lines"] == [1, 3] and chunk["chars"][0] == 0 and chunk["metadata"] == {}
+    assert chunk["lines"] == [1, 3] and chunk["chars"][0] == 0 and chunk["metadata"] == {"lang": "en"}
     missing = client.get("/chunks/99999")
     assert missing.status_code == 404 and "no chunk 99999" in missing.json()["detail"]
     assert client.get("/chunks/abc").status_code == 422

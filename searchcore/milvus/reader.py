@@ -345,7 +345,8 @@ class MilvusEngine:
         return self._search(np.asarray(vector, np.float32).reshape(-1).tolist(), "dense", "IP", k, allowed)
 
     def keyword(self, text: str, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
-        terms = query_terms(text)
+        languages = [x for x in (self.view.collection.get("languages") or "").split(",") if x]
+        terms = query_terms(text, languages)
         if not terms:
             return []
         # A BM25 score is never negative; some engines report it as a distance (negated).

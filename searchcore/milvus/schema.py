@@ -136,7 +136,7 @@ def rows(store, chunk_ids: Sequence[int], born: int) -> list[dict]:
             {
                 "id": int(chunk_id), "doc_id": int(r.doc_id), "path": _fit(r.path), "key": _fit(r.key),
                 "kind": r.kind, "title": _fit(r.title), "text": _fit(r.text),
-                "terms": _fit(document_terms(r.title, r.text)),
+                "terms": _fit(document_terms(r.title, r.text, lang=r.metadata.get("lang"))),
                 "char_start": r.char_start, "char_end": r.char_end, "line_start": r.line_start,
                 "line_end": r.line_end, "mtime_ns": int(r.mtime_ns), "born": int(born),
                 "meta": r.metadata or {}, **label_fields(labels.get(r.doc_id, {})),
@@ -158,6 +158,7 @@ def props_of(store, generation: int) -> dict[str, str]:
         PREFIX + "counts": json.dumps({k: counts[k] for k in ("files", "documents", "chunks")}),
         PREFIX + "labels": "1" if store.has_labels() else "0",
         PREFIX + "terms": TERMS_VERSION,
+        PREFIX + "languages": ",".join(store.keyword_languages()),
         **{PREFIX + k: v for k, v in keep.items()},
     }
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 from ..errors import UsageError
 from ..options import FILE_KINDS, Filters
+from .stemming import stemmed_words
 
 __all__ = ["filter_sql", "fts_query", "STOPWORDS"]
 
@@ -25,15 +27,19 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _GLOB_CHARS = set("*?[")
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression that finds chunks with any of the words of ``text``.
+def fts_query(text: str, languages: Sequence[str] = ()) -> str | None:
+    """An FTS5 MATCH expression that finds chunks with any of the words of ``text``, or
+    any of their stems in ``languages`` (the languages whose stemmer reduced the terms
+    of some of the index's chunks: a query's own language is not known, so its words are
+    looked for as each of them would index them).
 
     Every word is quoted, so no user text is FTS5 syntax: quotes, AND/OR/NOT/NEAR, ``*``,
     ``-``, ``:`` and brackets are just words or separators. None when nothing is left."""
     words = [w for w in dict.fromkeys(_WORD.findall(text.lower())) if w not in STOPWORDS and w != "_"]
     if not words:
         return None
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+    words += [s for lang in languages for s in stemmed_words(words, lang) or ()]
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in dict.fromkeys(words))
 
 
 def _nanoseconds(seconds: float) -> int:

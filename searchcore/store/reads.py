@@ -142,20 +142,28 @@ class Reads(StoreBase):
     def keyword_rows(self, chunk_ids: Sequence[int] | None = None, batch: int = 5000) -> Iterator[list[tuple]]:
         """Batches of (chunk id, document title, chunk text): of ``chunk_ids``, else of every
         chunk in id order (read a batch at a time, so a million chunks never sit in memory)."""
-        head = (
-            "SELECT chunks.id, coalesce(documents.title, ''), chunks.text FROM chunks "
-            "JOIN documents ON documents.id = chunks.doc_id "
-        )
+        head = "SELECT id, title, text FROM chunk_text "  # as the full-text table reads them
         if chunk_ids is not None:
             ids = [int(c) for c in chunk_ids]
             for start in range(0, len(ids), batch):
                 part = ids[start : start + batch]
-                yield self.conn.execute(head + f"WHERE chunks.id IN ({','.join('?' * len(part))})", part).fetchall()
+                yield self.conn.execute(head + f"WHERE id IN ({','.join('?' * len(part))})", part).fetchall()
             return
-        after, page = -1, head + "WHERE chunks.id > ? ORDER BY chunks.id LIMIT ?"
+        after, page = -1, head + "WHERE id > ? ORDER BY id LIMIT ?"
         while rows := self.conn.execute(page, (after, batch)).fetchall():
             yield rows
             after = rows[-1][0]
+
+    def keyword_languages(self) -> list[str]:
+        """The languages whose own stemmer reduced some chunk's keyword terms (a query is
+        reduced by each of them too)."""
+        # A skip-scan of the index on lang: a step per language, not a read of every row.
+        sql = (
+            "WITH RECURSIVE found(lang) AS (SELECT min(lang) FROM chunk_terms UNION ALL "
+            "SELECT (SELECT min(lang) FROM chunk_terms WHERE lang > found.lang) FROM found WHERE found.lang IS NOT NULL) "
+            "SELECT lang FROM found WHERE lang IS NOT NULL"
+        )
+        return [r[0] for r in self.conn.execute(sql)]
 
     def chunk_ids(self) -> list[int]:
         return [int(r[0]) for r in self.conn.execute("SELECT id FROM chunks ORDER BY id")]

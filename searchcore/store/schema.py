@@ -121,4 +121,23 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # searcher counts). This index of its ids alone is the small one.
         "CREATE INDEX vectors_ids ON vectors (chunk_id)",
     ),
+    (
+        # Chunks of documents in a language with its own stemmer: their title and text as the
+        # keyword side indexes them (words reduced by that language's Snowball stemmer, under
+        # FTS5's porter as for every text). The full-text table reads them through the view;
+        # English chunks (and any language without a stemmer) keep their own text there.
+        """CREATE TABLE chunk_terms (
+            chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            lang TEXT NOT NULL,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL
+        )""",
+        "CREATE INDEX chunk_terms_lang ON chunk_terms (lang)",
+        "DROP VIEW chunk_text",
+        """CREATE VIEW chunk_text AS
+           SELECT chunks.id AS id, coalesce(chunk_terms.title, documents.title, '') AS title,
+                  coalesce(chunk_terms.text, chunks.text) AS text
+           FROM chunks JOIN documents ON documents.id = chunks.doc_id
+           LEFT JOIN chunk_terms ON chunk_terms.chunk_id = chunks.id""",
+    ),
 ]

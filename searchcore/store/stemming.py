@@ -14,11 +14,12 @@ construction.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 
-__all__ = ["Stems"]
+__all__ = ["Stems", "SNOWBALL", "words", "stemmed_words", "keyword_text"]
 
 # Distinct words remembered (a large collection has millions, numbers and names included).
 _KEPT = 500_000
@@ -60,3 +61,53 @@ class Stems:
                 self._known = {}  # a new dict: a reader holding the old one still finds its words
             self._known.update(learned)
         return learned
+
+
+# -- other languages: Snowball stems under FTS5's own ------------------------------------
+
+# ISO 639-1 code -> PyStemmer's Snowball stemmer of that language. English is not here: its
+# words go to FTS5 as written and FTS5's porter stems them, as in every index before languages.
+SNOWBALL = {
+    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "cs": "czech", "da": "danish",
+    "nl": "dutch", "eo": "esperanto", "et": "estonian", "fi": "finnish", "fr": "french", "de": "german",
+    "el": "greek", "hi": "hindi", "hu": "hungarian", "id": "indonesian", "ga": "irish", "it": "italian",
+    "lt": "lithuanian", "ne": "nepali", "no": "norwegian", "nb": "norwegian", "nn": "norwegian",
+    "fa": "persian", "pl": "polish", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian",
+    "st": "sesotho", "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish",
+}  # fmt: skip
+# Letters and digits as unicode61 keeps them, with the vowel signs and other combining marks
+# of the Indic, Thai and Arabic scripts inside a word (Python's \w would cut a word at each).
+_WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f\u064b-\u065f\u0900-\u0dff\u0e00-\u0e7f])+")
+_local = threading.local()
+
+
+def _snowball(lang: str):
+    stemmers = _local.__dict__.setdefault("stemmers", {})  # PyStemmer's stemmers are not thread-safe
+    if lang not in stemmers:
+        import Stemmer
+
+        stemmers[lang] = Stemmer.Stemmer(SNOWBALL[lang])
+    return stemmers[lang]
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` in lower case, split as unicode61 splits them."""
+    return _WORD.findall(text.lower())
+
+
+def stemmed_words(found: Sequence[str], lang: str | None) -> list[str] | None:
+    """``found`` (words in lower case) reduced by ``lang``'s Snowball stemmer; None for a
+    language without one of its own (English included: FTS5's porter stems those)."""
+    if lang not in SNOWBALL:
+        return None
+    return _snowball(lang).stemWords(list(found))
+
+
+def keyword_text(text: str, lang: str | None) -> str | None:
+    """What the keyword side indexes for ``text`` of a document in ``lang``: its words
+    stemmed by the language's Snowball stemmer, joined by spaces (FTS5 then lowers, strips
+    diacritics and porter-stems them as it does every text, so a German "Häuser" and
+    "Haus" are both ``hau``); None when the text itself is indexed (English, languages
+    without a stemmer, no language known)."""
+    stems = stemmed_words(words(text), lang)
+    return None if stems is None else " ".join(stems)

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from .core import StoreBase, now
+from .stemming import keyword_text
 
 
 class ChunkLike(Protocol):
@@ -120,9 +121,7 @@ class Writes(StoreBase):
                     or 0
                 )
                 self.conn.execute("INSERT INTO vectors (chunk_id, vector) VALUES (?, ?)", (chunk_id, vector))
-                self.conn.execute(
-                    "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (chunk_id, title or "", text)
-                )
+                self._index_text(chunk_id, title, text, _language(metadata))
                 added.append(chunk_id)
         return len(docs), added
 
@@ -161,6 +160,28 @@ class Writes(StoreBase):
     def _chunk_ids(self, where: str, params: Sequence[object]) -> list[int]:
         sql = f"SELECT chunks.id FROM chunks JOIN documents ON documents.id = chunks.doc_id WHERE {where}"
         return [row[0] for row in self.conn.execute(sql, params)]
+
+    def _index_text(
+        self, chunk_id: int, title: str | None, text: str, lang: str | None, title_terms: str | None = None
+    ) -> None:
+        """The chunk's full-text row: its title and text, or for a document in a language
+        with a stemmer of its own, both reduced by it (kept in chunk_terms, which the
+        full-text table reads them from)."""
+        terms = keyword_text(text, lang)
+        if terms is None:
+            self.conn.execute(
+                "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (chunk_id, title or "", text)
+            )
+            return
+        if title_terms is None:
+            title_terms = keyword_text(title or "", lang) or ""
+        self.conn.execute(
+            "INSERT INTO chunk_terms (chunk_id, lang, title, text) VALUES (?, ?, ?, ?)",
+            (chunk_id, lang, title_terms, terms),
+        )
+        self.conn.execute(
+            "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (chunk_id, title_terms, terms)
+        )
 
     def _forget_text(self, chunk_ids: list[int]) -> None:
         """Take chunks out of the full-text table; call it before they (or their documents)
@@ -224,6 +245,8 @@ class Writes(StoreBase):
             )
             doc_id = int(cur.lastrowid or 0)
         added: list[int] = []
+        lang = metadata.get("lang") if isinstance(metadata.get("lang"), str) else None
+        title_terms = keyword_text(title or "", lang)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors)):
             cur = self.conn.execute(
@@ -233,9 +256,7 @@ class Writes(StoreBase):
             )
             chunk_id = int(cur.lastrowid or 0)
             self.conn.execute("INSERT INTO vectors (chunk_id, vector) VALUES (?, ?)", (chunk_id, vector.tobytes()))
-            self.conn.execute(
-                "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (chunk_id, title or "", chunk.text)
-            )
+            self._index_text(chunk_id, title, chunk.text, lang, title_terms)
             added.append(chunk_id)
         return removed, added
 
@@ -246,3 +267,9 @@ class Writes(StoreBase):
             "FROM files"
         )
         return {row["path"]: row for row in rows}
+
+
+def _language(metadata_json: str) -> str | None:
+    """The ``lang`` of a document's stored metadata, if it names one."""
+    lang = json.loads(metadata_json or "{}").get("lang")
+    return lang if isinstance(lang, str) else None
