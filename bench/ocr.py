@@ -10,10 +10,13 @@ hybrid search), and how often the right file is in the top 3.
 
     .venv/bin/python bench/ocr.py [--engines rapidocr,tesseract] [--images 50] [--pages 10]
     .venv/bin/python bench/ocr.py --real DIR --images 60 --engines rapidocr-once,rapidocr,tesseract
+    .venv/bin/python bench/ocr.py --real DIR --images 0 --engines none --pool-pages 40 --rounds 3
 
 With --real DIR, the set is real scanned images with known text instead (the ICDAR 2019
 SROIE receipts: NAME.jpg with NAME.csv, a box and its text per line), kept outside the
-project; the queries are 3-5 words of each receipt's known text.
+project; the queries are 3-5 words of each receipt's known text. --pool-pages N makes the
+first N of them one image-only PDF and reads it in the indexing process and through the
+OCR pool (``searchcore.ocr_pool``), alternating, and prints pages per second of each.
 """
 
 from __future__ import annotations
@@ -172,6 +175,39 @@ def measure(engine: str, folder: Path, truth: dict[str, str], work: Path) -> dic
     }
 
 
+def pool_speed(images: list[Path], rounds: int) -> dict:
+    """Pages per second reading one image-only PDF of ``images`` (a page each) in the
+    indexing process (ONNX Runtime's threads) and through the OCR pool (a process per
+    core, one thread each), alternating ``rounds`` times; the texts must be the same."""
+    import io
+
+    from PIL import Image
+
+    from indexer.readers import Vision
+    from indexer.readers.pdf import read_pdf
+    from searchcore.ocr import make_ocr
+    from searchcore.ocr_pool import OcrPool, pool_workers
+
+    pages = [Image.open(path).convert("RGB") for path in images]
+    buffer = io.BytesIO()
+    pages[0].save(buffer, "PDF", save_all=True, append_images=pages[1:], resolution=150)
+    data = buffer.getvalue()
+    workers = pool_workers() or 2
+    times: dict[str, list[float]] = {"in process": [], f"pool of {workers}": []}
+    texts = set()
+    for _ in range(rounds):
+        for name in times:
+            pool = OcrPool("rapidocr", workers) if name != "in process" else None
+            vision = Vision(make_ocr=lambda: make_ocr("rapidocr"), make_pool=(lambda p=pool: p) if pool else None)
+            started = time.perf_counter()  # the pool's start (processes, models) counts
+            texts.add(read_pdf(data, [], vision)[0].text)
+            times[name].append(time.perf_counter() - started)
+            vision.close()
+    median = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+    first, second = median.values()
+    return {"pages": len(pages), "seconds": median, "speedup": first / second, "same_text": len(texts) == 1}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -186,8 +222,17 @@ def main() -> None:
         metavar="DIR",
         help="measure on real scans with known text instead (SROIE layout: NAME.jpg + NAME.csv boxes)",
     )
+    parser.add_argument(
+        "--pool-pages",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --real: also read the first N scans as one image-only PDF, in process and through the OCR pool",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of --pool-pages")
     args = parser.parse_args()
-    engines = [e for e in args.engines.split(",") if e != "tesseract" or shutil.which("tesseract")]
+    engines = [e for e in args.engines.split(",") if e not in ("", "none")]
+    engines = [e for e in engines if e != "tesseract" or shutil.which("tesseract")]
     with tempfile.TemporaryDirectory() as tmp:
         if args.real is not None:
             folder, truth = args.real, real_set(args.real, args.images)
@@ -198,12 +243,21 @@ def main() -> None:
             truth = make_set(folder, args.images, args.pages)
             print(f"{args.images} images and {args.pages} image-only PDF pages rendered; engines: {', '.join(engines)}")
         print(f"{'engine':<12} {'recall img':>10} {'recall pdf':>10} {'top-3':>7} {'img/s':>7} {'pages/s':>8}")
-        for engine in engines:
+        for engine in engines if truth else []:
             r = measure(engine, folder, truth, Path(tmp))
             print(
                 f"{r['engine']:<12} {r['recall_images']:>10.3f} {r['recall_pages']:>10.3f} {r['top3']:>7.1%} "
                 f"{r['images_per_s']:>7.2f} {r['pages_per_s']:>8.2f}  read nothing: {r['nothing']}; worst: "
                 + ", ".join(f"{n} {s:.2f}" for n, s in r["worst"])
+            )
+        if args.real is not None and args.pool_pages:
+            r = pool_speed(sorted(args.real.glob("*.jpg"))[: args.pool_pages], args.rounds)
+            print(
+                f"one {r['pages']}-page scanned PDF, median of {args.rounds}: "
+                + ", ".join(
+                    f"{name} {sec:.1f} s ({r['pages'] / sec:.2f} pages/s)" for name, sec in r["seconds"].items()
+                )
+                + f"; pool {r['speedup']:.2f}x; same text: {r['same_text']}"
             )
 
 

@@ -368,6 +368,7 @@ def build_index(
             run.flush(last=True)
         finally:
             run.ahead.close()
+            vision.close()
             run.progress.close()
         _remember_skips(store, walk_skips + run.skips, remembered, seen, roots)
         summary.images_ocr = vision.counts["images_ocr"]

@@ -34,6 +34,7 @@ def vision_for(store: Store, config: Config) -> tuple[Vision, bool]:
     otherwise), and whether that changed since the last run (images are then read again)."""
     from searchcore.captions import Captioner
     from searchcore.ocr import DEFAULT_OCR, OCR_ENGINES, make_ocr
+    from searchcore.ocr_pool import OcrPool, pool_workers
 
     meta = store.meta()
     ocr = config.ocr or meta.ocr or DEFAULT_OCR
@@ -47,8 +48,10 @@ def vision_for(store: Store, config: Config) -> tuple[Vision, bool]:
     if recorded != setting:
         with store.write():
             store.update_meta(ocr=ocr, caption_model=caption, image_reading=setting)
+    workers = pool_workers()
     vision = Vision(
         make_ocr=None if ocr == "none" else lambda: make_ocr(ocr),
         make_captioner=None if caption == "none" else lambda: given or Captioner(caption),
+        make_pool=None if ocr == "none" or not workers else lambda: OcrPool(ocr, workers),
     )
     return vision, recorded is not None and recorded != setting

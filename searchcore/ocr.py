@@ -112,7 +112,9 @@ class RapidOcr:
 
     name = "rapidocr"
 
-    def __init__(self, respace_words: bool = True, retry: bool = True, strays: bool = True) -> None:
+    def __init__(
+        self, respace_words: bool = True, retry: bool = True, strays: bool = True, threads: int | None = None
+    ) -> None:
         self.respace_words = respace_words
         self.retry = retry
         self.strays = strays
@@ -125,7 +127,8 @@ class RapidOcr:
                 "OCR needs rapidocr-onnxruntime 1.4: pip install 'rapidocr-onnxruntime>=1.4,<1.5' "
                 "(or index with --ocr tesseract or --ocr none)"
             ) from exc
-        self._engine = RapidOCR()
+        given = {} if threads is None else {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+        self._engine = RapidOCR(**given)
 
     def read(self, image) -> str:
         image = _fit(image)
@@ -228,12 +231,13 @@ class TesseractOcr:
         return "\n".join(" ".join(words) for words in lines.values()), score
 
 
-def make_ocr(name: str) -> Ocr | None:
-    """The OCR engine called ``name``; None for ``none``."""
+def make_ocr(name: str, threads: int | None = None) -> Ocr | None:
+    """The OCR engine called ``name``; None for ``none``. ``threads``: ONNX Runtime's
+    threads for PP-OCR (default: its own choice, one per core)."""
     if name == "none":
         return None
     if name == "rapidocr":
-        return RapidOcr()
+        return RapidOcr(threads=threads)
     if name == "tesseract":
         return TesseractOcr()
     raise UsageError(f"unknown OCR engine {name!r}; use one of {', '.join(OCR_ENGINES)}")

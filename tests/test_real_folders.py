@@ -506,16 +506,15 @@ def _plain_pdf(line: str) -> bytes:
     return bytes(pdf.output())
 
 
-def test_progress_moves_inside_a_long_scanned_pdf(tmp_path, hashing):
+def _scanned_pdf(pages: int) -> bytes:
+    """A PDF whose pages are pictures only (no text layer at all): "Scanned page N: ..."."""
     from fpdf import FPDF
     from PIL import Image, ImageDraw, ImageFont
-
-    from indexer.progress import Progress
 
     face = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
     font = ImageFont.truetype(face, 40) if os.path.exists(face) else ImageFont.load_default(40)
     pdf = FPDF()
-    for n in range(5):  # pages that are pictures only: no text layer at all
+    for n in range(pages):
         page = Image.new("RGB", (1200, 300), "white")
         ImageDraw.Draw(page).text((30, 120), f"Scanned page {n + 1}: the tide table", fill="black", font=font)
         image = io.BytesIO()
@@ -523,8 +522,15 @@ def test_progress_moves_inside_a_long_scanned_pdf(tmp_path, hashing):
         image.seek(0)
         pdf.add_page()
         pdf.image(image, x=10, y=20, w=190)
+    return bytes(pdf.output())
+
+
+def test_progress_moves_inside_a_long_scanned_pdf(tmp_path, hashing, monkeypatch):
+    from indexer.progress import Progress
+
+    monkeypatch.setenv("SEARCHCTL_OCR_WORKERS", "2")  # the pages go through the pool, on any machine
     root = tmp_path / "scans"
-    write(root, "tides.pdf", bytes(pdf.output()))
+    write(root, "tides.pdf", _scanned_pdf(5))
     log = io.StringIO()
     progress = Progress("lines", 0, every_seconds=0, quiet_seconds=0, stream=log)
     summary = build_index(Config(index_dir=tmp_path / "idx"), root, embedder=hashing, progress=progress)
@@ -532,6 +538,40 @@ def test_progress_moves_inside_a_long_scanned_pdf(tmp_path, hashing):
     pages = [line for line in log.getvalue().splitlines() if "reading tides.pdf" in line]
     assert [line.split("OCR page ")[1].split(",")[0] for line in pages] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
     assert pages[0].startswith("progress: 0/1 files; reading tides.pdf: OCR page 1/5, ")
+    with Searcher(Config(index_dir=tmp_path / "idx"), embedder=hashing) as searcher:
+        text = " ".join(h.text for h in searcher.search("scanned page tide table", k=20, mode="bm25", per_doc=False))
+        assert all(f"Scanned page {n}" in text for n in range(1, 6))
+
+
+def test_the_ocr_pool_reads_as_the_run_does_and_a_broken_pool_leaves_the_rest_to_the_run():
+    import signal
+
+    from indexer.readers import Vision
+    from indexer.readers.pdf import read_pdf
+    from searchcore.ocr import make_ocr
+    from searchcore.ocr_pool import OcrPool
+
+    data = _scanned_pdf(6)
+    alone = Vision(make_ocr=lambda: make_ocr("rapidocr"))
+    [expected] = read_pdf(data, [], alone)
+    assert all(f"Scanned page {n}: the tide table" in expected.text for n in range(1, 7))
+    pooled = Vision(make_ocr=lambda: make_ocr("rapidocr"), make_pool=lambda: OcrPool("rapidocr", 2))
+    try:
+        [doc] = read_pdf(data, [], pooled)
+        assert doc.text == expected.text and pooled.counts["pages_ocr"] == 6
+
+        def kill_the_workers(done: int, total: int) -> None:
+            if done == 1:  # a worker killed from outside (out of memory, a signal) mid-file
+                for process in list(pooled._pool._executor._processes.values()):  # type: ignore[union-attr]
+                    os.kill(process.pid, signal.SIGKILL)
+
+        pooled.on_page = kill_the_workers
+        notes: list[str] = []
+        [again] = read_pdf(data, notes, pooled)
+        assert again.text == expected.text  # the pages the pool lost were read here
+        assert pooled.pool is None  # and this run asks the broken pool for nothing more
+    finally:
+        pooled.close()
 
 
 def _rendered_line(text: str, size=(1116, 330), px: int = 34, at=(30, 148)):

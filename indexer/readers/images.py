@@ -36,16 +36,34 @@ class Vision:
 
     make_ocr: Callable[[], object] | None = None
     make_captioner: Callable[[], object] | None = None
+    # Worker processes for the pages of a long scanned PDF (searchcore.ocr_pool.OcrPool).
+    make_pool: Callable[[], object] | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"images_ocr": 0, "captioned": 0, "pages_ocr": 0})
     on_page: Callable[[int, int], None] | None = None  # (pages read, of how many) inside one file
     _ocr: object = None
     _captioner: object = None
+    _pool: object = None
 
     @property
     def ocr(self):
         if self._ocr is None and self.make_ocr is not None:
             self._ocr = self.make_ocr()
         return self._ocr
+
+    @property
+    def pool(self):
+        """The OCR pool (made on first use), or None: none configured, or it broke."""
+        if self._pool is None and self.make_pool is not None:
+            self._pool = self.make_pool()
+        if self._pool is not None and getattr(self._pool, "broken", False):
+            return None
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the pool's workers (the end of a run)."""
+        if self._pool is not None:
+            self._pool.close()  # type: ignore[attr-defined]
+            self._pool = None
 
     @property
     def captioner(self):

@@ -21,6 +21,10 @@ when the run has an OCR engine; pages with a text layer are kept as they are.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from searchcore.ocr_pool import POOL_PAGES, BrokenProcessPool
+
 from .errors import Document, Skip
 from .text import first_line_title, good_title, tidy, unreadable
 
@@ -104,6 +108,24 @@ def _scanned(text: str) -> bool:
     return sum(ch.isalpha() for ch in text) < SCANNED_LETTERS
 
 
+def _read_pages(data: bytes, looked: list[int], vision) -> Iterator[tuple[int, str]]:
+    """(page index, text OCR read) for each page of ``looked`` PDFium can load, in order:
+    through the run's OCR pool when there are pages enough to share, else here; a pool
+    that breaks leaves the rest of the pages to be read here."""
+    pool = vision.pool if len(looked) >= POOL_PAGES else None
+    done: set[int] = set()
+    if pool is not None:
+        try:
+            for index, text in pool.read_all(render_pages(data, looked)):
+                done.add(index)
+                yield index, text
+            return
+        except BrokenProcessPool:
+            pass
+    for index, image in render_pages(data, [i for i in looked if i not in done]):
+        yield index, vision.ocr.read(image)
+
+
 def read_pdf(data: bytes, notes: list[str], vision=None) -> list[Document]:
     damaged: list[int] = []
     raw_pages, metadata = pdf_pages(data, damaged)
@@ -112,11 +134,11 @@ def read_pdf(data: bytes, notes: list[str], vision=None) -> list[Document]:
     # No text layer, or one of glyph codes and control characters: what the page shows is
     # read by OCR, exactly as a scan is, when the run has an OCR engine.
     looked = [i for i, text in enumerate(pages) if _scanned(text) or unreadable(text)]
-    ocr = vision.ocr if vision is not None and looked else None
+    ocr = bool(vision is not None and looked and vision.make_ocr is not None)  # engines are made when needed
     read_by_ocr = 0
-    if ocr is not None:
-        for done, (index, image) in enumerate(render_pages(data, looked), start=1):
-            found = tidy(ocr.read(image))
+    if ocr:
+        for done, (index, found) in enumerate(_read_pages(data, looked, vision), start=1):
+            found = tidy(found)
             if found and not unreadable(found):
                 pages[index] = found
                 read_by_ocr += 1
@@ -138,13 +160,13 @@ def read_pdf(data: bytes, notes: list[str], vision=None) -> list[Document]:
         if damaged and not bad:
             raise Skip("corrupt PDF (no page can be loaded)")
         if bad:
-            raise Skip("unreadable text" + (" (and OCR read no page)" if ocr is not None else " (no OCR engine)"))
+            raise Skip("unreadable text" + (" (and OCR read no page)" if ocr else " (no OCR engine)"))
         raise Skip("PDF without extractable text")
     if read_by_ocr:
         notes.append(f"{read_by_ocr} of {len(pages)} pages read by OCR (no text layer, or an unreadable one)")
     if bad:
         shown = ", ".join(str(n) for n in bad[:5]) + (", ..." if len(bad) > 5 else "")
-        why = "OCR read nothing" if ocr is not None else "no OCR engine"
+        why = "OCR read nothing" if ocr else "no OCR engine"
         notes.append(f"{len(bad)} of {len(pages)} pages left out: unreadable text, {why} (page {shown})")
     text = "\n\n".join(kept)
     title = good_title(metadata.get("Title")) or first_line_title(text)

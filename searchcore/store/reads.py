@@ -160,8 +160,8 @@ class Reads(StoreBase):
         # A skip-scan of the index on lang: a step per language, not a read of every row.
         sql = (
             "WITH RECURSIVE found(lang) AS (SELECT min(lang) FROM chunk_terms UNION ALL "
-            "SELECT (SELECT min(lang) FROM chunk_terms WHERE lang > found.lang) FROM found WHERE found.lang IS NOT NULL) "
-            "SELECT lang FROM found WHERE lang IS NOT NULL"
+            "SELECT (SELECT min(lang) FROM chunk_terms WHERE lang > found.lang) FROM found "
+            "WHERE found.lang IS NOT NULL) SELECT lang FROM found WHERE lang IS NOT NULL"
         )
         return [r[0] for r in self.conn.execute(sql)]
 
