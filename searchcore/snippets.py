@@ -15,6 +15,7 @@ command line can embolden them and the search page can mark them without guessin
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,10 +50,13 @@ def _stemmer(lang: str | None) -> Callable[[str], str]:
     return lambda word: (stemmed_words([word.lower()], lang) or [word])[0]
 
 
-def query_terms(query: str, lang: str | None = None) -> set[str]:
+@functools.lru_cache(maxsize=1024)  # a page of hits asks for the same query's terms again and again
+def query_terms(query: str, lang: str | None = None) -> frozenset[str]:
     """The stems a snippet marks for ``query``: its words, common ones left out."""
     stem = _stemmer(lang)
-    return {stem(w) for w in _WORD.findall(query.lower()) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
+    return frozenset(
+        stem(w) for w in _WORD.findall(query.lower()) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())
+    )
 
 
 def stems(text: str) -> set[str]:
@@ -60,8 +64,27 @@ def stems(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text)}
 
 
-def _matches(text: str, terms: set[str], stem: Callable[[str], str]) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), found) for m in _WORD.finditer(text) if (found := stem(m.group())) in terms]
+def _matches(text: str, terms: frozenset[str], stem: Callable[[str], str]) -> list[tuple[int, int, str]]:
+    lower = text.lower()
+    if stem is _stem and len(lower) == len(text):
+        # The light stem: only a word that is a term plus a suffix ``_stem`` takes off can
+        # have a term's stem, so a set lookup passes over the rest (most of a hit's time
+        # went to stemming every word); each candidate is stemmed, so the marks are the same.
+        forms = _forms(terms)
+        return [
+            (m.start(), m.end(), word)
+            for m in _WORD.finditer(lower)
+            if m.group() in forms and (word := _stem(m.group())) in terms
+        ]
+    return [(m.start(), m.end(), word) for m in _WORD.finditer(text) if (word := stem(m.group())) in terms]
+
+
+@functools.lru_cache(maxsize=256)
+def _forms(terms: frozenset[str]) -> frozenset[str]:
+    """The lower-case words whose light stem can be one of ``terms``: each term with each
+    suffix ``_stem`` takes off ("ies" in place of a final "y")."""
+    forms = {t + suffix for t in terms for suffix in ("", *_SUFFIXES) if suffix != "ies"}
+    return frozenset(forms | {t[:-1] + "ies" for t in terms if t.endswith("y")})
 
 
 def snippet(text: str, query: str, width: int = 240, lang: str | None = None) -> Snippet:
@@ -78,11 +101,15 @@ def snippet(text: str, query: str, width: int = 240, lang: str | None = None) ->
         cursor = m.end()
     bounds.append((cursor, len(flat)))
 
-    def score(span: tuple[int, int]) -> tuple[int, int, int]:
-        inside = [stem for start, _, stem in matches if span[0] <= start < span[1]]
-        return (len(set(inside)), len(inside), -span[0])
-
-    best = max(range(len(bounds)), key=lambda i: score(bounds[i]))
+    # Each match to its sentence (one pass, both in order), then the best sentence.
+    held: dict[int, list[str]] = {}
+    sentence = 0
+    for begin, _, stem in matches:
+        while sentence + 1 < len(bounds) and begin >= bounds[sentence + 1][0]:
+            sentence += 1
+        if bounds[sentence][0] <= begin < bounds[sentence][1]:
+            held.setdefault(sentence, []).append(stem)
+    best = max(held, key=lambda i: (len(set(held[i])), len(held[i]), -bounds[i][0])) if held else 0
     start, end = bounds[best]
     if end - start > width:  # one long sentence: centre on its first match
         first = next(s for s, _, _ in matches if start <= s < end)
