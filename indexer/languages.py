@@ -13,7 +13,8 @@ sample right but called 30 English documents another language (26 Latin, 1 Frenc
 A language is recorded only when the text holds enough letters to tell and the model is
 sure of it (``CONFIDENCE``); otherwise the document has no ``lang`` and its keywords are
 stemmed as English ones are. A ``lang`` a record already carries (a JSONL field) is kept,
-as its primary code ("pt_BR" is "pt").
+as its primary code ("pt_BR" is "pt"); one that is no language code ("python") is left as
+it is and nothing is detected.
 """
 
 from __future__ import annotations
@@ -50,10 +51,12 @@ def detect(text: str, title: str | None = None) -> str | None:
 def describe(metadata: dict, text: str, title: str | None) -> str | None:
     """Set ``metadata["lang"]`` (a record's own, in lower case, or the detected one) and
     return it."""
-    given = metadata.get("lang")
-    primary = given.strip().lower().replace("_", "-").split("-")[0] if isinstance(given, str) else ""
-    if _CODE.match(primary):  # "de", "de-DE", "pt_BR": the language's own code
-        metadata["lang"] = primary
+    if "lang" in metadata:  # the record's own field: a language code is kept, anything else left alone
+        given = metadata["lang"]
+        primary = given.strip().lower().replace("_", "-").split("-")[0] if isinstance(given, str) else ""
+        if not _CODE.match(primary):  # "python", 3: not a language; the record's value stays as it is
+            return None
+        metadata["lang"] = primary  # "de", "de-DE", "pt_BR": the language's own code
         return primary
     found = detect(text, title)
     if found is not None:

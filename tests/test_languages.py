@@ -59,6 +59,8 @@ def test_detection_names_the_language_only_when_it_can_tell():
     assert detect("1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20") is None
     given = {"lang": "pt_BR"}
     assert describe(given, ENGLISH, None) == "pt" and given == {"lang": "pt"}  # a record's own language wins
+    own = {"lang": "python"}  # a record's field that is no language: never overwritten
+    assert describe(own, ENGLISH, None) is None and own == {"lang": "python"}
 
 
 def test_inflected_forms_find_each_other_in_every_keyword_engine(tmp_path, hashing):
