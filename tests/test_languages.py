@@ -99,6 +99,17 @@ def test_edits_and_removals_keep_the_full_text_table_whole(tmp_path, hashing):
     assert report.healthy, report.problems
 
 
+def test_a_copied_file_keeps_its_stems(tmp_path, hashing):
+    config = Config(index_dir=tmp_path / "idx")
+    docs = _folder(tmp_path)
+    build_index(config, docs, embedder=hashing)
+    write(docs, "kopie/neubau.md", GERMAN_PLURAL)  # the same bytes at a second path: copied, not read again
+    summary = build_index(config, docs, embedder=hashing)
+    assert summary.copied == 1 and summary.chunks_embedded == 0
+    assert _names(config, hashing, "Haus") == ["neubau.md", "neubau.md", "rathaus.md"]
+    assert check(config.index_dir).healthy
+
+
 def test_a_snippet_marks_the_inflected_form():
     found = snippet("Das Haus am Marktplatz ist alt.", "Häuser", lang="de")
     assert [found.text[s:e] for s, e in found.highlights] == ["Haus"]
