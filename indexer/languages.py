@@ -41,7 +41,7 @@ def detect(text: str, title: str | None = None) -> str | None:
     """The ISO 639-1 code of the language ``text`` is written in, or None when it cannot
     be told (too little text, or no language sure enough)."""
     sample = f"{title}\n{text[:SAMPLE]}" if title else text[:SAMPLE]
-    if len(_LETTER.findall(sample[:1000])) < MIN_LETTERS and len(_LETTER.findall(sample)) < MIN_LETTERS:
+    if len(_LETTER.findall(sample)) < MIN_LETTERS:
         return None
     lang, probability = _identifier().classify(sample)
     return str(lang) if probability >= CONFIDENCE else None

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from .errors import UsageError
+
 __all__ = ["OcrPool", "POOL_PAGES", "pool_workers", "BrokenProcessPool"]
 
 # A file with fewer pages to read than this is read in the indexing process.
@@ -37,7 +39,9 @@ def pool_workers() -> int:
     cores this process may run on (none on a single core, where one engine with its threads
     is as fast)."""
     given = os.environ.get("SEARCHCTL_OCR_WORKERS", "").strip()
-    if given.isdigit():
+    if given:
+        if not given.isdigit():
+            raise UsageError(f"SEARCHCTL_OCR_WORKERS takes a number of processes (0: no pool), not {given[:40]!r}")
         return int(given) if int(given) >= 2 else 0
     try:
         cores = len(os.sched_getaffinity(0))

@@ -543,6 +543,19 @@ def test_progress_moves_inside_a_long_scanned_pdf(tmp_path, hashing, monkeypatch
         assert all(f"Scanned page {n}" in text for n in range(1, 6))
 
 
+def test_a_bad_ocr_workers_setting_is_one_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from searchctl.cli import cli
+
+    root = tmp_path / "docs"
+    write(root, "note.md", "# Tides\n\nHigh water comes twice a day.")
+    monkeypatch.setenv("SEARCHCTL_OCR_WORKERS", "two")
+    result = CliRunner().invoke(cli, ["index", str(root), "--index", str(tmp_path / "idx"), "--model", "hash:32"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip() == "error: SEARCHCTL_OCR_WORKERS takes a number of processes (0: no pool), not 'two'"
+
+
 def test_the_ocr_pool_reads_as_the_run_does_and_a_broken_pool_leaves_the_rest_to_the_run():
     import signal
 
