@@ -33,10 +33,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from searchcore.config import Config
+from searchcore.devices import resolve_device
 from searchcore.errors import SearchctlError, UsageError
 from searchcore.generator import DEFAULT_GENERATOR
 
-from .distill import DistillSettings, distill, pick_device
+from .distill import DistillSettings, distill
 from .grading import TEACHERS, Written, grade, read_graded, write_graded
 from .writers import WRITERS, chunk_sample, generated_queries, span_queries
 
@@ -229,7 +230,7 @@ def adapt(
     from searchcore.search import Searcher
 
     settings.check()
-    pick_device(device)  # a --device this machine lacks fails now, not after an hour of grading
+    resolve_device(device)  # a --device this machine lacks fails now, not after an hour of grading
     out = Path(out)
     _start(out, settings)
     config = Config(index_dir=Path(index_dir), cache_dir=cache_dir)

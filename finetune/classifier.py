@@ -40,6 +40,7 @@ from searchcore.classifier import (
     quiet_transformers,
     softmax,
 )
+from searchcore.devices import resolve_device
 from searchcore.embedder import DEFAULT_MODEL, Embedder, canonical_model_name, model_location
 from searchcore.errors import SearchctlError, UsageError
 
@@ -125,6 +126,7 @@ def train_classifier(
     batch_size: int = 32,
     seed: int = 42,
     backend: str | None = None,
+    device: str = "auto",
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> TrainResult:
@@ -143,6 +145,7 @@ def train_classifier(
     if evaluation is None and method == "full":  # the head is scored by cross-validation instead
         train, evaluation = _split(train, 0.1, seed)
     base = canonical_model_name(base) if base else DEFAULT_MODEL
+    on_cpu = resolve_device(device) == "cpu"
     started = time.perf_counter()
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -150,7 +153,7 @@ def train_classifier(
     try:
         if method == "full":
             result, settings = _train_full(
-                train, evaluation, labels, base, staging, epochs, lr, batch_size, seed, progress
+                train, evaluation, labels, base, staging, epochs, lr, batch_size, seed, progress, on_cpu
             )
         else:
             result, settings = _train_head(train, evaluation, labels, base, staging, backend, cache_dir, progress)
@@ -206,10 +209,9 @@ class _Encoded:
         return self.rows[i]
 
 
-def _arguments(staging: Path, settings: dict, n_train: int, progress: bool):
+def _arguments(staging: Path, settings: dict, n_train: int, progress: bool, on_cpu: bool):
     """The Trainer's arguments: linear warm-up over the first 10 %, evaluation and a
     checkpoint each epoch, the best epoch by macro-F1 kept, length-grouped batches."""
-    import torch
     from transformers import TrainingArguments
 
     epochs, lr, batch_size, seed = settings["epochs"], settings["lr"], settings["batch_size"], settings["seed"]
@@ -233,14 +235,14 @@ def _arguments(staging: Path, settings: dict, n_train: int, progress: bool):
         report_to=[],
         seed=seed,
         data_seed=seed,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=on_cpu,
         dataloader_num_workers=0,
         disable_tqdm=not progress,
         save_only_model=True,
     )
 
 
-def _train_full(train, evaluation, labels, base, staging, epochs, lr, batch_size, seed, progress):
+def _train_full(train, evaluation, labels, base, staging, epochs, lr, batch_size, seed, progress, on_cpu):
     import torch
     from transformers import (
         AutoModelForSequenceClassification,
@@ -282,7 +284,7 @@ def _train_full(train, evaluation, labels, base, staging, epochs, lr, batch_size
         "warmup_ratio": 0.1,
         "weight_decay": 0.01,
     }
-    args = _arguments(staging, settings, len(train_set), progress)
+    args = _arguments(staging, settings, len(train_set), progress, on_cpu)
     trainer = Trainer(
         model=model,
         args=args,

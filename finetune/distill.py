@@ -33,9 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from searchcore.devices import resolve_device
+
 from .grading import Graded
 
-__all__ = ["DistillSettings", "DistillResult", "distill", "pick_device"]
+__all__ = ["DistillSettings", "DistillResult", "distill"]
 
 # candidates a query's example holds (the positive and the rest), padded with the positive
 _CANDIDATES = 48
@@ -66,18 +68,6 @@ class DistillResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def pick_device(requested: str = "auto") -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        from searchcore.errors import UsageError
-
-        raise UsageError("--device cuda: torch sees no CUDA device here; use --device cpu (or auto)")
-    return requested
 
 
 class _Examples:
@@ -158,7 +148,7 @@ def distill(
 
     started = time.perf_counter()
     torch.set_num_threads(os.cpu_count() or 1)  # FAISS, once opened, leaves OpenMP at one thread
-    device = pick_device(settings.device)
+    device = resolve_device(settings.device)
     bf16 = resolve_precision(settings.precision) == "bf16" or (device == "cuda" and settings.precision == "auto")
     data = _Examples(graded, vectors)
     if len(data) == 0:

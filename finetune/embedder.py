@@ -32,6 +32,7 @@ import numpy as np
 
 from searchcore.classifier import quiet_transformers
 from searchcore.config import Config
+from searchcore.devices import resolve_device
 from searchcore.embedder import (
     DEFAULT_MODEL,
     canonical_model_name,
@@ -162,7 +163,6 @@ def _check_inputs(pairs: list[Pair], out: Path, index_dir: Path | None, needs_in
 
 def _fit(model, columns: dict[str, list[str]], out: Path, settings: dict, progress: bool) -> tuple[Path, float]:
     """Train ``model`` on ``columns`` into a staging folder next to ``out``; (folder, seconds)."""
-    import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
@@ -190,7 +190,7 @@ def _fit(model, columns: dict[str, list[str]], out: Path, settings: dict, progre
         save_strategy="no",
         logging_strategy="no",
         report_to=[],
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=settings["device"] == "cpu",
         bf16=settings["precision"] == "bf16",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
@@ -268,6 +268,7 @@ def train_embedder(
     hard_negatives: bool = True,
     chunk_positives: bool = True,
     precision: str = "auto",
+    device: str = "auto",
     index_dir: Path | None = None,
     eval_beir: tuple[Path, str] | None = None,
     reembed: Reembed | None = None,
@@ -290,6 +291,7 @@ def train_embedder(
         raise UsageError("scoring on --eval-beir needs a way to re-embed the index (reembed)")
     settings: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
     settings["precision"] = resolve_precision(precision)
+    settings["device"] = resolve_device(device)  # a --device cuda this machine lacks fails before any work
     config = Config(index_dir=index_dir or Path(".searchctl"), cache_dir=cache_dir)
     base, train_pairs, evaluation, before, counts = _prepare(
         pairs, base, have_index, hard_negatives, chunk_positives, eval_beir, seed, config, progress

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from searchcore.classifier import quiet_transformers
+from searchcore.devices import resolve_device
 from searchcore.errors import UsageError
 from searchcore.generator import Generator
 
@@ -149,12 +150,12 @@ def train_generator(
     block_size: int = 256,
     seed: int = 42,
     precision: str = "auto",
+    device: str = "auto",
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> GeneratorResult:
     """Fine-tune ``base`` on ``texts`` into ``out``; pairs become one conversation each
     (``pair_text``, in the base model's own chat template)."""
-    import torch
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
@@ -183,6 +184,7 @@ def train_generator(
     if not train_examples or not held_examples:
         raise UsageError(f"{source} is too short to fine-tune on; give more text")
     precision = resolve_precision(precision)
+    on_cpu = resolve_device(device) == "cpu"
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     steps = -(-len(train_examples) // batch_size) * epochs
@@ -200,7 +202,7 @@ def train_generator(
         logging_strategy="no",
         eval_strategy="no",
         report_to=[],
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=on_cpu,
         bf16=precision == "bf16",
         disable_tqdm=not progress,
         dataloader_num_workers=0,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from searchcore.classifier import Classifier, load_classifier
 from searchcore.config import Config
+from searchcore.devices import describe_device, resolve_device
 from searchcore.embedder import embedded_text, short_title
 from searchcore.engine import EngineWriter
 from searchcore.engines import precheck, record_ann, record_engine, wanted_target, writer_for
@@ -334,12 +335,15 @@ def build_index(
             raise UsageError(f"no such file or folder: {path}")
     if config.model and is_hashing_model(config.model):
         parse_hashing_model(config.model)  # a bad hash:DIM fails before the index folder is made
+    resolve_device(config.device)  # so does a --device cuda where there is no GPU
     given: Classifier | None = load_classifier(classifier) if classifier is not None else None  # fail before work
     precheck(config)  # a Milvus engine that cannot be reached, or a collection not ours: before any write
     with writing(config.index_dir, wait=wait, create=True) as store:
         embedder, notice = embedder_for(store, config, embedder)
         summary = IndexSummary(model=embedder.name, backend=embedder.backend, notice=notice)
         summary.model_languages = getattr(embedder, "languages", None)
+        if getattr(embedder, "device", "cpu") == "cuda":
+            summary.device = describe_device("cuda")
         with store.write():
             record_engine(store, wanted_target(config, store.meta(), Path(config.index_dir)))
         engine = writer_for(store, Path(config.index_dir), config.milvus_token)

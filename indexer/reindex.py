@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from searchcore.config import Config
+from searchcore.devices import resolve_device
 from searchcore.embedder import canonical_model_name, default_backend, embedded_text, short_title
 from searchcore.engines import precheck, writer_for
 from searchcore.errors import UsageError
@@ -120,7 +121,7 @@ def _run(index_dir: Path, target_model: str, backend: str, *, rollback_to: Previ
         current = _current(store)
         if current is None:
             raise UsageError(f"the index at {index_dir} holds no vectors yet; run `searchctl index` first")
-        embedder = make_embedder(target_model, backend, config.cache_dir)
+        embedder = make_embedder(target_model, backend, config.cache_dir, resolve_device(config.device))
         summary = ReindexSummary(target_model, backend, current.model)
         with store.write():
             summary.reused = store.start_next(
@@ -147,7 +148,7 @@ def reindex(
     if is_hashing_model(model):
         backend = "hash"
     elif backend is None:
-        backend = current.backend if current else default_backend()[0]
+        backend = current.backend if current else default_backend(model, config.cache_dir)[0]
     if current is not None and (model, backend) == (current.model, current.backend):
         raise UsageError(f"the index already uses {model} with the {backend} backend; nothing to re-embed")
     return _run(index_dir, model, backend, rollback_to=None, config=config, progress=progress, wait=wait)

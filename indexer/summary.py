@@ -27,6 +27,7 @@ class IndexSummary:
     generation: int = 0
     model: str = ""
     backend: str = ""
+    device: str = "cpu"  # where the embedder ran: cpu, or the GPU named ("cuda (NVIDIA H200, 139 GiB)")
     notice: str | None = None  # e.g. why the backend fell back to torch
     labels: dict[str, int] = field(default_factory=dict)  # facet -> documents labelled this run
     images_ocr: int = 0  # images whose text OCR read this run
@@ -56,6 +57,7 @@ class IndexSummary:
             + (f" ({self.chunks_kept} unchanged kept)" if self.chunks_kept else "")
             + f", {self.documents} documents / {self.chunks} chunks in index; "
             f"{self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s"
+            + (f" on {self.device}" if self.device != "cpu" else "")
             + "".join(f"; {n:,} documents labelled ({facet})" for facet, n in sorted(self.labels.items()))
             + self._vision()
             + self._languages()

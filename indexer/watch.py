@@ -100,11 +100,15 @@ def watch(
 
 def _loaded(config: Config) -> TextEmbedder:
     """The index's embedder, loaded once for every later run."""
+    from searchcore.devices import resolve_device
     from searchcore.models import index_backend, index_model, make_embedder
     from searchcore.store import Store
 
+    device = resolve_device(config.device)
     with Store.open(config.index_dir, reader=True) as store:
         meta = store.meta()
         model = index_model(meta, config.model)
-        backend, _ = index_backend(meta, config.backend, writing=True, model=model)
-    return make_embedder(model, backend, config.cache_dir)
+        backend, _ = index_backend(
+            meta, config.backend, writing=True, model=model, device=device, cache_dir=config.cache_dir
+        )
+    return make_embedder(model, backend, config.cache_dir, device)

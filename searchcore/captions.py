@@ -36,8 +36,9 @@ def _local(model: str) -> str:
 class Captioner:
     """An image-to-text model: ``caption(images) -> list[str]``."""
 
-    def __init__(self, model: str):
+    def __init__(self, model: str, device: str = "cpu"):
         self.name = model
+        self.device = device
         folder = _local(model)
         try:
             import torch
@@ -52,14 +53,14 @@ class Captioner:
                 self.model = AutoModelForVision2Seq.from_pretrained(folder)
         except (OSError, ValueError, KeyError) as exc:
             raise SearchctlError(f"{model!r} is not an image-to-text model transformers can load ({exc})") from None
-        self.model.eval()
+        self.model.to(device).eval()
         self._torch = torch
 
     def caption(self, images: list) -> list[str]:
         pixel_values = self.processor(images=[image.convert("RGB") for image in images], return_tensors="pt")
         with self._torch.inference_mode():
             generated = self.model.generate(
-                pixel_values=pixel_values.pixel_values,
+                pixel_values=pixel_values.pixel_values.to(self.device),
                 max_length=MAX_CAPTION_TOKENS,
                 num_beams=4,
                 early_stopping=True,

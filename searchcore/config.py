@@ -34,6 +34,9 @@ class Config:
     ann: str | None = None
     # None: the index's own backend, or this machine's best for a new index.
     backend: str | None = None
+    # Where models run: "auto" (a CUDA GPU when torch sees one), "cpu" or "cuda"
+    # (searchcore.devices); queries always run on the CPU.
+    device: str = "auto"
     # Where exported ONNX models are kept; None: ~/.cache/searchctl.
     cache_dir: Path | None = None
     # Larger files are skipped (with the reason in the summary), never read into memory.
@@ -61,5 +64,7 @@ class Config:
             )
         if not self.max_file_mb > 0:
             raise UsageError(f"the largest file size must be above 0 MB, not {self.max_file_mb}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UsageError(f"unknown device {self.device!r}; use auto, cpu or cuda")
         if self.batch_size < 1:
             raise UsageError(f"batch size must be at least 1, not {self.batch_size}")

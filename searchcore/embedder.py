@@ -41,13 +41,36 @@ __all__ = [
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def default_backend() -> tuple[str, str | None]:
-    """(backend, why not int8) for this machine: onnx-int8 where onnxruntime is installed
-    and the CPU has fast int8 arithmetic (x86-64 with AVX2, or arm64), else torch."""
+def default_backend(model: str | None = None, cache_dir: Path | None = None) -> tuple[str, str | None]:
+    """(backend, notice) for a new index of ``model`` on this machine: an ONNX encoder where
+    onnxruntime is installed, int8 or fp32 as measured here (``searchcore.probe``, once per
+    machine and model); by the CPU flags alone for no model; torch without onnxruntime."""
     from .onnx_runtime import onnxruntime_available
 
     if not onnxruntime_available():
         return "torch", "onnxruntime is not installed (pip install onnxruntime); using the torch backend"
+    by_flags = _backend_by_flags()
+    if model is None:
+        return by_flags
+    from .probe import probe_backend
+
+    try:
+        canonical = canonical_model_name(model)
+        location = model_location(canonical)
+        report = probe_backend(Path(location), canonical, _fingerprint(location), cache_dir or default_cache_dir())
+    except Exception:  # noqa: BLE001 - a model the probe cannot export or time: the flags' answer
+        return by_flags
+    if report["backend"] == "onnx-int8":
+        return "onnx-int8", None
+    speeds = report["tokens_per_second"]
+    return "onnx", (
+        f"int8 encoded {speeds['onnx-int8']:,} tokens/s against fp32's {speeds['onnx']:,} on this CPU; "
+        "using the onnx backend (fp32)"
+    )
+
+
+def _backend_by_flags() -> tuple[str, str | None]:
+    """onnx-int8 where the CPU has fast int8 arithmetic (x86-64 with AVX2, or arm64), else torch."""
     machine = platform.machine().lower()
     if machine in ("arm64", "aarch64"):
         return "onnx-int8", None
@@ -171,7 +194,7 @@ def l2_normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_sentence_transformer(location: str):
+def _load_sentence_transformer(location: str, device: str = "cpu"):
     # Loading takes seconds; a process that builds several Embedders for one model
     # (the daemon, the test-suite) shares one copy.
     from sentence_transformers import SentenceTransformer
@@ -179,7 +202,7 @@ def _load_sentence_transformer(location: str):
 
     hf_logging.disable_progress_bar()
     try:
-        return SentenceTransformer(location, device="cpu", local_files_only=True)
+        return SentenceTransformer(location, device=device, local_files_only=True)
     except Exception as exc:  # the loaders raise OSError, ValueError, HF errors...
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ModelNotFoundError(location, reason) from exc
@@ -204,11 +227,20 @@ def _fingerprint(location: str) -> str:
 class Embedder:
     """``embed(texts)`` -> (n, dim) float32 matrix with unit-length rows."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, backend: str = "torch", cache_dir: Path | None = None):
+    def __init__(
+        self, model: str = DEFAULT_MODEL, backend: str = "torch", cache_dir: Path | None = None, device: str = "cpu"
+    ):
         if backend not in BACKENDS:
             raise UsageError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+        if device not in ("cpu", "cuda"):
+            raise UsageError(f"unknown device {device!r} for an embedder; use cpu or cuda")
+        if device == "cuda" and backend != "torch":
+            # The int8 graph's integer products have no CUDA kernels in ONNX Runtime: its
+            # vectors can only be made on the CPU (models.index_backend says so to the user).
+            raise UsageError(f"the {backend} backend runs on the CPU; use --backend torch for --device cuda")
         self.name = canonical_model_name(model)
         self.backend = backend
+        self.device = device
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._location = model_location(self.name)
         self._model = None
@@ -222,7 +254,7 @@ class Embedder:
     def model(self):
         """The sentence-transformers model (torch backend; loaded on first use)."""
         if self._model is None:
-            self._model = _load_sentence_transformer(self._location)
+            self._model = _load_sentence_transformer(self._location, self.device)
         return self._model
 
     @property
@@ -336,6 +368,8 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.backend != "torch":
             return l2_normalise(self.encoder.encode(list(texts), batch_size, progress))
+        if self.device == "cuda":
+            batch_size = max(batch_size, self.gpu_batch)
         lengths = self.count_tokens(texts) if len(texts) > batch_size else [0] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: lengths[i], reverse=True)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -352,5 +386,17 @@ class Embedder:
                 progress(len(idx))
         return l2_normalise(out)
 
+    @functools.cached_property
+    def gpu_batch(self) -> int:
+        """Sequences per batch on the GPU: as many as half its free memory holds."""
+        import torch
+
+        from .devices import gpu_batch_size
+
+        config = self.model[0].auto_model.config
+        free, _ = torch.cuda.mem_get_info()
+        return gpu_batch_size(free, self.max_tokens, config.hidden_size, config.num_attention_heads)
+
     def __repr__(self) -> str:
-        return f"Embedder({self.name!r}, backend={self.backend!r})"
+        device = f", device={self.device!r}" if self.device != "cpu" else ""
+        return f"Embedder({self.name!r}, backend={self.backend!r}{device})"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import SearchctlError
 
-__all__ = ["sha256_file", "new_cache_folder"]
+__all__ = ["sha256_file", "new_cache_folder", "atomic_write_text"]
 
 
 def sha256_file(path: Path) -> str:
@@ -23,6 +23,18 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """``path`` holds ``text`` whole or not at all (written beside it, then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(prefix=".new-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as fh:
+            fh.write(text)
+        os.replace(scratch, path)
+    finally:
+        Path(scratch).unlink(missing_ok=True)
 
 
 @contextmanager

@@ -44,12 +44,13 @@ class TextEmbedder(Protocol):
     def embed(self, texts: list[str], batch_size: int = ..., progress=...) -> np.ndarray: ...
 
 
-def make_embedder(model: str, backend: str, cache_dir: Path | None) -> TextEmbedder:
+def make_embedder(model: str, backend: str, cache_dir: Path | None, device: str = "cpu") -> TextEmbedder:
+    """An embedder for a recorded model name; ``device`` (cpu or cuda) applies to torch."""
     if is_hashing_model(model):
         return HashingEmbedder.from_name(model)
     if backend == "hash":  # an index written by an embedder handed in by a program, not named
         raise ModelNotFoundError(model, "the index was embedded by an embedder given in code, not by name")
-    return Embedder(model, backend=backend, cache_dir=cache_dir)
+    return Embedder(model, backend=backend, cache_dir=cache_dir, device=device if backend == "torch" else "cpu")
 
 
 def index_model(meta: IndexMeta, requested: str | None) -> str:
@@ -62,12 +63,35 @@ def index_model(meta: IndexMeta, requested: str | None) -> str:
     return recorded
 
 
+def _new_index_backend(model: str | None, cache_dir: Path | None, measure: bool) -> tuple[str, str | None]:
+    """A new index's backend: torch for a model the ONNX path does not run, else this
+    machine's best for the model (measured once by a writer: ``searchcore.probe``)."""
+    if model is None:
+        return default_backend()
+    from .embedder import model_location
+    from .onnx_runtime import OnnxUnsupported, pooling_config
+
+    try:
+        pooling_config(Path(model_location(model)))
+    except (OnnxUnsupported, OSError, ValueError, KeyError) as exc:
+        reason = str(exc).split(";")[0] if isinstance(exc, OnnxUnsupported) else "no ONNX export for it"
+        return "torch", f"{reason}; using the torch backend"
+    return default_backend(model, cache_dir) if measure else default_backend()
+
+
 def index_backend(
-    meta: IndexMeta, requested: str | None, *, writing: bool, model: str | None = None
+    meta: IndexMeta,
+    requested: str | None,
+    *,
+    writing: bool,
+    model: str | None = None,
+    device: str = "cpu",
+    cache_dir: Path | None = None,
 ) -> tuple[str, str | None]:
     """(backend, notice) for this index: the requested one, else the index's own, else this
-    machine's default. A writer may not mix backends in one index; a reader may (vectors of
-    the same model agree to a cosine of about 0.99 across backends)."""
+    machine's default (torch where the run has a GPU: ``device`` is cuda). A writer may not
+    mix backends in one index; a reader may (vectors of the same model agree to a cosine
+    of about 0.99 across backends). The ONNX backends run on the CPU only."""
     if model is not None and is_hashing_model(model):
         return "hash", None
     recorded = meta.embedded_backend
@@ -77,17 +101,10 @@ def index_backend(
         chosen, notice = requested, None
     elif recorded is not None:
         chosen, notice = recorded, None
+    elif device == "cuda":
+        chosen, notice = "torch", None
     else:
-        chosen, notice = default_backend()
-        if chosen != "torch" and model is not None:
-            from .embedder import model_location
-            from .onnx_runtime import OnnxUnsupported, pooling_config
-
-            try:
-                pooling_config(Path(model_location(model)))
-            except (OnnxUnsupported, OSError, ValueError, KeyError) as exc:
-                reason = str(exc).split(";")[0] if isinstance(exc, OnnxUnsupported) else "no ONNX export for it"
-                chosen, notice = "torch", f"{reason}; using the torch backend"
+        chosen, notice = _new_index_backend(model, cache_dir, measure=writing)
     if chosen != "torch":
         from .onnx_runtime import onnxruntime_available
 
@@ -100,4 +117,10 @@ def index_backend(
                 "torch",
                 f"onnxruntime is not installed (pip install onnxruntime); using the torch backend, not {chosen}",
             )
+    if device == "cuda" and chosen not in ("torch", "hash"):
+        gpu = (
+            f"the {chosen} backend embeds on the CPU, not the GPU (a new index: --backend torch; "
+            "this one: `searchctl reindex --backend torch`)"
+        )
+        notice = gpu if notice is None else f"{notice}; {gpu}"
     return chosen, notice

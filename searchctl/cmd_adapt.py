@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .cmd_generate import generator_option
-from .common import cache_dir, index_option, notice, progress_option, show_progress
+from .common import cache_dir, device_option, index_option, notice, progress_option, show_progress
 
 __all__ = ["adapt_cmd"]
 
@@ -67,13 +67,7 @@ __all__ = ["adapt_cmd"]
     help="Generated queries: keep only those whose document the index ranks this high (0: keep all).",
 )
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed (sample, writing, training).")
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where to train: auto picks CUDA when torch sees it.",
-)
+@device_option
 @click.option(
     "--eval-beir",
     type=click.Path(path_type=Path, file_okay=False),

@@ -13,6 +13,7 @@ from .cmd_generate import finetune_generator_cmd, generator_option
 from .common import (
     backend_option,
     cache_dir,
+    device_option,
     index_option,
     notice,
     progress_option,
@@ -86,6 +87,7 @@ finetune_group.add_command(finetune_generator_cmd)
     default=None,
     help="Write the confusion matrix (of --test when given, else of --eval) to this PNG file.",
 )
+@device_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def finetune_classifier_cmd(
     train_file,
@@ -102,6 +104,7 @@ def finetune_classifier_cmd(
     backend,
     progress,
     plot,
+    device,
     as_json,
 ):
     """Train a text classifier; print accuracy, macro-F1 and seconds (on --test when given, else on --eval).
@@ -130,6 +133,7 @@ def finetune_classifier_cmd(
         batch_size=batch_size,
         seed=seed,
         backend=backend,
+        device=device,
         cache_dir=cache_dir(),
         progress=show_progress(progress),
     )
@@ -208,6 +212,7 @@ def finetune_classifier_cmd(
     show_default=True,
     help="Number format of training; auto is bf16 where the CPU has native bfloat16 (about 1.5x faster).",
 )
+@device_option
 @click.option("--force", is_flag=True, help="Keep a model that is not better than its base and exit 0.")
 @progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -228,6 +233,7 @@ def finetune_embedder_cmd(
     max_pairs,
     chunk_positives,
     precision,
+    device,
     force,
     progress,
     as_json,
@@ -259,6 +265,7 @@ def finetune_embedder_cmd(
         hard_negatives=hard_negatives,
         chunk_positives=chunk_positives,
         precision=precision,
+        device=device,
         index_dir=index_dir,
         eval_beir=(eval_beir, eval_split) if eval_beir else None,
         reembed=reembedded_copy,

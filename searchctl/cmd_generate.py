@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .common import cache_dir, notice, progress_option, show_progress
+from .common import cache_dir, device_option, notice, progress_option, show_progress
 
 __all__ = ["generate_cmd", "generator_option", "finetune_generator_cmd"]
 
@@ -147,6 +147,7 @@ def generate_cmd(
     show_default=True,
     help="Number format of training; auto is bf16 where the CPU has native bfloat16.",
 )
+@device_option
 @click.option("--force", is_flag=True, help="Keep a model whose perplexity did not drop and exit 0.")
 @progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -163,6 +164,7 @@ def finetune_generator_cmd(
     max_texts,
     seed,
     precision,
+    device,
     force,
     progress,
     as_json,
@@ -210,6 +212,7 @@ def finetune_generator_cmd(
         block_size=block_size,
         seed=seed,
         precision=precision,
+        device=device,
         cache_dir=cache_dir(),
         progress=show_progress(progress),
     )

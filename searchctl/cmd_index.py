@@ -12,6 +12,7 @@ from searchcore.config import Config
 from .common import (
     backend_option,
     cache_dir,
+    device_option,
     display_path,
     engine_options,
     engine_settings,
@@ -51,6 +52,7 @@ __all__ = ["index_cmd", "label_cmd", "reindex_cmd", "watch_cmd", "run_line"]
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Texts per forward pass of the model.")
 @progress_option
 @backend_option
+@device_option
 @wait_option
 @click.option(
     "--max-file-size",
@@ -99,6 +101,7 @@ def index_cmd(
     batch_size,
     progress,
     backend,
+    device,
     wait,
     max_file_mb,
     classifier_dir,
@@ -130,6 +133,7 @@ def index_cmd(
         chunk_overlap=chunk_overlap,
         batch_size=batch_size,
         backend=backend,
+        device=device,
         cache_dir=cache_dir(),
         max_file_mb=max_file_mb,
         ocr=ocr,
@@ -197,10 +201,11 @@ def label_cmd(index_dir, classifier_dir, remove_facet, wait, progress, milvus_to
     "--model", metavar="NAME_OR_PATH", default=None, help="Model to re-embed every chunk with (e.g. a fine-tuned one)."
 )
 @backend_option
+@device_option
 @click.option("--rollback", is_flag=True, help="Return to the model and vectors the last reindex replaced.")
 @wait_option
 @progress_option
-def reindex_cmd(index_dir, model, backend, rollback, wait, progress, milvus_token):
+def reindex_cmd(index_dir, model, backend, device, rollback, wait, progress, milvus_token):
     """Re-embed every stored chunk with another model and swap it in at once (no file is read).
 
     Queries, and a running daemon, go on with the old vectors until the swap; --rollback
@@ -209,7 +214,7 @@ def reindex_cmd(index_dir, model, backend, rollback, wait, progress, milvus_toke
     from indexer.reindex import reindex
     from indexer.reindex import rollback as roll_back
 
-    config = Config(index_dir=index_dir, cache_dir=cache_dir(), milvus_token=milvus_token)
+    config = Config(index_dir=index_dir, cache_dir=cache_dir(), milvus_token=milvus_token, device=device)
     if rollback:
         if model is not None or backend is not None:
             raise click.UsageError("--rollback returns to the previous model; it takes no --model or --backend")
@@ -236,6 +241,7 @@ def run_line(run) -> str:
 @index_option
 @model_option
 @backend_option
+@device_option
 @click.option(
     "--quiet-ms",
     type=click.IntRange(min=10, max=60_000),
@@ -251,7 +257,7 @@ def run_line(run) -> str:
     help="Gather a continuous burst of events for at most this long before a run.",
 )
 @milvus_token_option
-def watch_cmd(paths, index_dir, model, backend, quiet_ms, max_wait_ms, milvus_token):
+def watch_cmd(paths, index_dir, model, backend, device, quiet_ms, max_wait_ms, milvus_token):
     """Keep the index current: index PATH... now, then again after every burst of changes.
 
     File-system events are debounced and coalesced (an editor's save, a git checkout of a
@@ -259,7 +265,14 @@ def watch_cmd(paths, index_dir, model, backend, quiet_ms, max_wait_ms, milvus_to
     line per run; stop it with Ctrl-C."""
     from indexer.watch import watch
 
-    config = Config(index_dir=index_dir, model=model, backend=backend, cache_dir=cache_dir(), milvus_token=milvus_token)
+    config = Config(
+        index_dir=index_dir,
+        model=model,
+        backend=backend,
+        device=device,
+        cache_dir=cache_dir(),
+        milvus_token=milvus_token,
+    )
     click.echo(f"watching {', '.join(str(p) for p in paths)} for {index_dir} (Ctrl-C stops)", err=True)
     runs = watch(
         config,

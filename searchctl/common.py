@@ -16,6 +16,7 @@ __all__ = [
     "milvus_token_option",
     "model_option",
     "backend_option",
+    "device_option",
     "progress_option",
     "wait_option",
     "show_progress",
@@ -57,6 +58,17 @@ def backend_option(func):
         default=None,
         help="Model runtime: torch, onnx (fp32) or onnx-int8. Default: the index's own; for a new index "
         "onnx-int8 where onnxruntime runs well, else torch.",
+    )(func)
+
+
+def device_option(func):
+    return click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda"]),
+        default="auto",
+        envvar="SEARCHCTL_DEVICE",
+        show_default=True,
+        help="Where models run: auto takes a CUDA GPU when torch sees one (or set SEARCHCTL_DEVICE).",
     )(func)
 
 
