@@ -16,7 +16,9 @@ With --real DIR, the set is real scanned images with known text instead (the ICD
 SROIE receipts: NAME.jpg with NAME.csv, a box and its text per line), kept outside the
 project; the queries are 3-5 words of each receipt's known text. --pool-pages N makes the
 first N of them one image-only PDF and reads it in the indexing process and through the
-OCR pool (``searchcore.ocr_pool``), alternating, and prints pages per second of each.
+OCR pool (``searchcore.ocr_pool``), with the shipped fp32 models and with the int8
+ones (``searchcore.ocr_int8``), alternating, and prints pages per second and word recall
+of each.
 """
 
 from __future__ import annotations
@@ -105,15 +107,23 @@ def recall(source: str, read: str) -> float:
 
 
 def engine_named(name: str):
-    """An engine by name: ``rapidocr`` (the default), ``rapidocr-once`` (one reading, no
-    retries, stray letters not joined: how it read before those were added),
-    ``rapidocr-raw`` (without re-spacing words), ``tesseract``."""
+    """An engine by name: ``rapidocr`` (the default, as `searchctl index` runs it: the
+    int8 detector and recogniser), ``rapidocr-fp32`` (the models rapidocr-onnxruntime ships),
+    ``rapidocr-once`` (one reading, no retries, stray letters not joined: how it read
+    before those were added), ``rapidocr-raw`` (without re-spacing words), ``tesseract``."""
+    from searchcore.embedder import default_cache_dir
     from searchcore.ocr import RapidOcr, make_ocr
+    from searchcore.ocr_int8 import int8_models
 
+    if name == "rapidocr-fp32":
+        return RapidOcr()
+    int8 = int8_models(default_cache_dir())
     if name == "rapidocr-raw":
-        return RapidOcr(respace_words=False)
+        return RapidOcr(respace_words=False, int8=int8)
     if name == "rapidocr-once":
-        return RapidOcr(retry=False, strays=False)
+        return RapidOcr(retry=False, strays=False, int8=int8)
+    if name == "rapidocr":
+        return RapidOcr(int8=int8)
     return make_ocr(name)
 
 
@@ -175,17 +185,22 @@ def measure(engine: str, folder: Path, truth: dict[str, str], work: Path) -> dic
     }
 
 
-def pool_speed(images: list[Path], rounds: int) -> dict:
-    """Pages per second reading one image-only PDF of ``images`` (a page each) in the
-    indexing process (ONNX Runtime's threads) and through the OCR pool (a process per
-    core, one thread each), alternating ``rounds`` times; the texts must be the same."""
+def pool_speed(images: list[Path], truth: list[str], rounds: int) -> dict:
+    """Pages per second reading one image-only PDF of ``images`` (a page each), alternating
+    ``rounds`` times: in the indexing process with the shipped fp32 models (ONNX
+    Runtime's threads: how a run read scans before the pool and the int8 models),
+    through the OCR pool (a process per core, one thread each) with the fp32 models,
+    and through the pool with the int8 ones (how `searchctl index` reads them now); with
+    each one's word recall against the receipts' known text."""
     import io
 
     from PIL import Image
 
     from indexer.readers import Vision
     from indexer.readers.pdf import read_pdf
+    from searchcore.embedder import default_cache_dir
     from searchcore.ocr import make_ocr
+    from searchcore.ocr_int8 import Int8Models, int8_models
     from searchcore.ocr_pool import OcrPool, pool_workers
 
     pages = [Image.open(path).convert("RGB") for path in images]
@@ -193,19 +208,33 @@ def pool_speed(images: list[Path], rounds: int) -> dict:
     pages[0].save(buffer, "PDF", save_all=True, append_images=pages[1:], resolution=150)
     data = buffer.getvalue()
     workers = pool_workers() or 2
-    times: dict[str, list[float]] = {"in process": [], f"pool of {workers}": []}
-    texts = set()
+    int8 = int8_models(default_cache_dir())  # built before the timing, as a second run finds it
+    ways: dict[str, tuple[Int8Models | None, bool]] = {
+        "in process, fp32": (None, False),
+        f"pool of {workers}, fp32": (None, True),
+        f"pool of {workers}, int8": (int8, True),
+    }
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    texts: dict[str, set[str]] = {name: set() for name in ways}
     for _ in range(rounds):
-        for name in times:
-            pool = OcrPool("rapidocr", workers) if name != "in process" else None
-            vision = Vision(make_ocr=lambda: make_ocr("rapidocr"), make_pool=(lambda p=pool: p) if pool else None)
+        for name, (models, pooled) in ways.items():
+            pool = OcrPool("rapidocr", workers, lambda m=models: m) if pooled else None  # type: ignore[misc]
+            vision = Vision(
+                make_ocr=lambda m=models: make_ocr("rapidocr", int8=m),  # type: ignore[misc]
+                make_pool=(lambda p=pool: p) if pool else None,
+            )
             started = time.perf_counter()  # the pool's start (processes, models) counts
-            texts.add(read_pdf(data, [], vision)[0].text)
+            texts[name].add(read_pdf(data, [], vision)[0].text)
             times[name].append(time.perf_counter() - started)
             vision.close()
     median = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
-    first, second = median.values()
-    return {"pages": len(pages), "seconds": median, "speedup": first / second, "same_text": len(texts) == 1}
+    known = "\n".join(truth)
+    return {
+        "pages": len(pages),
+        "seconds": median,
+        "recall": {name: recall(known, next(iter(found))) for name, found in texts.items()},
+        "same_text_each_round": all(len(found) == 1 for found in texts.values()),
+    }
 
 
 def main() -> None:
@@ -251,14 +280,17 @@ def main() -> None:
                 + ", ".join(f"{n} {s:.2f}" for n, s in r["worst"])
             )
         if args.real is not None and args.pool_pages:
-            r = pool_speed(sorted(args.real.glob("*.jpg"))[: args.pool_pages], args.rounds)
-            print(
-                f"one {r['pages']}-page scanned PDF, median of {args.rounds}: "
-                + ", ".join(
-                    f"{name} {sec:.1f} s ({r['pages'] / sec:.2f} pages/s)" for name, sec in r["seconds"].items()
+            scans = sorted(args.real.glob("*.jpg"))[: args.pool_pages]
+            truth_pages = list(real_set(args.real, args.pool_pages).values())
+            r = pool_speed(scans, truth_pages, args.rounds)
+            first = next(iter(r["seconds"].values()))
+            print(f"one {r['pages']}-page scanned PDF, median of {args.rounds} alternating rounds:")
+            for name, sec in r["seconds"].items():
+                print(
+                    f"  {name:<18} {sec:6.1f} s  {r['pages'] / sec:.2f} pages/s  {first / sec:.2f}x  "
+                    f"word recall {r['recall'][name]:.3f}"
                 )
-                + f"; pool {r['speedup']:.2f}x; same text: {r['same_text']}"
-            )
+            print(f"  same text in every round: {r['same_text_each_round']}")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ import io
 import re
 import shutil
 import subprocess
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import SearchctlError, UsageError
+
+if TYPE_CHECKING:
+    from .ocr_int8 import Int8Models
 
 __all__ = ["OCR_ENGINES", "DEFAULT_OCR", "Ocr", "make_ocr", "MAX_OCR_SIDE"]
 
@@ -113,7 +116,13 @@ class RapidOcr:
     name = "rapidocr"
 
     def __init__(
-        self, respace_words: bool = True, retry: bool = True, strays: bool = True, threads: int | None = None
+        self,
+        respace_words: bool = True,
+        retry: bool = True,
+        strays: bool = True,
+        threads: int | None = None,
+        cuda: bool = False,
+        int8: Int8Models | None = None,
     ) -> None:
         self.respace_words = respace_words
         self.retry = retry
@@ -127,7 +136,11 @@ class RapidOcr:
                 "OCR needs rapidocr-onnxruntime 1.4: pip install 'rapidocr-onnxruntime>=1.4,<1.5' "
                 "(or index with --ocr tesseract or --ocr none)"
             ) from exc
-        given = {} if threads is None else {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+        given: dict = {} if threads is None else {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+        if cuda:  # detection, orientation and recognition on the GPU (onnxruntime-gpu)
+            given.update(det_use_cuda=True, cls_use_cuda=True, rec_use_cuda=True)
+        if int8 is not None:  # the int8 detector and recogniser (searchcore.ocr_int8)
+            given.update(det_model_path=str(int8.det), rec_model_path=str(int8.rec))
         self._engine = RapidOCR(**given)
 
     def read(self, image) -> str:
@@ -231,13 +244,15 @@ class TesseractOcr:
         return "\n".join(" ".join(words) for words in lines.values()), score
 
 
-def make_ocr(name: str, threads: int | None = None) -> Ocr | None:
+def make_ocr(name: str, threads: int | None = None, cuda: bool = False, int8: Int8Models | None = None) -> Ocr | None:
     """The OCR engine called ``name``; None for ``none``. ``threads``: ONNX Runtime's
-    threads for PP-OCR (default: its own choice, one per core)."""
+    threads for PP-OCR (default: its own choice, one per core); ``cuda``: PP-OCR on the
+    GPU (Tesseract has no GPU path); ``int8``: PP-OCR's int8 detector and recogniser
+    (default: the fp32 ones rapidocr-onnxruntime ships)."""
     if name == "none":
         return None
     if name == "rapidocr":
-        return RapidOcr(threads=threads)
+        return RapidOcr(threads=threads, cuda=cuda, int8=int8)
     if name == "tesseract":
         return TesseractOcr()
     raise UsageError(f"unknown OCR engine {name!r}; use one of {', '.join(OCR_ENGINES)}")

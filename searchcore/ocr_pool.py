@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .ocr_int8 import Int8Models
 
 __all__ = ["OcrPool", "POOL_PAGES", "pool_workers", "BrokenProcessPool"]
 
@@ -50,12 +53,12 @@ def pool_workers() -> int:
     return cores if cores >= 2 else 0
 
 
-def _start(name: str) -> None:
+def _start(name: str, int8: Int8Models | None) -> None:
     global _engine
     os.environ["OMP_THREAD_LIMIT"] = "1"  # Tesseract's own threads: one per worker
     from .ocr import make_ocr
 
-    _engine = make_ocr(name, threads=1)
+    _engine = make_ocr(name, threads=1, int8=int8)
 
 
 def _read(image) -> str:
@@ -63,11 +66,14 @@ def _read(image) -> str:
 
 
 class OcrPool:
-    """``read_all`` over worker processes running the OCR engine called ``name``."""
+    """``read_all`` over worker processes running the OCR engine called ``name``;
+    ``int8`` gives PP-OCR's int8 models for them (None: the shipped fp32 ones), asked
+    once, in this process, when the pool starts."""
 
-    def __init__(self, name: str, workers: int) -> None:
+    def __init__(self, name: str, workers: int, int8: Callable[[], Int8Models | None] | None = None) -> None:
         self.name = name
         self.workers = workers
+        self.int8 = int8
         self._executor: Any = None
         self.broken = False
 
@@ -77,8 +83,9 @@ class OcrPool:
             from concurrent.futures import ProcessPoolExecutor
 
             context = multiprocessing.get_context("spawn")
+            int8 = self.int8() if self.int8 is not None else None
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_start, initargs=(self.name,)
+                self.workers, mp_context=context, initializer=_start, initargs=(self.name, int8)
             )
         return self._executor
 
