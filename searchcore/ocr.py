@@ -139,8 +139,8 @@ class RapidOcr:
         given: dict = {} if threads is None else {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
         if cuda:  # detection, orientation and recognition on the GPU (onnxruntime-gpu)
             given.update(det_use_cuda=True, cls_use_cuda=True, rec_use_cuda=True)
-        if int8 is not None:  # the int8 detector and recogniser (searchcore.ocr_int8)
-            given.update(det_model_path=str(int8.det), rec_model_path=str(int8.rec))
+        if int8 is not None:  # the int8 models (searchcore.ocr_int8)
+            given.update(det_model_path=str(int8.det), cls_model_path=str(int8.cls), rec_model_path=str(int8.rec))
         self._engine = RapidOCR(**given)
 
     def read(self, image) -> str:
@@ -247,7 +247,7 @@ class TesseractOcr:
 def make_ocr(name: str, threads: int | None = None, cuda: bool = False, int8: Int8Models | None = None) -> Ocr | None:
     """The OCR engine called ``name``; None for ``none``. ``threads``: ONNX Runtime's
     threads for PP-OCR (default: its own choice, one per core); ``cuda``: PP-OCR on the
-    GPU (Tesseract has no GPU path); ``int8``: PP-OCR's int8 detector and recogniser
+    GPU (Tesseract has no GPU path); ``int8``: PP-OCR's int8 models
     (default: the fp32 ones rapidocr-onnxruntime ships)."""
     if name == "none":
         return None

@@ -1,4 +1,5 @@
-"""PP-OCR's text detector and recogniser in int8, made once per machine into the model cache.
+"""PP-OCR's text detector, orientation classifier and recogniser in int8, made once per
+machine into the model cache.
 
 The models rapidocr-onnxruntime ships are fp32, and they are what OCR costs (15 SROIE
 receipts on one thread: detection 9.9 s, orientation 0.8 s, recognition 27.8 s). Their
@@ -6,18 +7,18 @@ convolutions and matrix products are quantised here to int8 with fixed activatio
 (static QDQ, per-channel weights), which ONNX Runtime runs as integer convolutions. On
 the 60 SROIE receipts, one thread, raw PP-OCR (no retries), two alternating rounds each:
 shipped models 2.61 / 2.64 s a receipt, word recall 0.742; int8 recogniser 2.05 / 2.13 s,
-0.820; int8 detector and recogniser 1.77 s, 0.822. (Recall rises because fewer lines
-fall under PP-OCR's confidence cut-off.) The orientation classifier, 2 % of the time,
-stays fp32.
+0.820; int8 detector and recogniser 1.77 / 1.72 s, 0.822. (Recall rises because fewer
+lines fall under PP-OCR's confidence cut-off.) The orientation classifier (2 % of the
+time) is quantised too, calibrated on the same lines, a quarter of them upside down.
 
 The activation scales come from a calibration pass of each fp32 model over text rendered
 here (fixed words, fonts and sizes, a fixed seed: the same files on every machine for
-one onnxruntime): lines for the recogniser, pages of lines for the detector, fed through
-the models' own preprocessing, so no user's document shapes them. The files are keyed by
-the shipped models' checksums and the onnxruntime version, kept with a manifest and
-rebuilt when they no longer match. Where the build fails (an onnx or onnxruntime without
-these tools), OCR uses the fp32 models and says nothing more: the text read is of the
-same kind.
+one onnxruntime): lines for the recogniser and the classifier, pages of lines for the
+detector, fed through the models' own preprocessing, so no user's document shapes them.
+The files are keyed by the shipped models' checksums and the onnxruntime version, kept
+with a manifest and rebuilt when they no longer match. Where the build fails (an onnx or
+onnxruntime without these tools), OCR uses the fp32 models and says nothing more: the
+text read is of the same kind.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .model_cache import new_cache_folder, sha256_file
 __all__ = ["Int8Models", "int8_models", "shipped_models"]
 
 # Bumped when the recipe changes, so older files are rebuilt.
-_FORMAT = 1
+_FORMAT = 2
 _CALIBRATION_LINES = 96
 _CALIBRATION_PAGES = 12
 _WORDS = """invoice total amount cash change receipt tax date time qty price item discount
@@ -50,19 +51,25 @@ _FONTS = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
     "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
 )
-_SHIPPED = {"det": "ch_PP-OCRv4_det_infer.onnx", "rec": "ch_PP-OCRv4_rec_infer.onnx"}
+_SHIPPED = {
+    "det": "ch_PP-OCRv4_det_infer.onnx",
+    "cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+    "rec": "ch_PP-OCRv4_rec_infer.onnx",
+}
 
 
 @dataclass(frozen=True)
 class Int8Models:
-    """The int8 detector and recogniser files (what a worker process is handed)."""
+    """The int8 detector, orientation classifier and recogniser files (what a worker
+    process is handed)."""
 
     det: Path
+    cls: Path
     rec: Path
 
 
 def shipped_models() -> dict[str, Path]:
-    """The fp32 detector and recogniser rapidocr-onnxruntime ships (the ones its config names)."""
+    """The fp32 models rapidocr-onnxruntime ships (the ones its config names)."""
     import rapidocr_onnxruntime
 
     folder = Path(rapidocr_onnxruntime.__file__).parent / "models"
@@ -135,13 +142,16 @@ def _calibration_inputs() -> dict[str, list[np.ndarray]]:
     from rapidocr_onnxruntime import RapidOCR
 
     engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
-    detector, recogniser = _Recording(engine.text_det.infer), _Recording(engine.text_rec.session)
-    engine.text_det.infer, engine.text_rec.session = detector, recogniser
+    detector, classifier = _Recording(engine.text_det.infer), _Recording(engine.text_cls.infer)
+    recogniser = _Recording(engine.text_rec.session)
+    engine.text_det.infer, engine.text_cls.infer, engine.text_rec.session = detector, classifier, recogniser
     rng = random.Random(20261204)
-    engine.text_rec([_as_bgr(line, rng) for line in _text_lines(rng, _CALIBRATION_LINES)])
+    lines = [_as_bgr(line, rng) for line in _text_lines(rng, _CALIBRATION_LINES)]
+    engine.text_rec(lines)
+    engine.text_cls(lines + [np.ascontiguousarray(line[::-1, ::-1]) for line in lines[::4]])  # some upside down
     for page in _pages(rng, _CALIBRATION_PAGES):
         engine.text_det(page)
-    return {"det": detector.inputs, "rec": recogniser.inputs}
+    return {"det": detector.inputs, "cls": classifier.inputs, "rec": recogniser.inputs}
 
 
 def _quantise(source: Path, inputs: list[np.ndarray], work: Path, out: Path) -> None:
@@ -179,13 +189,12 @@ def _quantise(source: Path, inputs: list[np.ndarray], work: Path, out: Path) -> 
 
 
 def int8_models(cache_dir: Path) -> Int8Models | None:
-    """The int8 detector and recogniser in ``cache_dir``, built on first use; None where
-    they cannot be."""
+    """The int8 models in ``cache_dir``, built on first use; None where they cannot be."""
     try:
         import onnxruntime
 
         sources = shipped_models()
-        fingerprint = sha256_file(sources["det"])[:8] + sha256_file(sources["rec"])[:8]
+        fingerprint = "".join(sha256_file(path)[:6] for path in sources.values())
         folder = Path(cache_dir) / f"ppocr-{fingerprint}-int8-ort{onnxruntime.__version__}-q{_FORMAT}"
         files, manifest = {kind: folder / f"{kind}-int8.onnx" for kind in _SHIPPED}, folder / "manifest.json"
 
@@ -209,7 +218,7 @@ def int8_models(cache_dir: Path) -> Int8Models | None:
                     (work / "manifest.json").write_text(json.dumps({"sha256": sums}))
             finally:
                 root.setLevel(level)
-        return Int8Models(files["det"], files["rec"]) if whole() else None
+        return Int8Models(**files) if whole() else None
     except Exception:  # noqa: BLE001 - no int8 models: OCR reads with the fp32 ones
         logging.getLogger(__name__).debug("int8 OCR models not built", exc_info=True)
         return None

@@ -1,4 +1,4 @@
-"""PP-OCR's int8 detector and recogniser: built once into the model cache, kept whole, read with."""
+"""PP-OCR's int8 models: built once into the model cache, kept whole, read with."""
 
 from __future__ import annotations
 
@@ -19,17 +19,19 @@ def test_the_int8_models_are_built_once_and_read_a_line():
     models = int8_models(cache)
     assert models is not None and models.det.exists() and models.rec.exists()
     recorded = json.loads((models.rec.parent / "manifest.json").read_text())["sha256"]
-    assert set(recorded) == {"det", "rec"}
+    assert set(recorded) == {"det", "cls", "rec"}
     built = models.rec.stat().st_mtime_ns
     assert int8_models(cache) == models and models.rec.stat().st_mtime_ns == built  # kept, not rebuilt
 
-    for path in (models.det, models.rec):
+    for path in (models.det, models.cls, models.rec):
         kinds = {node.op_type for node in onnx.load(str(path)).graph.node}
         assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= kinds  # int8 convolutions
     assert any(p.key == "character" for p in onnx.load(str(models.rec)).metadata_props)  # the alphabet travels
 
     line = "The harbour office opens at nine every morning"
     assert RapidOcr(int8=models).read(_rendered_line(line)).split() == line.split()
+    # The int8 orientation classifier still turns an upside-down line the right way up.
+    assert RapidOcr(int8=models).read(_rendered_line(line).rotate(180)).split() == line.split()
 
 
 @pytest.mark.slow
