@@ -14,9 +14,9 @@ the model: a different machine, an upgraded onnxruntime or another model is meas
 again. A probe that cannot run (the export fails) falls back to the CPU flags' answer.
 
 Measured on the 2-core AVX-512 VNNI machine of the README (all-MiniLM-L6-v2, the probe
-below): int8 about 17,000 tokens/s, fp32 about 8,000. Static int8 (activations scaled by
-a calibration pass instead of per run) was measured too and is not a candidate: on the
-same machine it encoded 400 SciFact abstracts at 66-68 docs/s against 76-77 for dynamic
+below): int8 14,658 tokens/s, fp32 7,207. Static int8 (activations scaled by a
+calibration pass instead of per run) was measured too and is not a candidate: on the
+same machine it encoded 400 SciFact abstracts at 63-66 docs/s against 70-74 for dynamic
 int8, with a mean cosine of 0.94 to the fp32 vectors against 0.995 (``bench/embed.py
 --backends static-int8``).
 """
