@@ -34,7 +34,6 @@ import sys
 sys.path = [p for p in sys.path if p not in ("", __file__.rsplit("/", 1)[0])]
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -55,17 +54,13 @@ TOP = 100
 
 
 def judged(folder: Path, split: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    qrels: dict[str, dict[str, int]] = {}
-    with open(folder / "qrels" / f"{split}.tsv", newline="") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
-    queries = {}
-    with open(folder / "queries.jsonl") as fh:
-        for line in fh:
-            record = json.loads(line)
-            if record["_id"] in qrels:
-                queries[record["_id"]] = record["text"]
-    return queries, {q: qrels[q] for q in queries}
+    """The split's judged queries and their qrels, as bench/quality.py reads them."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quality_bench", Path(__file__).with_name("quality.py"))
+    quality = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(quality)  # type: ignore[union-attr]
+    return quality.judged(folder, split)
 
 
 def sample(folder: Path, qrels: dict[str, dict[str, int]], docs: int) -> list[dict]:
