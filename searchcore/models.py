@@ -17,10 +17,11 @@ from typing import Protocol
 
 import numpy as np
 
-from .embedder import DEFAULT_MODEL, Embedder, canonical_model_name, default_backend
+from .embedder import DEFAULT_MODEL, Embedder, canonical_model_name
 from .errors import BackendMismatchError, ModelMismatchError, ModelNotFoundError, UsageError
 from .hashing import HashingEmbedder, is_hashing_model
 from .meta import IndexMeta
+from .probe import default_backend
 
 __all__ = ["TextEmbedder", "index_model", "index_backend", "make_embedder"]
 

@@ -30,7 +30,7 @@ import platform
 import time
 from pathlib import Path
 
-__all__ = ["probe_backend", "probe_file", "cpu_signature"]
+__all__ = ["default_backend", "probe_backend", "probe_file", "cpu_signature"]
 
 # int8 is kept only where it encodes at least this much faster than fp32.
 _INT8_MARGIN = 1.15
@@ -109,3 +109,45 @@ def probe_backend(location: Path, name: str, revision: str, cache_dir: Path) -> 
     report = {"backend": chosen, "tokens_per_second": speeds, "cpu": cpu_signature(), "model": name}
     atomic_write_text(target, json.dumps(report, indent=2))
     return report
+
+
+def default_backend(model: str | None = None, cache_dir: Path | None = None) -> tuple[str, str | None]:
+    """(backend, notice) for a new index of ``model`` on this machine: an ONNX encoder where
+    onnxruntime is installed, int8 or fp32 as measured here (``searchcore.probe``, once per
+    machine and model); by the CPU flags alone for no model; torch without onnxruntime."""
+    from .embedder import _fingerprint, canonical_model_name, default_cache_dir, model_location
+    from .onnx_runtime import onnxruntime_available
+
+    if not onnxruntime_available():
+        return "torch", "onnxruntime is not installed (pip install onnxruntime); using the torch backend"
+    by_flags = _backend_by_flags()
+    if model is None:
+        return by_flags
+    try:
+        canonical = canonical_model_name(model)
+        location = model_location(canonical)
+        report = probe_backend(Path(location), canonical, _fingerprint(location), cache_dir or default_cache_dir())
+    except Exception:  # noqa: BLE001 - a model the probe cannot export or time: the flags' answer
+        return by_flags
+    if report["backend"] == "onnx-int8":
+        return "onnx-int8", None
+    speeds = report["tokens_per_second"]
+    return "onnx", (
+        f"int8 encoded {speeds['onnx-int8']:,} tokens/s against fp32's {speeds['onnx']:,} on this CPU; "
+        "using the onnx backend (fp32)"
+    )
+
+
+def _backend_by_flags() -> tuple[str, str | None]:
+    """onnx-int8 where the CPU has fast int8 arithmetic (x86-64 with AVX2, or arm64), else torch."""
+    machine = platform.machine().lower()
+    if machine in ("arm64", "aarch64"):
+        return "onnx-int8", None
+    if machine in ("x86_64", "amd64"):
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return "onnx-int8", None  # not Linux: every x86-64 Mac or PC of the last decade has AVX2
+        if " avx2" in flags:
+            return "onnx-int8", None
+    return "torch", f"this CPU ({machine}) lacks fast int8 instructions; using the torch backend"

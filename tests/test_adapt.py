@@ -141,7 +141,7 @@ def test_adapt_trains_judges_and_swaps_the_query_encoder(collection, index, tmp_
 
     if not torch.cuda.is_available():  # a device this machine lacks: said before any work
         lacking = cli_run("adapt", "--index", index, "--device", "cuda", "--out", tmp_path / "gpu", code=2)
-        assert "torch sees no CUDA device here" in lacking.output and not (tmp_path / "gpu").exists()
+        assert "--device cuda: no CUDA GPU is visible" in lacking.output and not (tmp_path / "gpu").exists()
     # Other settings into the same folder: one line, exit 2.
     other = cli_run("adapt", "--index", index, "--out", out, "--steps", 7, code=2)
     assert "holds a run with other settings" in other.output

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from searchcore.embedder import DEFAULT_MODEL, _fingerprint, default_backend, default_cache_dir, model_location
+from searchcore.embedder import DEFAULT_MODEL, _fingerprint, default_cache_dir, model_location
 from searchcore.meta import IndexMeta
 from searchcore.models import index_backend
-from searchcore.probe import cpu_signature, probe_backend, probe_file
+from searchcore.probe import cpu_signature, default_backend, probe_backend, probe_file
 
 
 def test_the_probe_times_both_graphs_here_and_is_remembered():
