@@ -47,14 +47,14 @@ def vision_for(store: Store, config: Config) -> tuple[Vision, bool]:
     if ocr not in OCR_ENGINES:
         raise UsageError(f"unknown OCR engine {ocr!r}; use one of {', '.join(OCR_ENGINES)}")
     caption = config.caption_model or meta.caption_model or "none"
+    device = resolve_device(config.device)
     # A model named on this run is loaded now, so a wrong name fails before any work.
-    given = Captioner(caption, resolve_device(config.device)) if config.caption_model not in (None, "none") else None
+    given = Captioner(caption, device) if config.caption_model not in (None, "none") else None
     setting = json.dumps([ocr, caption])
     recorded = meta.image_reading
     if recorded != setting:
         with store.write():
             store.update_meta(ocr=ocr, caption_model=caption, image_reading=setting)
-    device = resolve_device(config.device)
     # PP-OCR on the GPU reads the pages in this process, one at a time: the GPU is the
     # parallelism, and worker processes would each hold a copy of the models on it.
     gpu_ocr = device == "cuda" and ocr == "rapidocr" and onnx_cuda_available()
