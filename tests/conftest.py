@@ -3,7 +3,9 @@ real default model (loaded once per session) for end-to-end ones."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -17,8 +19,11 @@ import searchcore.hashing
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# One ONNX export per test session, outside the user's own cache.
-os.environ.setdefault("SEARCHCTL_CACHE", tempfile.mkdtemp(prefix="searchctl-test-cache-"))
+# One ONNX export (and int8 OCR build, and encoder probe) per test session, outside the
+# user's own cache, removed when the session ends (~150 MB each).
+if not os.environ.get("SEARCHCTL_CACHE"):
+    os.environ["SEARCHCTL_CACHE"] = tempfile.mkdtemp(prefix="searchctl-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["SEARCHCTL_CACHE"], ignore_errors=True)
 
 
 class HashingEmbedder(searchcore.hashing.HashingEmbedder):
