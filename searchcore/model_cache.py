@@ -5,6 +5,7 @@ process never leaves a half-written folder where a whole one is expected."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from .errors import SearchctlError
 
-__all__ = ["sha256_file", "new_cache_folder", "atomic_write_text"]
+__all__ = ["sha256_file", "new_cache_folder", "atomic_write_text", "quiet_tools"]
 
 
 def sha256_file(path: Path) -> str:
@@ -23,6 +24,19 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextmanager
+def quiet_tools() -> Iterator[None]:
+    """Warnings logged by onnxruntime's Python tools (the quantisers, the optimiser: to
+    loggers below the root) held back while a cached model is made."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .model_cache import new_cache_folder, sha256_file
+from .model_cache import new_cache_folder, quiet_tools, sha256_file
 
 __all__ = ["Int8Models", "int8_models", "shipped_models"]
 
@@ -206,18 +206,12 @@ def int8_models(cache_dir: Path) -> Int8Models | None:
                 return False
 
         if not whole():
-            root = logging.getLogger()
-            level = root.level
-            root.setLevel(logging.ERROR)  # the quantiser logs advice at WARNING
-            try:
-                with new_cache_folder(folder, whole) as work:
-                    inputs = _calibration_inputs()
-                    for kind, source in sources.items():
-                        _quantise(source, inputs[kind], work, work / files[kind].name)
-                    sums = {kind: sha256_file(work / path.name) for kind, path in files.items()}
-                    (work / "manifest.json").write_text(json.dumps({"sha256": sums}))
-            finally:
-                root.setLevel(level)
+            with quiet_tools(), new_cache_folder(folder, whole) as work:  # the quantiser logs advice at WARNING
+                inputs = _calibration_inputs()
+                for kind, source in sources.items():
+                    _quantise(source, inputs[kind], work, work / files[kind].name)
+                sums = {kind: sha256_file(work / path.name) for kind, path in files.items()}
+                (work / "manifest.json").write_text(json.dumps({"sha256": sums}))
         return Int8Models(**files) if whole() else None
     except Exception:  # noqa: BLE001 - no int8 models: OCR reads with the fp32 ones
         logging.getLogger(__name__).debug("int8 OCR models not built", exc_info=True)

@@ -13,9 +13,7 @@ longer matches (a crash mid-write, disk trouble) is exported again.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import re
 import warnings
@@ -23,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .model_cache import new_cache_folder, sha256_file
+from .model_cache import new_cache_folder, quiet_tools, sha256_file
 from .onnx_runtime import new_session
 
 __all__ = ["onnx_model_file"]
@@ -113,7 +111,7 @@ def _fuse(target: Path, config, check: dict[str, np.ndarray]) -> bool:
 
         options = FusionOptions("bert")
         options.enable_skip_layer_norm = False  # see _DISABLED_OPTIMIZERS
-        with _quiet(), warnings.catch_warnings():  # it logs advice and what it could not fuse
+        with quiet_tools(), warnings.catch_warnings():  # it logs advice and what it could not fuse
             warnings.simplefilter("ignore")
             optimised = optimize_model(
                 str(target),
@@ -136,18 +134,6 @@ def _fuse(target: Path, config, check: dict[str, np.ndarray]) -> bool:
         return False
     finally:
         fused.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Warnings logged by onnxruntime's Python tools (to loggers below the root) held back."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
 
 
 def _run_graph(model_file: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
@@ -180,7 +166,7 @@ def onnx_model_file(location: Path, name: str, revision: str, backend: str, cach
         if backend == "onnx-int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            with _quiet():  # quantize_dynamic logs advice at WARNING
+            with quiet_tools():  # quantize_dynamic logs advice at WARNING
                 quantize_dynamic(
                     str(fp32),
                     str(final),
