@@ -110,7 +110,8 @@ def engine_named(name: str):
     """An engine by name: ``rapidocr`` (the default, as `searchctl index` runs it: the
     int8 detector and recogniser), ``rapidocr-fp32`` (the models rapidocr-onnxruntime ships),
     ``rapidocr-once`` (one reading, no retries, stray letters not joined: how it read
-    before those were added), ``rapidocr-raw`` (without re-spacing words), ``tesseract``."""
+    before those were added), ``rapidocr-raw`` (without re-spacing words), ``rapidocr-batchN``
+    (the recogniser reading N text lines at once), ``tesseract``."""
     from searchcore.embedder import default_cache_dir
     from searchcore.ocr import RapidOcr, make_ocr
     from searchcore.ocr_int8 import int8_models
@@ -124,6 +125,8 @@ def engine_named(name: str):
         return RapidOcr(retry=False, strays=False, int8=int8)
     if name == "rapidocr":
         return RapidOcr(int8=int8)
+    if name.startswith("rapidocr-batch") and name[len("rapidocr-batch") :].isdigit():
+        return RapidOcr(int8=int8, rec_batch=int(name[len("rapidocr-batch") :]))
     return make_ocr(name)
 
 
