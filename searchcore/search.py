@@ -250,11 +250,13 @@ class Searcher:
                 break
             want *= 4
         page = list(chunks_of.values())[start:end]  # dicts keep the order documents first appeared in
-        hits = self._hits([chunks[0] for chunks in page], explain, vector, options.mode)
         more = [c for chunks in page for c in chunks[1 : 1 + MORE_PASSAGES]]
+        # Each document's best chunk and its next ones are read in one go.
+        found = self._hits([chunks[0] for chunks in page] + more, explain, vector, options.mode)
+        by_id = {h.chunk_id: h for h in found}
+        hits = [by_id[chunks[0]] for chunks in page if chunks[0] in by_id]
         if not more:
             return hits
-        by_id = {h.chunk_id: h for h in self._hits(more, explain, vector, options.mode)}
         rest = {chunks[0]: chunks[1 : 1 + MORE_PASSAGES] for chunks in page}
         return [replace(h, passages=tuple(by_id[c] for c in rest[h.chunk_id] if c in by_id)) for h in hits]
 
@@ -274,8 +276,11 @@ class Searcher:
         depth = max(FUSION_DEPTH, n)
         dense = self._dense(vector, depth, allowed) if vector is not None else []
         sparse = self._keyword(query, depth, allowed)
-        fused, explain = self._fuse([("dense", dense), ("bm25", sparse)], options.fusion)
-        if options.feedback and dense and fused and vector is not None:
+        first = [("dense", dense), ("bm25", sparse)]
+        feedback = options.feedback and bool(dense) and vector is not None
+        # With feedback, the first fusion only picks the hits to feed back: no explanation.
+        fused, explain = self._fuse(first, options.fusion, explained=not feedback)
+        if feedback and fused and vector is not None:
             # Pseudo-relevance feedback: move the query vector towards the best fused
             # hits and search the vectors again; BM25's list is reused as it was.
             top = sorted(fused, key=lambda c: -fused[c])[:FEEDBACK_DOCS]
@@ -285,6 +290,8 @@ class Searcher:
                 expanded = (expanded / np.linalg.norm(expanded)).astype(np.float32)
                 again = self._dense(expanded, depth, allowed)
                 fused, explain = self._fuse([("dense_feedback", again), ("bm25", sparse)], options.fusion)
+            else:
+                fused, explain = self._fuse(first, options.fusion)
         order = sorted(fused, key=lambda c: -fused[c])[:n]
         return order, {c: {**explain[c], "fused": fused[c]} for c in order}
 
@@ -315,11 +322,12 @@ class Searcher:
         return sorted(ranked, key=order)[:n]
 
     def _fuse(
-        self, lists: list[tuple[str, Ranked]], fusion: str
+        self, lists: list[tuple[str, Ranked]], fusion: str, explained: bool = True
     ) -> tuple[dict[int, float], dict[int, dict[str, float]]]:
-        """Fused score and explanation of each chunk of named best-first (chunk id, score) lists."""
+        """Fused score and explanation of each chunk of named best-first (chunk id, score)
+        lists (``explained=False``: no explanation, an empty dict)."""
         explain: dict[int, dict[str, float]] = {}
-        for name, ranked in lists:
+        for name, ranked in lists if explained else ():
             for rank, (c, score) in enumerate(ranked, 1):
                 info = explain.setdefault(c, {})
                 info[name], info[f"{name}_rank"] = score, rank

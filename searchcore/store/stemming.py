@@ -24,6 +24,7 @@ __all__ = ["Stems", "SNOWBALL", "words", "stemmed_words", "keyword_text"]
 # Distinct words remembered (a large collection has millions, numbers and names included).
 _KEPT = 500_000
 _TOKENIZER = "porter unicode61 remove_diacritics 2"  # as the chunks_fts table of index.db
+_TABLE_USES = 1000  # calls before the scratch tables are made afresh
 
 
 class Stems:
@@ -34,6 +35,7 @@ class Stems:
         self._conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._known: dict[str, tuple[str, ...]] = {}
+        self._uses = 0  # of the tables below, since they were made
 
     def of(self, words: Sequence[str]) -> list[str]:
         """The terms of ``words``, in order."""
@@ -42,20 +44,34 @@ class Stems:
         learned = self._learn(missing) if missing else {}
         return [term for w in words for term in (learned[w] if w in learned else known[w])]
 
+    def _tables(self) -> None:
+        """The scratch full-text table the words go through, and its vocabulary, kept from
+        one call to the next (making and dropping them cost a query's new words 0.67 ms,
+        emptying them 0.21 ms), made afresh now and then so deleted rows never pile up."""
+        conn = self._conn
+        if self._uses and self._uses < _TABLE_USES:
+            conn.execute("DELETE FROM temp.words")
+        else:
+            conn.execute("DROP TABLE IF EXISTS temp.terms")
+            conn.execute("DROP TABLE IF EXISTS temp.words")
+            conn.execute(f"CREATE VIRTUAL TABLE temp.words USING fts5(w, tokenize='{_TOKENIZER}')")
+            conn.execute("CREATE VIRTUAL TABLE temp.terms USING fts5vocab(temp, words, 'instance')")
+            self._uses = 0
+        self._uses += 1
+
     def _learn(self, words: Iterable[str]) -> dict[str, tuple[str, ...]]:
         words = list(words)
         with self._lock:
             conn = self._conn
-            conn.execute(f"CREATE VIRTUAL TABLE temp.words USING fts5(w, tokenize='{_TOKENIZER}')")
             try:
-                conn.execute("CREATE VIRTUAL TABLE temp.terms USING fts5vocab(temp, words, 'instance')")
+                self._tables()
                 conn.executemany("INSERT INTO temp.words (rowid, w) VALUES (?, ?)", enumerate(words, 1))
                 found: dict[int, list[tuple[int, str]]] = {}
                 for term, doc, offset in conn.execute("SELECT term, doc, offset FROM temp.terms"):
                     found.setdefault(doc, []).append((offset, term))
-            finally:
-                conn.execute("DROP TABLE IF EXISTS temp.terms")
-                conn.execute("DROP TABLE temp.words")
+            except BaseException:
+                self._uses = 0  # made afresh by the next call
+                raise
             learned = {w: tuple(t for _, t in sorted(found.get(i, []))) for i, w in enumerate(words, 1)}
             if len(self._known) + len(learned) > _KEPT:
                 self._known = {}  # a new dict: a reader holding the old one still finds its words
