@@ -7,7 +7,7 @@ starts `searchctl serve` on a free 127.0.0.1 port, and for each concurrency (1 a
 default) runs that many clients, each sending `GET /search?q=...&k=10` with the data
 set's queries in turn and waiting for each answer before the next (keep-alive
 connections), for --seconds. It prints p50/p99 latency, queries per second and errors
-for each, and, in the same run, the p50 of `Searcher.search` called in-process on the
+for each, and, in the same run, the p50 of `search_results` (the same answer) in-process on the
 same queries (before and after the load): the difference at concurrency 1 is what
 HTTP costs. It also prints, per request, client latency minus the server's own `took_ms`.
 """
@@ -102,15 +102,21 @@ def load(port: int, queries: list[str], concurrency: int, seconds: float) -> dic
 
 
 def in_process_p50(index_dir: Path, queries: list[str]) -> float:
+    """p50 of the same answer made in this process: ``search_results`` with the options
+    `GET /search?q=...&k=10` has (the search, snippets and the answer's shape; only the
+    HTTP and JSON around them are left out)."""
+    from searchcore import search_results
     from searchcore.config import Config
+    from searchcore.options import SearchOptions
     from searchcore.search import Searcher
 
+    options = SearchOptions(k=10)
     with Searcher(Config(index_dir=index_dir)) as searcher:
-        searcher.search("warm-up", 10)
+        search_results(searcher, ["warm-up"], options)
         times = []
         for q in queries:
             started = time.perf_counter()
-            searcher.search(q, 10)
+            search_results(searcher, [q], options)
             times.append((time.perf_counter() - started) * 1000)
     return float(np.percentile(times, 50))
 
@@ -177,7 +183,7 @@ def main() -> None:
     after = in_process_p50(args.index, queries)
     baseline = (before + after) / 2
     print(
-        f"in-process Searcher.search p50: {baseline:.2f} ms (before {before:.2f}, after {after:.2f}; "
+        f"in-process search_results p50: {baseline:.2f} ms (before {before:.2f}, after {after:.2f}; "
         f"{len(queries)} queries, k=10)"
     )
     print(f"{'concurrency':>11} {'requests':>9} {'errors':>6} {'QPS':>7} {'p50 ms':>8} {'p99 ms':>8} {'HTTP p50':>9}")
