@@ -36,8 +36,8 @@ _RETRY_SIDE = 200
 # is split into words by their frequencies (wordninja). Measured by bench/ocr.py.
 _RESPACE_LETTERS = 10
 _RUN = re.compile(rf"[A-Za-z]{{{_RESPACE_LETTERS},}}")
-# Text lines the recogniser reads at once. A batch is padded to its widest line, so on a
-# CPU small batches waste less; measured by bench/ocr.py (rapidocr's own default is 6).
+# Text lines the recogniser reads at once on a CPU. A batch is padded to its widest line,
+# so small batches waste less; measured by bench/ocr.py (rapidocr's own default is 6).
 REC_BATCH = 1
 
 
@@ -152,7 +152,7 @@ class RapidOcr:
         threads: int | None = None,
         cuda: bool = False,
         int8: Int8Models | None = None,
-        rec_batch: int = REC_BATCH,
+        rec_batch: int | None = None,
     ) -> None:
         self.respace_words = respace_words
         self.retry = retry
@@ -172,9 +172,11 @@ class RapidOcr:
         if int8 is not None:  # the int8 models (searchcore.ocr_int8)
             given.update(det_model_path=str(int8.det), cls_model_path=str(int8.cls), rec_model_path=str(int8.rec))
         self._engine = RapidOCR(**given)
-        if not cuda:
+        if not cuda:  # on a GPU: rapidocr's own sessions and batches of 6 lines
             _arena_sessions(self._engine, int8, threads)
-        self._engine.text_rec.rec_batch_num = rec_batch
+            self._engine.text_rec.rec_batch_num = REC_BATCH
+        if rec_batch is not None:
+            self._engine.text_rec.rec_batch_num = rec_batch
 
     def read(self, image) -> str:
         image = _fit(image)
