@@ -376,3 +376,38 @@ def test_the_quality_guard_holds_on_cranfield_and_med(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "cranfield" in done.stdout and "med" in done.stdout and "BELOW BASELINE" not in done.stdout
+
+
+def test_snippet_marks_found_by_term_starts_are_the_marks_of_stemming_every_word():
+    """The light stem's fast path (searching for where the terms begin) marks exactly the
+    words that stemming every word of the passage marks."""
+    import random
+
+    from searchcore import snippets
+
+    def every_word(word: str) -> str:  # not the light stem itself: the general path
+        return snippets._stem(word)
+
+    words = "study studies studied studying cell cells cellular tumour tumours x_cell 2cells Ünïcode café party parties partly policy policies reply replies".split()
+    rng = random.Random(7)
+    for _ in range(300):
+        text = " ".join(
+            rng.choice(words) + rng.choice(["", ",", ".", "'s", "_", "-"]) for _ in range(rng.randint(1, 40))
+        )
+        query = " ".join(rng.sample(words, rng.randint(1, 4)))
+        terms = snippets.query_terms(query)
+        assert snippets._matches(text, terms, snippets._stem) == snippets._matches(text, terms, every_word), (
+            text,
+            query,
+        )
+
+
+def test_query_stems_stay_fts5s_when_the_scratch_tables_are_reused_and_remade(monkeypatch):
+    from searchcore.store import stemming
+
+    monkeypatch.setattr(stemming, "_TABLE_USES", 3)  # remade every third call
+    reused = stemming.Stems()
+    batches = [["running", "studies"], ["technology", "ms"], ["cats", "running"], ["happily"], ["pathology", "us"]]
+    for batch in batches:
+        assert reused.of(batch) == stemming.Stems().of(batch)
+    assert reused.of(["technology", "studies"]) == ["technolog", "studi"]
