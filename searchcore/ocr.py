@@ -107,32 +107,6 @@ def _variants(image):
             yield image.resize(size)
 
 
-def _arena_sessions(engine, int8: Int8Models | None, threads: int | None) -> None:
-    """``engine``'s three ONNX Runtime sessions made again with the CPU memory arena on.
-    rapidocr-onnxruntime turns it off, so every run allocates its buffers afresh from the
-    system (each page and text line has its own shape): about a tenth of a page's time
-    went to the kernel (12 receipt pages on one thread: 17.3 s user + 3.5 s system
-    without the arena, 17.1 + 0.7 with it; the same text)."""
-    import onnxruntime as ort
-
-    from .ocr_int8 import shipped_models
-
-    paths = shipped_models() if int8 is None else {"det": int8.det, "cls": int8.cls, "rec": int8.rec}
-    options = ort.SessionOptions()
-    options.log_severity_level = 4
-    options.enable_cpu_mem_arena = True
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    for kind, holder in (
-        ("det", engine.text_det.infer),
-        ("cls", engine.text_cls.infer),
-        ("rec", engine.text_rec.session),
-    ):
-        holder.session = ort.InferenceSession(str(paths[kind]), options, providers=["CPUExecutionProvider"])
-
-
 class RapidOcr:
     """PP-OCR detection and recognition on ONNX Runtime (rapidocr-onnxruntime 1.4).
 
@@ -172,8 +146,7 @@ class RapidOcr:
         if int8 is not None:  # the int8 models (searchcore.ocr_int8)
             given.update(det_model_path=str(int8.det), cls_model_path=str(int8.cls), rec_model_path=str(int8.rec))
         self._engine = RapidOCR(**given)
-        if not cuda:  # on a GPU: rapidocr's own sessions and batches of 6 lines
-            _arena_sessions(self._engine, int8, threads)
+        if not cuda:  # on a GPU: rapidocr's own batches of 6 lines
             self._engine.text_rec.rec_batch_num = REC_BATCH
         if rec_batch is not None:
             self._engine.text_rec.rec_batch_num = rec_batch

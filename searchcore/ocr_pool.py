@@ -53,9 +53,38 @@ def pool_workers() -> int:
     return cores if cores >= 2 else 0
 
 
+def _keep_freed_memory() -> None:
+    """This worker's C allocator (glibc) told to keep the detector's large buffers for the
+    next page instead of mapping them afresh from the system each time: pages of a scan
+    come in many sizes, and rapidocr-onnxruntime turns ONNX Runtime's own memory arena
+    off. 80 pages of receipts on one thread: 135.0 s with 20.4 s of it in the kernel, as
+    shipped; 122.9 s with 8.4 s here (up to 64 MB a block from the heap, 128 MB kept free
+    before any is given back; resident memory 600-780 MB against 440-670, peak 1.11 GB
+    against 1.07). ONNX Runtime's arena instead (12 % faster) grew with every page: 0.47,
+    0.78, 0.91 and 1.14 GB resident after 1, 10, 20 and 40 pages. Nothing happens where
+    the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        if not hasattr(libc, "gnu_get_libc_version"):
+            return
+        libc.mallopt(_M_MMAP_THRESHOLD, 64 * 2**20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 2**20)
+    except (OSError, AttributeError):
+        return
+
+
+# mallopt's parameters (glibc's malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
 def _start(name: str, int8: Int8Models | None) -> None:
     global _engine
     os.environ["OMP_THREAD_LIMIT"] = "1"  # Tesseract's own threads: one per worker
+    _keep_freed_memory()
     from .ocr import make_ocr
 
     _engine = make_ocr(name, threads=1, int8=int8)

@@ -388,7 +388,10 @@ def test_snippet_marks_found_by_term_starts_are_the_marks_of_stemming_every_word
     def every_word(word: str) -> str:  # not the light stem itself: the general path
         return snippets._stem(word)
 
-    words = "study studies studied studying cell cells cellular tumour tumours x_cell 2cells Ünïcode café party parties partly policy policies reply replies".split()
+    words = (
+        "study studies studied studying cell cells cellular tumour tumours x_cell 2cells Ünïcode café "
+        "party parties partly policy policies reply replies"
+    ).split()
     rng = random.Random(7)
     for _ in range(300):
         text = " ".join(
