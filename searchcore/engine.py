@@ -38,7 +38,7 @@ from .keywords import KeywordIndex
 from .meta import IndexMeta
 from .options import Filters
 from .store import ChunkRecord, DocumentRow, Store, fts_query
-from .vector_files import load_current, rebuild, sync, vectors_path
+from .vector_files import load_current, rebuild, remove_partial_files, sync, vectors_path
 from .vectors import VectorIndex
 
 __all__ = ["AllowList", "Records", "Engine", "EngineWriter", "LocalEngine", "LocalWriter", "RunChanges"]
@@ -256,6 +256,8 @@ class LocalWriter(RunChanges):
         reshaped = meta.ann != self.ann  # `index --ann` changed the kind wanted
         if generation != self.start[0] or unpublished or reshaped:
             sync(self.store, self.index_dir, self.start, self._added, self._removed)
+        else:
+            remove_partial_files(self.index_dir)  # a killed writer's, when nothing else is written
         self.ann = meta.ann
         with self.store.snapshot():
             self.start = (self.store.generation, self.store.counts()["vectors"])

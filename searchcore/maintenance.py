@@ -23,7 +23,7 @@ from .errors import IndexNotFoundError
 from .lock import writing
 from .snapshot import recorded_target
 from .store import DB_NAME, Store
-from .vector_files import load_current, remove_stale_files, vectors_path, verify
+from .vector_files import load_current, partial_files, remove_partial_files, remove_stale_files, vectors_path, verify
 
 __all__ = ["CheckReport", "check", "compact", "index_bytes"]
 
@@ -143,14 +143,16 @@ def _check_vectors(store: Store, index_dir: Path, report: CheckReport, repair: b
     if stale and repair:
         remove_stale_files(index_dir, generation)
         report.repaired.append(f"removed {len(stale)} FAISS files of older generations")
-    leftovers = list(index_dir.glob(".vectors-*.tmp"))
+    leftovers = partial_files(index_dir)
     if leftovers:
         if repair:
-            for leftover in leftovers:
-                leftover.unlink(missing_ok=True)
-            report.repaired.append(f"removed {len(leftovers)} partial FAISS files of an interrupted run")
+            removed = remove_partial_files(index_dir)
+            report.repaired.append(f"removed {removed} partial FAISS files of an interrupted run")
         else:
-            report.notes.append(f"{len(leftovers)} partial FAISS files of an interrupted run (compact removes)")
+            report.notes.append(
+                f"{len(leftovers)} partial FAISS files of an interrupted run "
+                "(the next run, compact or --repair removes them)"
+            )
 
 
 def _check_keywords(store: Store, index_dir: Path, report: CheckReport, repair: bool) -> None:
@@ -223,6 +225,5 @@ def compact(index_dir: Path, *, milvus_token: str = "") -> tuple[int, int]:
     with writing(index_dir) as store:
         store.reclaim_space()
         writer_for(store, index_dir, milvus_token).rebuild()
-    for leftover in index_dir.glob(".vectors-*.tmp"):  # left by a writer killed mid-save
-        leftover.unlink(missing_ok=True)
+    remove_partial_files(index_dir)  # left by a writer killed mid-save
     return before, index_bytes(index_dir)

@@ -11,6 +11,7 @@ FAISS index itself is ``searchcore.vectors.VectorIndex``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,17 @@ from .vectors import VectorIndex, tombstones_path, vectors_path
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["load_current", "sync", "rebuild", "verify", "remove_stale_files", "describe", "vectors_path"]
+__all__ = [
+    "load_current",
+    "sync",
+    "rebuild",
+    "verify",
+    "remove_stale_files",
+    "partial_files",
+    "remove_partial_files",
+    "describe",
+    "vectors_path",
+]
 
 
 def _factory(meta: IndexMeta) -> str:
@@ -167,7 +178,7 @@ def verify(store: Store, index_dir: Path) -> str:
 
 def remove_stale_files(index_dir: Path, keep_generation: int) -> None:
     """Delete FAISS files (and tombstones) of older generations (newer ones belong to a
-    concurrent writer)."""
+    concurrent writer) and the partial files of writers that were killed mid-save."""
     for path in [*Path(index_dir).glob("vectors-*.faiss"), *Path(index_dir).glob("vectors-*.dead")]:
         try:
             generation = int(path.stem.split("-", 1)[1])
@@ -175,6 +186,41 @@ def remove_stale_files(index_dir: Path, keep_generation: int) -> None:
             continue
         if generation < keep_generation:
             path.unlink(missing_ok=True)
+    remove_partial_files(index_dir)
+
+
+def partial_files(index_dir: Path) -> list[Path]:
+    """``.vectors-<generation>.faiss.<pid>.tmp`` files whose writer is no longer running
+    (killed mid-save); a file being written by a live process is not one."""
+    found = []
+    for path in Path(index_dir).glob(".vectors-*.tmp"):
+        try:
+            pid = int(path.name.rsplit(".", 2)[-2])
+        except ValueError:
+            pid = 0
+        if not _running(pid):  # this process's own are removed by the save that made them
+            found.append(path)
+    return found
+
+
+def remove_partial_files(index_dir: Path) -> int:
+    """Delete the partial files of killed writers; how many were removed."""
+    leftovers = partial_files(index_dir)
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return len(leftovers)
+
+
+def _running(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (EPERM): alive
+        return True
+    return True
 
 
 def describe(index_dir: Path, meta: IndexMeta) -> str | None:

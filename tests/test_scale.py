@@ -224,6 +224,33 @@ def test_a_kill_during_an_ann_rebuild_leaves_a_working_index(tmp_path):
     assert check(index_dir).healthy
 
 
+def test_the_next_run_removes_a_killed_writers_partial_file_and_keeps_a_live_ones(tmp_path):
+    """A writer killed between writing ``.vectors-<g>.faiss.<pid>.tmp`` and renaming it
+    leaves the file behind; the next run (even one with nothing to re-embed) removes it,
+    while the partial file of a writer still running stays."""
+    docs = tmp_path / "docs"
+    write(docs, "a.txt", "A zeppelin drifted over the quarry.\n")
+    index_dir = tmp_path / "index"
+    build_index(Config(index_dir=index_dir), docs, embedder=HashingEmbedder())
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = index_dir / f".vectors-1.faiss.{int(gone.stdout)}.tmp"
+    dead.write_bytes(b"half a file")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = index_dir / f".vectors-9.faiss.{sleeper.pid}.tmp"
+        live.write_bytes(b"being written")
+        notes = check(index_dir).notes
+        assert any(n.startswith("1 partial FAISS files of an interrupted run") for n in notes), notes
+        summary = build_index(Config(index_dir=index_dir), docs, embedder=HashingEmbedder())
+        assert summary.chunks == 1 and not dead.exists() and live.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    report = check(index_dir, repair=True)
+    assert report.repaired == ["removed 1 partial FAISS files of an interrupted run"] and not live.exists()
+    assert not check(index_dir).notes
+
+
 def test_removed_records_leave_the_full_text_table_and_the_keyword_cache(tmp_path):
     """The full-text table reads its text from the chunks: a record removed from a JSONL
     file (and a file copied over another) must leave it before its chunks go."""
