@@ -12,6 +12,7 @@ FAISS index itself is ``searchcore.vectors.VectorIndex``.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -198,7 +199,7 @@ def partial_files(index_dir: Path) -> list[Path]:
             pid = int(path.name.rsplit(".", 2)[-2])
         except ValueError:
             pid = 0
-        if not _running(pid):  # this process's own are removed by the save that made them
+        if _abandoned(path, pid):  # this process's own are removed by the save that made them
             found.append(path)
     return found
 
@@ -211,16 +212,21 @@ def remove_partial_files(index_dir: Path) -> int:
     return len(leftovers)
 
 
-def _running(pid: int) -> bool:
+def _abandoned(path: Path, pid: int) -> bool:
+    if os.name == "nt":  # no signal 0 there (it would be a Ctrl-C): a file untouched for an hour
+        try:
+            return time.time() - path.stat().st_mtime > 3600
+        except OSError:
+            return False
     if pid <= 0:
-        return False
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
-    except OSError:  # another user's process (EPERM): alive
         return True
-    return True
+    except OSError:  # another user's process (EPERM): alive
+        return False
+    return False
 
 
 def describe(index_dir: Path, meta: IndexMeta) -> str | None:
