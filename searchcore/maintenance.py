@@ -23,7 +23,7 @@ from .errors import IndexNotFoundError
 from .lock import writing
 from .snapshot import recorded_target
 from .store import DB_NAME, Store
-from .vector_files import load_current, partial_files, remove_partial_files, remove_stale_files, vectors_path, verify
+from .vector_files import load_current, partial_files, remove_stale_files, vectors_path, verify
 
 __all__ = ["CheckReport", "check", "compact", "index_bytes"]
 
@@ -146,8 +146,9 @@ def _check_vectors(store: Store, index_dir: Path, report: CheckReport, repair: b
     leftovers = partial_files(index_dir)
     if leftovers:
         if repair:
-            removed = remove_partial_files(index_dir)
-            report.repaired.append(f"removed {removed} partial FAISS files of an interrupted run")
+            for leftover in leftovers:
+                leftover.unlink(missing_ok=True)
+            report.repaired.append(f"removed {len(leftovers)} partial FAISS files of an interrupted run")
         else:
             report.notes.append(
                 f"{len(leftovers)} partial FAISS files of an interrupted run "
@@ -224,6 +225,5 @@ def compact(index_dir: Path, *, milvus_token: str = "") -> tuple[int, int]:
     before = index_bytes(index_dir)
     with writing(index_dir) as store:
         store.reclaim_space()
-        writer_for(store, index_dir, milvus_token).rebuild()
-    remove_partial_files(index_dir)  # left by a writer killed mid-save
+        writer_for(store, index_dir, milvus_token).rebuild()  # (with the partial files of killed writers)
     return before, index_bytes(index_dir)
