@@ -4,7 +4,8 @@
 
 For each backend (torch, onnx fp32, onnx int8; with --backends static-int8 also a
 statically quantised int8 graph, its activation scales calibrated on the corpus's last
-200 documents) it embeds the corpus documents (title and
+200 documents; with --backends torch-bf16 the torch model with its products in bfloat16,
+as a CPU with AMX or AVX-512 BF16 computes them natively) it embeds the corpus documents (title and
 text, truncated at the model's 256 tokens, batches of 32 sorted by token count: the same work
 for every backend) and then encodes the data set's queries one at a time. It also
 reports the mean cosine between each backend's vectors and torch's, and the speed ratio
@@ -77,6 +78,21 @@ class StaticInt8:
         return l2_normalise(self.encoder.encode(list(texts), batch_size))
 
 
+class TorchBF16:
+    """The torch backend with its forward passes autocast to bfloat16 (a candidate, not a backend)."""
+
+    def __init__(self):
+        from searchcore.embedder import Embedder
+
+        self.embedder = Embedder(backend="torch")
+
+    def embed(self, texts, batch_size=32):
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self.embedder.embed(list(texts), batch_size)
+
+
 def measure_one(
     backend: str, texts: list[str], queries: list[str], vectors_out: Path, calibration: list[str] = ()
 ) -> dict:
@@ -85,6 +101,8 @@ def measure_one(
     if backend == "static-int8":
         work = Path(tempfile.mkdtemp(prefix="static-int8-"))
         embedder = StaticInt8(list(calibration), work)
+    elif backend == "torch-bf16":
+        embedder = TorchBF16()
     else:
         embedder = Embedder(backend=backend)
     embedder.embed(["warm-up"])  # load (and, the first time, export) outside the timing
@@ -116,7 +134,9 @@ def main() -> None:
     parser.add_argument("corpus_dir", type=Path)
     parser.add_argument("--limit", type=int, default=None, help="embed only the first N documents")
     parser.add_argument("--queries", type=int, default=200, help="how many single queries to time")
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=[*BACKENDS, "static-int8"])
+    parser.add_argument(
+        "--backends", nargs="+", default=list(BACKENDS), choices=[*BACKENDS, "static-int8", "torch-bf16"]
+    )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: measure one backend
     parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -155,7 +175,9 @@ def main() -> None:
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
             vectors[backend] = np.load(out)
     base = next((r["docs_per_second"] for r in rows if r["backend"] == "torch"), None)
-    print(f"{len(texts)} documents, {len(queries)} single queries")
+    from searchcore.probe import cpu_signature
+
+    print(f"{len(texts)} documents, {len(queries)} single queries; CPU {cpu_signature()}")
     print(f"{'backend':<11} {'docs/s':>8} {'vs torch':>9} {'query p50 ms':>13} {'p99 ms':>8} {'cos to fp32':>12}")
     for r in rows:
         backend = r["backend"]

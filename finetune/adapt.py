@@ -139,17 +139,26 @@ class AdaptResult:
         return {**asdict(self), "improved": self.improved, "judged": self.judged}
 
 
-def judge(config: Config, candidate: Path, eval_beir: tuple[Path, str]) -> tuple[dict, dict]:
+def judge(
+    config: Config, candidate: Path, eval_beir: tuple[Path, str], query_backend: str | None = None
+) -> tuple[dict, dict]:
     """nDCG@10 (dense and hybrid) of the index's real judged queries with its own query
-    encoder and with ``candidate``, over the index as it is."""
+    encoder and with ``candidate``, over the index as it is. ``query_backend`` runs both
+    query encoders on another backend than the index's (e.g. ``onnx``, fp32: the change
+    the weights make, without the noise of quantising each encoder on its own)."""
     from searchcore.evaluate import evaluate, load_beir
     from searchcore.models import make_embedder
     from searchcore.search import Searcher
 
     queries, qrels = load_beir(*eval_beir)
     with Searcher(config) as searcher:
+        backend = query_backend or searcher.embedder.backend
+        own = None
+        if query_backend:
+            own = make_embedder(searcher.query_embedder.name, backend, config.cache_dir)
+    with Searcher(config, query_embedder=own) as searcher:
         before = {m: evaluate(searcher, queries, qrels, mode=m).metrics["ndcg@10"] for m in MODES}
-        adapted = make_embedder(str(candidate), searcher.embedder.backend, config.cache_dir)
+    adapted = make_embedder(str(candidate), backend, config.cache_dir)
     with Searcher(config, query_embedder=adapted) as searcher:
         after = {m: evaluate(searcher, queries, qrels, mode=m).metrics["ndcg@10"] for m in MODES}
     return {m: round(v, 4) for m, v in before.items()}, {m: round(v, 4) for m, v in after.items()}

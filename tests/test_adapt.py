@@ -221,3 +221,19 @@ def test_hours_stops_training_at_a_checkpoint_and_the_next_run_goes_on(index, tm
     went_on = adapt(index, tmp_path / "run", settings=settings, on_stage=heard.append)
     assert went_on.training["resumed_from"] == 1 and went_on.training["steps_done"] == 5
     assert not went_on.judged and not went_on.improved  # no judge given: nothing swapped
+
+
+def test_the_judge_can_score_both_query_encoders_on_another_backend(collection, tmp_path):
+    """``query_backend``: the index's own query encoder and the candidate both re-made on that
+    backend (fp32 ONNX here, over an index written by torch): the same weights score the same."""
+    from finetune.adapt import judge
+
+    beir, index = collection
+    with Searcher(Config(index_dir=index)) as searcher:
+        own = searcher.embedder.name
+        torch_figures = judge(Config(index_dir=index), Path(own), (beir, "test"))
+    before, after = judge(Config(index_dir=index, cache_dir=tmp_path), Path(own), (beir, "test"), query_backend="onnx")
+    assert before == after  # one encoder, one backend
+    assert set(before) == {"dense", "hybrid"}
+    for mode in before:  # fp32 ONNX gives the torch vectors to float precision
+        assert abs(before[mode] - torch_figures[0][mode]) <= 0.002
