@@ -45,6 +45,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from quality import DEFAULT_DATA, collections, cpu_kind, index  # noqa: E402
 
+from searchcore.embedder import BACKENDS  # noqa: E402
+
 
 def measure(folder: Path, target: Path, reuse: bool, adapt_args: list[str], query_backend: str | None) -> dict:
     from finetune.adapt import judge
@@ -84,7 +86,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--work", type=Path, default=None, help="where the indexes are built (default: temporary)")
     parser.add_argument("--reuse", action="store_true", help="with --work: use an index already there as it is")
     parser.add_argument("--json-out", type=Path, default=None)
-    parser.add_argument("--query-backend", default=None, help="also score both query encoders on this backend (onnx)")
+    parser.add_argument(
+        "--query-backend", default=None, choices=BACKENDS, help="also score both query encoders on this backend (onnx)"
+    )
     args, adapt_args = parser.parse_args(argv[:cut]), argv[cut + 1 :]
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-adapt-"))
     found = [p for p in collections(args.data, "test") if not args.collections or p.name in args.collections]
