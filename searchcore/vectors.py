@@ -112,6 +112,7 @@ class VectorIndex:
         self.kind = _kind_of(index)
         self.dead = np.zeros(0, np.int64)
         self._positions: tuple[np.ndarray, np.ndarray] | None = None
+        self._shortlist: _Shortlist | None | bool = None  # False: this index has none
 
     @classmethod
     def empty(cls, dim: int, factory: str = DEFAULT_FAISS_FACTORY) -> VectorIndex:
@@ -173,7 +174,7 @@ class VectorIndex:
             self.index.add_with_ids(
                 np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64)
             )
-            self._positions = None
+            self._positions = self._shortlist = None
 
     def remove(self, ids: np.ndarray) -> int:
         """Take ``ids`` out; a kind that cannot (HNSW) keeps them as tombstones."""
@@ -188,7 +189,7 @@ class VectorIndex:
             return len(held)
         if self.kind == "ivf":  # its id hashtable removes only by an explicit array
             return int(self.index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids))))
-        self._positions = None
+        self._positions = self._shortlist = None
         return int(self.index.remove_ids(faiss.IDSelectorBatch(ids)))
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
@@ -227,8 +228,26 @@ class VectorIndex:
             selector = faiss.IDSelectorNot(tombstones)
         params = _search_params(self.kind, k, selector)
         if params is None:
+            shortlist = self._exact_shortlist() if len(queries) < _PER_ROW_QUERIES else None
+            if shortlist is not None:
+                return shortlist.search(queries, k, lambda query: self.index.search(query, k))
             return self.index.search(queries, k)
         return self.index.search(queries, k, params=params)
+
+    def _exact_shortlist(self) -> _Shortlist | None:
+        """The bfloat16 shortlist of an exact float index (made on its first search), or
+        None for any other kind, or one too large to copy."""
+        if self._shortlist is None:
+            self._shortlist = False
+            faiss = _faiss()
+            inner = faiss.downcast_index(self.index.index) if hasattr(self.index, "id_map") else None
+            exact = type(inner) in (faiss.IndexFlatIP, faiss.IndexFlat) and self.kind == "flat"
+            if exact and inner.metric_type == faiss.METRIC_INNER_PRODUCT and inner.ntotal > 0:
+                n, d = int(inner.ntotal), int(inner.d)
+                if SHORTLIST_FROM <= n and 2 * n * d <= SHORTLIST_MAX_BYTES:
+                    matrix = faiss.rev_swig_ptr(inner.get_xb(), n * d).reshape(n, d)
+                    self._shortlist = _Shortlist(matrix, self.ids())
+        return self._shortlist or None
 
     def _exact(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores = queries @ self.vectors_of(allowed).T
@@ -273,3 +292,67 @@ class VectorIndex:
             # mapped lists prefetch on 32 threads by default: 2 ms a query instead of 0.4 (1M chunks)
             faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists).prefetch_nthread = 0
         return cls(index, factory)
+
+
+# An exact index's vectors are first scanned as bfloat16 (half the bytes; a one-query scan
+# is bound by memory), then the best of that scan are scored exactly; see ``_Shortlist``.
+# Below this many vectors (the two passes' own cost wins: 1,883 Cranfield chunks 0.10 ms
+# against 0.11), or past this many bytes of bfloat16 copy, the scan stays FAISS's one pass.
+SHORTLIST_FROM = 4096
+SHORTLIST_MAX_BYTES = 256 << 20
+# FAISS scores fewer queries than this one row at a time (its BLAS threshold): the path the
+# shortlist's exact scores are bitwise equal to. More queries are left to FAISS as they were.
+_PER_ROW_QUERIES = 20
+# bfloat16 keeps 8 bits of mantissa: each stored number is off by at most 2^-8 of itself,
+# so a cosine by at most 2^-8 * |q| * |x|; plus float32 summation's own error.
+_BF16_ERROR = 2.0**-8
+_SUM_ERROR = 1e-4
+
+
+class _Shortlist:
+    """Exact top k of an exact index in two passes, the same scores as FAISS's one pass.
+
+    The first pass scans a bfloat16 copy of the vectors for a shortlist of the best
+    ``2k + 64``; the second scores those exactly with FAISS's own per-vector inner product
+    (the one its exact search uses for a single query, so every score is bitwise what it
+    gives). The shortlist is provably enough when its exact k-th score beats what any
+    vector left out of it could score (its bfloat16 score bound plus the rounding error);
+    otherwise that query is searched by the plain exact scan. SciFact's 10k chunks, one
+    query: 0.57 ms a scan before, 0.38 after, on this machine's AVX-512 cores.
+    """
+
+    def __init__(self, matrix: np.ndarray, ids: np.ndarray):
+        faiss = _faiss()
+        self.matrix, self.ids = matrix, ids
+        self.codes = faiss.IndexScalarQuantizer(
+            matrix.shape[1], faiss.ScalarQuantizer.QT_bf16, faiss.METRIC_INNER_PRODUCT
+        )
+        self.codes.add(matrix)
+        self.longest = float(np.sqrt(np.einsum("ij,ij->i", matrix, matrix).max()))
+
+    def search(self, queries: np.ndarray, k: int, exact) -> tuple[np.ndarray, np.ndarray]:
+        faiss = _faiss()
+        n, d = self.matrix.shape
+        k = min(k, n)
+        want = min(n, 2 * k + 64)
+        scores, found = np.empty((len(queries), k), np.float32), np.empty((len(queries), k), np.int64)
+        bounds, rows = self.codes.search(queries, want)
+        for i, query in enumerate(queries):
+            rows_i = np.ascontiguousarray(rows[i])
+            exact_scores = np.empty(want, np.float32)
+            faiss.fvec_inner_products_by_idx(
+                faiss.swig_ptr(exact_scores),
+                faiss.swig_ptr(query),
+                faiss.swig_ptr(self.matrix),
+                faiss.swig_ptr(rows_i),
+                d,
+                1,
+                want,
+            )
+            order = np.argsort(-exact_scores, kind="stable")[:k]
+            error = _BF16_ERROR * float(np.linalg.norm(query)) * self.longest + _SUM_ERROR
+            if want < n and not exact_scores[order[-1]] > bounds[i, -1] + error:
+                scores[i], found[i] = (part[0] for part in exact(query[None]))
+                continue
+            scores[i], found[i] = exact_scores[order], self.ids[rows_i[order]]
+        return scores, found

@@ -54,3 +54,51 @@ def test_empty_index_searches_to_nothing():
     index = VectorIndex.empty(8)
     scores, ids = index.search(np.ones(8, np.float32), 10)
     assert scores.shape == (1, 0) and ids.shape == (1, 0)
+
+
+def _faiss_one_pass(index, queries, k):
+    """FAISS's own exact scan of the index, bypassing the shortlist."""
+    return index.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_the_bfloat16_shortlist_gives_faiss_exact_answer_bitwise(tmp_path, mapped):
+    rng = np.random.default_rng(7)
+    centres = l2_normalise(rng.standard_normal((40, 64)))
+    matrix = l2_normalise(centres[rng.integers(0, 40, 6000)] + 0.3 * rng.standard_normal((6000, 64)))
+    ids = rng.choice(10**9, size=6000, replace=False).astype(np.int64)
+    index = VectorIndex.build(ids, matrix)
+    if mapped:
+        index.save(tmp_path / "v.faiss")
+        index = VectorIndex.load(tmp_path / "v.faiss", mapped=True)
+    queries = l2_normalise(centres[:19] + 0.2 * rng.standard_normal((19, 64)))
+    for k in (1, 10, 108):
+        scores, found = index.search(queries, k)
+        want_scores, want_ids = _faiss_one_pass(index, queries, k)
+        assert np.array_equal(scores, want_scores) and np.array_equal(found, want_ids)
+    assert index._exact_shortlist() is not None  # the two-pass scan answered
+
+
+def test_the_shortlist_falls_back_where_bfloat16_cannot_tell_the_best_apart():
+    # Every vector within 1e-4 of one another: bfloat16's rounding (~0.004) says nothing of
+    # their order, so the shortlist cannot prove itself and the exact scan answers.
+    rng = np.random.default_rng(3)
+    base = l2_normalise(rng.standard_normal((1, 32)))
+    matrix = l2_normalise(base + 1e-4 * rng.standard_normal((5000, 32)))
+    index = VectorIndex.build(np.arange(5000), matrix)
+    queries = l2_normalise(base + 0.01 * rng.standard_normal((3, 32)))
+    scores, found = index.search(queries, 10)
+    want_scores, want_ids = _faiss_one_pass(index, queries, 10)
+    assert np.array_equal(scores, want_scores) and np.array_equal(found, want_ids)
+
+
+def test_the_shortlist_follows_what_is_added_and_removed():
+    rng = np.random.default_rng(5)
+    matrix = l2_normalise(rng.standard_normal((5000, 16)))
+    index = VectorIndex.build(np.arange(5000), matrix)
+    query = l2_normalise(rng.standard_normal((1, 16)))
+    first = int(index.search(query, 1)[1][0][0])
+    index.remove(np.array([first]))
+    assert first not in index.search(query, 5)[1][0]
+    index.add(np.array([777_777]), query)
+    assert int(index.search(query, 1)[1][0][0]) == 777_777
