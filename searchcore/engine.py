@@ -99,6 +99,11 @@ class Records(Protocol):
 
     def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]: ...
 
+    def places_of(self, chunk_ids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
+        """chunk id -> (record key, path, first character): where each chunk is, the order
+        equal scores are given in."""
+        ...
+
     def labels_of(self, doc_ids: Sequence[int]) -> dict[int, dict[str, dict]]:
         """doc id -> facet -> {"label", "score"}."""
         ...

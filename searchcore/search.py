@@ -312,12 +312,10 @@ class Searcher:
                 tied.update((a, b))
         if not tied:
             return ranked[:n]
-        records = self.records.chunk_records(sorted(tied))
+        places = self.records.places_of(sorted(tied))
 
         def order(item: tuple[int, float]) -> tuple:
-            found = records.get(item[0])
-            where = (found.key, found.path, found.char_start) if found is not None else ("", "", item[0])
-            return (-item[1], *where)
+            return (-item[1], *places.get(item[0], ("", "", item[0])))
 
         return sorted(ranked, key=order)[:n]
 

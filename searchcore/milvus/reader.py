@@ -249,6 +249,10 @@ class CollectionView:
         records = [self._record(r) for r in self._rows(OUTPUT, f"path == {expr.literal(path)}")]
         return sorted(records, key=lambda c: (c.doc_id, c.char_start, c.chunk_id))
 
+    def places_of(self, chunk_ids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
+        rows = self._by_ids(chunk_ids, ["id", "key", "path", "char_start"])
+        return {int(r["id"]): (r["key"], r["path"], int(r["char_start"])) for r in rows}
+
     def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]:
         missing = [int(c) for c in chunk_ids if int(c) not in self.doc_of]
         self.doc_of.update({int(r["id"]): int(r["doc_id"]) for r in self._by_ids(missing, ["id", "doc_id"])})

@@ -129,6 +129,21 @@ class Reads(StoreBase):
         rows = self.conn.execute(f"SELECT chunk_id, vector FROM vectors WHERE chunk_id IN ({marks})", list(chunk_ids))
         return {int(c): np.frombuffer(blob, dtype=np.float32) for c, blob in rows}
 
+    def places_of(self, chunk_ids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
+        """chunk id -> (record key, path, first character)."""
+        out: dict[int, tuple[str, str, int]] = {}
+        ids = [int(c) for c in chunk_ids]
+        for start in range(0, len(ids), _MAX_VARIABLES):
+            part = ids[start : start + _MAX_VARIABLES]
+            rows = self.conn.execute(
+                "SELECT chunks.id, documents.key, files.path, chunks.char_start FROM chunks JOIN documents ON "
+                "documents.id = chunks.doc_id JOIN files ON files.id = documents.file_id "
+                f"WHERE chunks.id IN ({','.join('?' * len(part))})",
+                part,
+            )
+            out.update((c, (key, path, first)) for c, key, path, first in rows)
+        return out
+
     def doc_ids_of(self, chunk_ids: Sequence[int]) -> dict[int, int]:
         """chunk id -> document id."""
         out: dict[int, int] = {}
