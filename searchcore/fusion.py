@@ -49,14 +49,12 @@ def weighted(
     for scores, weight in zip(scored, weights, strict=True):
         if not scores:
             continue
-        ordered = sorted(scores.values(), reverse=True)
-        high = ordered[0]
-        low = ordered[min(len(ordered), depth or len(ordered)) - 1]
+        values = scores.values()
+        high = max(values)
+        # the depth-th best score (a list no longer than depth: its last)
+        low = min(values) if depth is None or len(scores) <= depth else sorted(values, reverse=True)[depth - 1]
         span = high - low
         for item, score in scores.items():
             norm = max(0.0, (score - low) / span) if span > 0 else 1.0 if score >= low else 0.0
             fused[item] = fused.get(item, 0.0) + weight * norm
-    for scores in scored:
-        for item in scores:
-            fused.setdefault(item, 0.0)
     return fused

@@ -31,6 +31,7 @@ class Places:
 
     def __init__(self, roots: Sequence[str]):
         self.base = base_folder(roots)
+        self._prefix = self.base.rstrip(os.sep) + os.sep if self.base is not None else None
 
     @classmethod
     def of(cls, meta: IndexMeta) -> Places:
@@ -38,11 +39,10 @@ class Places:
 
     def relative(self, path: str) -> str | None:
         """``path`` relative to the base (with ``/`` separators), or None when it is not under it."""
-        if self.base is None:
+        if self._prefix is None or not path.startswith(self._prefix):
             return None
-        if not path.startswith(self.base.rstrip(os.sep) + os.sep):
-            return None
-        return os.path.relpath(path, self.base).replace(os.sep, "/")
+        # what os.path.relpath gives for a path under the base, without its two abspath calls
+        return os.path.normpath(path[len(self._prefix) :]).replace(os.sep, "/")
 
     def shown(self, path: str) -> str:
         """How a page shows ``path``: relative to the base when under it, else as it is."""
