@@ -112,7 +112,8 @@ class VectorIndex:
         self.kind = _kind_of(index)
         self.dead = np.zeros(0, np.int64)
         self._positions: tuple[np.ndarray, np.ndarray] | None = None
-        self._shortlist: _Shortlist | None | bool = None  # False: this index has none
+        self._shortlist: _Shortlist | None = None
+        self._shortlist_made = False  # made (or found not to apply) since the last change
 
     @classmethod
     def empty(cls, dim: int, factory: str = DEFAULT_FAISS_FACTORY) -> VectorIndex:
@@ -174,7 +175,7 @@ class VectorIndex:
             self.index.add_with_ids(
                 np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64)
             )
-            self._positions = self._shortlist = None
+            self._positions, self._shortlist, self._shortlist_made = None, None, False
 
     def remove(self, ids: np.ndarray) -> int:
         """Take ``ids`` out; a kind that cannot (HNSW) keeps them as tombstones."""
@@ -189,7 +190,7 @@ class VectorIndex:
             return len(held)
         if self.kind == "ivf":  # its id hashtable removes only by an explicit array
             return int(self.index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids))))
-        self._positions = self._shortlist = None
+        self._positions, self._shortlist, self._shortlist_made = None, None, False
         return int(self.index.remove_ids(faiss.IDSelectorBatch(ids)))
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
@@ -237,17 +238,17 @@ class VectorIndex:
     def _exact_shortlist(self) -> _Shortlist | None:
         """The bfloat16 shortlist of an exact float index (made on its first search), or
         None for any other kind, or one too large to copy."""
-        if self._shortlist is None:
-            self._shortlist = False
+        if not self._shortlist_made:
+            self._shortlist_made = True
             faiss = _faiss()
             inner = faiss.downcast_index(self.index.index) if hasattr(self.index, "id_map") else None
-            exact = type(inner) in (faiss.IndexFlatIP, faiss.IndexFlat) and self.kind == "flat"
-            if exact and inner.metric_type == faiss.METRIC_INNER_PRODUCT and inner.ntotal > 0:
+            exact = self.kind == "flat" and type(inner) in (faiss.IndexFlatIP, faiss.IndexFlat)
+            if inner is not None and exact and inner.metric_type == faiss.METRIC_INNER_PRODUCT:
                 n, d = int(inner.ntotal), int(inner.d)
                 if SHORTLIST_FROM <= n and 2 * n * d <= SHORTLIST_MAX_BYTES:
                     matrix = faiss.rev_swig_ptr(inner.get_xb(), n * d).reshape(n, d)
                     self._shortlist = _Shortlist(matrix, self.ids())
-        return self._shortlist or None
+        return self._shortlist
 
     def _exact(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores = queries @ self.vectors_of(allowed).T
