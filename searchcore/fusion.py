@@ -54,7 +54,11 @@ def weighted(
         # the depth-th best score (a list no longer than depth: its last)
         low = min(values) if depth is None or len(scores) <= depth else sorted(values, reverse=True)[depth - 1]
         span = high - low
-        for item, score in scores.items():
-            norm = max(0.0, (score - low) / span) if span > 0 else 1.0 if score >= low else 0.0
-            fused[item] = fused.get(item, 0.0) + weight * norm
+        get = fused.get
+        if span > 0:
+            for item, score in scores.items():
+                fused[item] = get(item, 0.0) + (weight * ((score - low) / span) if score > low else 0.0)
+        else:
+            for item, score in scores.items():
+                fused[item] = get(item, 0.0) + (weight if score >= low else 0.0)
     return fused
