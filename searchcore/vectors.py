@@ -340,6 +340,9 @@ class _Shortlist:
         bounds, rows = self.codes.search(queries, want)
         for i, query in enumerate(queries):
             rows_i = np.ascontiguousarray(rows[i])
+            if rows_i.min() < 0:  # a slot left empty (a query of NaN): nothing to score here
+                scores[i], found[i] = (part[0] for part in exact(query[None]))
+                continue
             exact_scores = np.empty(want, np.float32)
             faiss.fvec_inner_products_by_idx(
                 faiss.swig_ptr(exact_scores),

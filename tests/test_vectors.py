@@ -102,3 +102,14 @@ def test_the_shortlist_follows_what_is_added_and_removed():
     assert first not in index.search(query, 5)[1][0]
     index.add(np.array([777_777]), query)
     assert int(index.search(query, 1)[1][0][0]) == 777_777
+
+
+def test_a_query_of_nan_finds_nothing_as_the_plain_scan():
+    # NaN leaves every slot of the bfloat16 pass empty (id -1); the shortlist hands such a
+    # query to the plain scan, which finds nothing either.
+    rng = np.random.default_rng(9)
+    index = VectorIndex.build(np.arange(5000), l2_normalise(rng.standard_normal((5000, 16))))
+    query = np.full((1, 16), np.nan, np.float32)
+    scores, found = index.search(query, 5)
+    want_scores, want_ids = _faiss_one_pass(index, query, 5)
+    assert np.array_equal(found, want_ids) and (found == -1).all()
