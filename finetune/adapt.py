@@ -153,10 +153,8 @@ def judge(
     queries, qrels = load_beir(*eval_beir)
     with Searcher(config) as searcher:
         backend = query_backend or searcher.embedder.backend
-        own = None
-        if query_backend:
-            own = make_embedder(searcher.query_embedder.name, backend, config.cache_dir)
-    with Searcher(config, query_embedder=own) as searcher:
+        if query_backend:  # the index's own query encoder, made again on that backend
+            searcher.query_embedder = make_embedder(searcher.query_embedder.name, backend, config.cache_dir)
         before = {m: evaluate(searcher, queries, qrels, mode=m).metrics["ndcg@10"] for m in MODES}
     adapted = make_embedder(str(candidate), backend, config.cache_dir)
     with Searcher(config, query_embedder=adapted) as searcher:

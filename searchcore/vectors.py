@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -331,7 +332,10 @@ class _Shortlist:
         self.codes.add(matrix)
         self.longest = float(np.sqrt(np.einsum("ij,ij->i", matrix, matrix).max()))
 
-    def search(self, queries: np.ndarray, k: int, exact) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, exact: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like FAISS's search of ``queries``; ``exact`` is the plain scan of one query."""
         faiss = _faiss()
         n, d = self.matrix.shape
         k = min(k, n)
