@@ -186,8 +186,16 @@ def write_queries(
         return run
     shots = list(examples or [])[:3]
     prompts = [_prompt(generator, text, shots) for _, _, text in picked]
-    sampling = sampling or Sampling(max_length=None, max_new_tokens=48, no_repeat_ngram_size=0, seed=seed)
-    outputs, run.tokens = generator.generate(prompts, sampling, batch_size=batch_size, stop="\n", progress=progress)
+    if sampling is None:  # one sample a chunk, finished rows leaving the batch (``Generator.sample_many``)
+        from tqdm import tqdm
+
+        with tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress) as bar:
+            outputs, run.tokens = generator.sample_many(
+                prompts, 1, max_new_tokens=48, temperature=0.7, top_p=0.9, batch_size=batch_size, seed=seed,
+                on_batch=bar.update,
+            )  # fmt: skip
+    else:
+        outputs, run.tokens = generator.generate(prompts, sampling, batch_size=batch_size, stop="\n", progress=progress)
     seen: set[str] = set()
     candidates: list[tuple[str, int]] = []
     verdicts: list[tuple[str, int, str | None]] = []

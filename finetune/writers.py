@@ -76,7 +76,7 @@ def generated_queries(
     seed: int,
     *,
     round_trip: int = 0,
-    batch_size: int = 8,
+    batch_size: int = 16,
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Written], dict]:
     """``per_chunk`` sampled queries for each chunk, cleaned; and what it cost and dropped."""

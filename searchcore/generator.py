@@ -13,9 +13,10 @@ takes about 25 s here, so it is converted once into a plain model folder in the 
 cache: keyed by the GGUF file's SHA-256 and verified by a manifest of the files' hashes
 on each load (a crash mid-write or disk trouble converts again).
 
-Trade-offs: on a CPU with native bfloat16 the forward passes autocast to bfloat16
-(measured: 38 -> 68 generated tokens/s, batch 16, 275-token prompts, two cores); the
-weights stay float32 so fine-tuning can start from the same folder. Prompts are sorted by
+Trade-offs: on a CPU with native bfloat16 the model is held in bfloat16 in memory
+(autocasting each forward pass instead spent a third of a decoding step re-casting the
+weights; held-out SciFact abstracts: 3.1629 nats a token against 3.1624 autocast, 3.1617
+float32); the folder keeps float32 so fine-tuning can start from it. Prompts are sorted by
 length before batching so that a batch pads little.
 """
 
@@ -215,6 +216,8 @@ class Generator:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # a decoder continues from the last real token
         self.bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
+        if self.bf16:  # in memory only: the folder keeps float32 for fine-tuning
+            self.model.to(torch.bfloat16)
         self._torch = torch
 
     @property
@@ -283,11 +286,7 @@ class Generator:
                     kwargs["max_length"] = sampling.max_length
                 if stop_ids:
                     kwargs["eos_token_id"] = list(dict.fromkeys([*stop_ids, eos]))
-                with (
-                    torch.inference_mode(),
-                    torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
-                    every_core(torch),
-                ):
+                with torch.inference_mode(), every_core(torch):
                     output = self.model.generate(**encoded, **kwargs)
                 continuation = output[:, encoded["input_ids"].shape[1] :]
                 generated += int((continuation != self.tokenizer.pad_token_id).sum())
@@ -307,7 +306,7 @@ class Generator:
         max_new_tokens: int = 32,
         temperature: float = 1.0,
         top_p: float = 0.95,
-        batch_size: int = 8,
+        batch_size: int = 16,
         stop: str = "\n",
         seed: int | None = None,
         on_batch=None,
@@ -315,15 +314,17 @@ class Generator:
         """``n`` sampled continuations of each prompt, reading each prompt once: its
         key/value cache is computed in one pass and copied ``n`` times, so the samples only
         pay for their own tokens (``generate(num_return_sequences=n)`` runs the prompt n
-        times). Each continuation ends at ``stop`` or after ``max_new_tokens``. Returns the
-        continuations in prompt order and the tokens generated; ``on_batch(done)`` hears
-        how many prompts are finished."""
+        times). Each continuation ends at ``stop`` or after ``max_new_tokens``; finished
+        rows leave the batch (whenever a quarter of it has finished), so the last long
+        sample does not carry the others' cost. Returns the continuations in prompt order
+        and the tokens generated; ``on_batch(done)`` hears how many prompts are finished."""
         torch = self._torch
         if n < 1 or not 0 < top_p <= 1 or not temperature > 0:
             raise UsageError("sample_many needs n >= 1, a temperature above 0 and top-p in (0, 1]")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         stops = set(self.tokenizer.encode(stop, add_special_tokens=False)) if stop else set()
         stops.add(self.tokenizer.eos_token_id)
+        stop_ids = torch.tensor(sorted(stops))
         lengths = [self.count_tokens(p) for p in prompts]
         cache_name = cache_argument(self.model)
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
@@ -332,11 +333,7 @@ class Generator:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             encoded = self.tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
-            with (
-                torch.inference_mode(),
-                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
-                every_core(torch),
-            ):
+            with torch.inference_mode(), every_core(torch):
                 mask = encoded["attention_mask"]
                 # left padding: a row's positions count from its first real token
                 first = self.model(
@@ -350,15 +347,21 @@ class Generator:
                 cache.batch_repeat_interleave(n)
                 mask = mask.repeat_interleave(n, 0)
                 logits = first.logits[:, -1, :].float().repeat_interleave(n, 0)
-                tokens = torch.zeros((mask.shape[0], 0), dtype=torch.long)
+                written: list[list[int]] = [[] for _ in range(mask.shape[0])]
+                rows = torch.arange(mask.shape[0])  # the sample each row of the batch writes
                 done = torch.zeros(mask.shape[0], dtype=torch.bool)
                 for _ in range(max_new_tokens):
                     nxt = sample_top_p(torch, logits, temperature, top_p, generator)
-                    nxt = torch.where(done, torch.full_like(nxt, self.tokenizer.pad_token_id), nxt)
-                    done |= torch.isin(nxt, torch.tensor(sorted(stops)))
-                    tokens = torch.cat([tokens, nxt[:, None]], 1)
-                    if bool(done.all()):
+                    for row, token, finished in zip(rows.tolist(), nxt.tolist(), done.tolist()):
+                        if not finished and token not in stops:
+                            written[row].append(token)
+                    done |= torch.isin(nxt, stop_ids)
+                    live = (~done).nonzero().flatten()
+                    if len(live) == 0:
                         break
+                    if len(live) <= 0.75 * len(rows):  # drop the finished rows, cache and all
+                        rows, nxt, mask, done = rows[live], nxt[live], mask[live], done[live]
+                        cache.batch_select_indices(live)
                     mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype)], 1)
                     step = self.model(
                         input_ids=nxt[:, None],
@@ -368,8 +371,7 @@ class Generator:
                         **{cache_name: cache},
                     )
                     cache, logits = cache_of(step), step.logits[:, -1, :].float()
-            for row in range(tokens.shape[0]):
-                ids = [int(t) for t in tokens[row] if int(t) not in stops and int(t) != self.tokenizer.pad_token_id]
+            for row, ids in enumerate(written):
                 generated += len(ids)
                 out[batch[row // n]].append(self.tokenizer.decode(ids, skip_special_tokens=True))
             if on_batch is not None:

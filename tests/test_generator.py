@@ -415,3 +415,45 @@ def test_sample_many_reads_each_prompt_once_and_matches_generate(taught_lm, tiny
     assert first == again and any(len(set(samples)) > 1 for samples in first)
     with pytest.raises(UsageError, match="sample_many needs n >= 1"):
         generator.sample_many(prompts, 0)
+
+
+def test_sample_many_drops_finished_rows_and_the_rest_go_on(taught_lm):
+    """Rows whose sample has ended leave the batch (the model then runs on fewer rows),
+    and the samples still running continue exactly as they would have: greedy sampling
+    gives `generate`'s continuation for every prompt, whichever finished first."""
+    generator = Generator(str(taught_lm))
+    prompts = [_prompt(generator, text, []) for text, _ in list(DOCUMENTS.values())[:6]]
+    greedy, _ = generator.generate(prompts, Sampling(max_length=None, max_new_tokens=16, do_sample=False,
+                                                     no_repeat_ngram_size=0), stop="\n")  # fmt: skip
+    seen: list[int] = []
+    hook = generator.model.register_forward_pre_hook(
+        lambda _module, _args, kwargs: seen.append(kwargs["input_ids"].shape[0]), with_kwargs=True
+    )
+    try:
+        copies, _ = generator.sample_many(prompts, 2, max_new_tokens=16, temperature=1e-6, batch_size=6, seed=0)
+    finally:
+        hook.remove()
+    for expected, got in zip(greedy, copies):
+        assert got == [expected[0].strip()] * 2 or got == [expected[0]] * 2, (expected, got)
+    assert seen[0] == 6 and seen[1] == 12 and min(seen) < 12, seen  # the prompts once, then fewer rows
+
+
+def test_top_p_keeps_exactly_the_nucleus_past_the_first_candidates():
+    """A peaked row samples only inside its nucleus; a flat row, whose nucleus reaches past
+    the first NUCLEUS_CANDIDATES tokens, still samples beyond them (the whole row sorted)."""
+    import torch
+
+    from searchcore.decoding import NUCLEUS_CANDIDATES, sample_top_p
+
+    vocabulary = 4 * NUCLEUS_CANDIDATES
+    peaked = torch.full((vocabulary,), -30.0)
+    peaked[[7, 11, 13]] = torch.tensor([2.0, 1.5, 1.0])  # the three hold all but ~1e-9
+    flat = torch.linspace(0.0, 1e-3, vocabulary)  # best last; the nucleus is ~95 % of the row
+    generator = torch.Generator().manual_seed(0)
+    drawn = [sample_top_p(torch, torch.stack([peaked, flat]), 1.0, 0.95, generator) for _ in range(200)]
+    assert {int(d[0]) for d in drawn} <= {7, 11, 13} and len({int(d[0]) for d in drawn}) >= 2
+    low = {int(d[1]) for d in drawn}
+    assert min(low) < vocabulary - NUCLEUS_CANDIDATES  # past the candidates
+    assert min(low) >= int(0.04 * vocabulary)  # but never the worst tokens, cut by top-p
+    greedy = sample_top_p(torch, torch.stack([peaked, flat]), 1e-9, 0.95, generator)
+    assert greedy.tolist() == [7, vocabulary - 1]
