@@ -41,11 +41,11 @@ __all__ = ["adapt_cmd"]
     show_default=True,
     help="The index's search whose scores grade each query's candidates.",
 )
-@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Training steps, at most.")
+@click.option("--steps", type=click.IntRange(min=1), default=3000, show_default=True, help="Training steps, at most.")
 @click.option(
     "--max-epochs",
     type=click.FloatRange(min=0, min_open=True),
-    default=2.0,
+    default=5.0,
     show_default=True,
     help="Fewer steps where --steps would pass over the graded queries more often than this.",
 )
@@ -55,7 +55,7 @@ __all__ = ["adapt_cmd"]
     default=None,
     help="Stop training after this long (checkpointed; run again to go on).",
 )
-@click.option("--quick", is_flag=True, help="One query per chunk and 300 steps (minutes, not an hour).")
+@click.option("--quick", is_flag=True, help="One query per chunk, 300 steps, at most 2 passes (minutes, not an hour).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True, help="Queries per step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-5, show_default=True, help="Peak rate.")
 @generator_option
@@ -111,6 +111,7 @@ def adapt_cmd(ctx, index_dir, out, writer, per_chunk, chunks, teacher, steps, ma
     if quick:
         per_chunk = per_chunk if given["per_chunk"] else QUICK["per_chunk"]
         steps = steps if given["steps"] else QUICK["steps"]
+        max_epochs = max_epochs if given["max_epochs"] else QUICK["max_epochs"]
     settings = AdaptSettings(
         queries=writer, per_chunk=per_chunk, chunks=chunks, teacher=teacher, steps=steps, max_epochs=max_epochs,
         batch_size=batch_size,

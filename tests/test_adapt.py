@@ -147,6 +147,27 @@ def test_adapt_trains_judges_and_swaps_the_query_encoder(collection, index, tmp_
     assert "holds a run with other settings" in other.output
 
 
+def test_quick_is_one_query_a_chunk_and_at_most_two_passes(index, tmp_path, monkeypatch):
+    """--quick keeps its own settings whatever the full run's defaults; an option given
+    beside it wins."""
+    import math
+
+    from finetune.adapt import AdaptSettings
+
+    monkeypatch.setattr("finetune.adapt.MIN_GRADED", 5)  # the test index has 12 chunks
+
+    quick = cli_run("adapt", "--index", index, "--quick", "--out", tmp_path / "quick", "--batch-size", 8,
+                    "--dry-run", "--json", "--no-progress", code=None)  # fmt: skip
+    report = json.loads(quick.stdout)
+    chosen = report["settings"]
+    assert (chosen["per_chunk"], chosen["steps"], chosen["max_epochs"]) == (1, 300, 2.0)
+    assert report["training"]["steps_done"] == math.ceil(2.0 * report["graded"] / 8) < 300
+    given = cli_run("adapt", "--index", index, "--quick", "--max-epochs", 1, "--out", tmp_path / "given",
+                    "--batch-size", 8, "--dry-run", "--json", "--no-progress", code=None)  # fmt: skip
+    assert json.loads(given.stdout)["settings"]["max_epochs"] == 1.0
+    assert (AdaptSettings().steps, AdaptSettings().max_epochs) == (3000, 5.0)
+
+
 def test_a_killed_adapt_resumes_from_its_checkpoint(index, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "searchctl", "adapt", "--index", str(index), "--out", str(out), "--steps", "80",
