@@ -48,12 +48,13 @@ _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CONVERSION = 1  # bumped when the conversion changes, so older cached folders are redone
 
 
-def native_bf16() -> bool:
-    """True where the CPU computes in bfloat16 natively (or a CUDA GPU supports it)."""
+def native_bf16(cpu: bool = False) -> bool:
+    """True where the CPU computes in bfloat16 natively (or, unless ``cpu``, a CUDA GPU
+    supports it)."""
     try:
         import torch
 
-        if torch.cuda.is_available():
+        if torch.cuda.is_available() and not cpu:
             return bool(torch.cuda.is_bf16_supported())
     except ImportError:
         return False
@@ -215,7 +216,8 @@ class Generator:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # a decoder continues from the last real token
-        self.bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
+        # the generator runs on the CPU: a GPU's bfloat16 says nothing about the CPU's
+        self.bf16 = precision == "bf16" or (precision == "auto" and native_bf16(cpu=True))
         if self.bf16:  # in memory only: the folder keeps float32 for fine-tuning
             self.model.to(torch.bfloat16)
         self._torch = torch
