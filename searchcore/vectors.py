@@ -357,9 +357,14 @@ class _Shortlist:
                 1,
                 want,
             )
-            order = np.argsort(-exact_scores, kind="stable")[:k]
+            # Equal scores are listed later vector first, as FAISS's heap gives them; which
+            # of equal scores at the cut its heap keeps depends on the order it met them,
+            # so such a cut is left to the plain scan.
+            ranked = np.lexsort((-rows_i, -exact_scores))
+            order = ranked[:k]
+            cut_tied = want > k and exact_scores[ranked[k]] == exact_scores[order[-1]]
             error = _BF16_ERROR * float(np.linalg.norm(query)) * self.longest + _SUM_ERROR
-            if want < n and not exact_scores[order[-1]] > bounds[i, -1] + error:
+            if cut_tied or (want < n and not exact_scores[order[-1]] > bounds[i, -1] + error):
                 scores[i], found[i] = (part[0] for part in exact(query[None]))
                 continue
             scores[i], found[i] = exact_scores[order], self.ids[rows_i[order]]

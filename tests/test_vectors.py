@@ -79,6 +79,21 @@ def test_the_bfloat16_shortlist_gives_faiss_exact_answer_bitwise(tmp_path, mappe
     assert index._exact_shortlist() is not None  # the two-pass scan answered
 
 
+def test_the_shortlist_orders_equal_scores_as_faiss_does():
+    # Documents indexed twice or more: equal vectors, equal scores; the shortlist gives them
+    # in FAISS's own order (the later vector first), not in the order its first pass met them.
+    rng = np.random.default_rng(11)
+    distinct = l2_normalise(rng.standard_normal((1500, 24)))
+    matrix = distinct[rng.integers(0, 1500, 6000)]
+    index = VectorIndex.build(rng.choice(10**6, size=6000, replace=False).astype(np.int64), matrix)
+    queries = l2_normalise(distinct[:12] + 0.3 * rng.standard_normal((12, 24)))
+    for q in range(len(queries)):
+        scores, found = index.search(queries[q : q + 1], 50)
+        want_scores, want_ids = _faiss_one_pass(index, queries[q : q + 1], 50)
+        assert len(set(scores[0].tolist())) < 50  # ties are there to order
+        assert np.array_equal(scores, want_scores) and np.array_equal(found, want_ids)
+
+
 def test_the_shortlist_falls_back_where_bfloat16_cannot_tell_the_best_apart():
     # Every vector within 1e-4 of one another: bfloat16's rounding (~0.004) says nothing of
     # their order, so the shortlist cannot prove itself and the exact scan answers.
@@ -90,6 +105,9 @@ def test_the_shortlist_falls_back_where_bfloat16_cannot_tell_the_best_apart():
     scores, found = index.search(queries, 10)
     want_scores, want_ids = _faiss_one_pass(index, queries, 10)
     assert np.array_equal(scores, want_scores) and np.array_equal(found, want_ids)
+    plain = []
+    index._exact_shortlist().search(queries, 10, lambda q: plain.append(q) or _faiss_one_pass(index, q, 10))
+    assert len(plain) == 3  # each query went to the plain scan
 
 
 def test_the_shortlist_follows_what_is_added_and_removed():
