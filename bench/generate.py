@@ -81,7 +81,7 @@ def main() -> int:
         r = rounds[-1]
         print(f"round {round_ + 1}: {r['seconds']} s, {r['queries_per_s']} queries/s, {r['tokens_per_s']} tokens/s, "
               f"{r['tokens_per_query']} tokens a query, {r['kept']} of {r['written']} kept")  # fmt: skip
-    median = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    median = {key: round(statistics.median(r[key] for r in rounds), 3) for key in rounds[0]}
     print(f"generator {generator.name} (bf16: {generator.bf16}), {args.chunks} chunks x {args.per_chunk}, "
           f"CPU {cpu_kind()} ({os.cpu_count()} cores): median {median['queries_per_s']} queries/s, "
           f"{median['tokens_per_s']} tokens/s")  # fmt: skip

@@ -28,7 +28,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from .decoding import cache_argument, cache_of, every_core, sample_top_p
+from .decoding import cache_argument, cache_of, every_core, sample_top_p, shared_prefix_for
 from .errors import SearchctlError, UsageError
 from .model_cache import new_cache_folder, sha256_file
 
@@ -346,32 +346,44 @@ class Generator:
                     logits_to_keep=1,
                 )
                 cache = cache_of(first)
-                cache.batch_repeat_interleave(n)
-                mask = mask.repeat_interleave(n, 0)
+                prefix, shared = shared_prefix_for(torch, self.model, cache, mask, n), {}
+                if prefix is None:  # the prompts' cache copied for each sample
+                    cache.batch_repeat_interleave(n)
+                    mask = mask.repeat_interleave(n, 0)
+                else:  # held once; the samples' own tokens go to a new cache
+                    cache, shared = None, {"shared_prefix": prefix}
+                positions = encoded["attention_mask"].sum(-1).repeat_interleave(n)  # of each sample's next token
                 logits = first.logits[:, -1, :].float().repeat_interleave(n, 0)
-                written: list[list[int]] = [[] for _ in range(mask.shape[0])]
-                rows = torch.arange(mask.shape[0])  # the sample each row of the batch writes
-                done = torch.zeros(mask.shape[0], dtype=torch.bool)
+                written: list[list[int]] = [[] for _ in range(len(positions))]
+                rows = torch.arange(len(positions))  # the sample each row of the batch writes
+                done = torch.zeros(len(positions), dtype=torch.bool)
                 for _ in range(max_new_tokens):
                     nxt = sample_top_p(torch, logits, temperature, top_p, generator)
                     for row, token, finished in zip(rows.tolist(), nxt.tolist(), done.tolist()):
                         if not finished and token not in stops:
                             written[row].append(token)
                     done |= torch.isin(nxt, stop_ids)
-                    live = (~done).nonzero().flatten()
+                    # a prompt's samples leave together where they share its cache
+                    unit = 1 if prefix is None else n
+                    live = (~done.reshape(-1, unit).all(1)).nonzero().flatten()
                     if len(live) == 0:
                         break
-                    if len(live) <= 0.75 * len(rows):  # drop the finished rows, cache and all
-                        rows, nxt, mask, done = rows[live], nxt[live], mask[live], done[live]
-                        cache.batch_select_indices(live)
-                    mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype)], 1)
-                    step = self.model(
-                        input_ids=nxt[:, None],
-                        attention_mask=mask,
-                        position_ids=mask.sum(-1, keepdim=True) - 1,
-                        use_cache=True,
-                        **{cache_name: cache},
-                    )
+                    if len(live) <= 0.75 * (len(rows) // unit):  # drop the finished, cache and all
+                        keep = (live[:, None] * unit + torch.arange(unit)).flatten()
+                        rows, nxt, done, positions = rows[keep], nxt[keep], done[keep], positions[keep]
+                        if prefix is None:
+                            mask = mask[keep]
+                        else:
+                            prefix.select(live)
+                        if cache is not None:
+                            cache.batch_select_indices(keep)
+                    step_args = {cache_name: cache} if cache is not None else {}
+                    if prefix is None:
+                        mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype)], 1)
+                        step_args["attention_mask"] = mask
+                    step = self.model(input_ids=nxt[:, None], position_ids=positions[:, None], use_cache=True,
+                                      **step_args, **shared)  # fmt: skip
+                    positions = positions + 1
                     cache, logits = cache_of(step), step.logits[:, -1, :].float()
             for row, ids in enumerate(written):
                 generated += len(ids)

@@ -438,22 +438,78 @@ def test_sample_many_drops_finished_rows_and_the_rest_go_on(taught_lm):
     assert seen[0] == 6 and seen[1] == 12 and min(seen) < 12, seen  # the prompts once, then fewer rows
 
 
-def test_top_p_keeps_exactly_the_nucleus_past_the_first_candidates():
-    """A peaked row samples only inside its nucleus; a flat row, whose nucleus reaches past
-    the first NUCLEUS_CANDIDATES tokens, still samples beyond them (the whole row sorted)."""
+def test_shared_prefix_attention_is_attention_over_the_copied_cache():
+    """One step of SharedPrefix (each prompt's keys held once, its samples' own tokens
+    apart, merged by log-sum-exp) equals plain attention over each sample's full copy of
+    the cache, for distinct samples, grouped query heads and a left-padded prompt."""
     import torch
 
-    from searchcore.decoding import NUCLEUS_CANDIDATES, sample_top_p
+    from searchcore.decoding import SharedPrefix
 
-    vocabulary = 4 * NUCLEUS_CANDIDATES
+    torch.manual_seed(0)
+    prompts, n, kv_heads, groups, d, length, steps = 3, 4, 2, 3, 16, 9, 5
+    query = torch.randn(prompts * n, kv_heads * groups, 1, d)
+    keys, values = torch.randn(prompts, kv_heads, length, d), torch.randn(prompts, kv_heads, length, d)
+    own_keys, own_values = torch.randn(prompts * n, kv_heads, steps, d), torch.randn(prompts * n, kv_heads, steps, d)
+    mask = torch.ones(prompts, length, dtype=torch.long)
+    mask[1, :4] = 0  # the second prompt is shorter: padded on the left
+    full_keys = torch.cat([keys.repeat_interleave(n, 0), own_keys], 2).repeat_interleave(groups, 1)
+    full_values = torch.cat([values.repeat_interleave(n, 0), own_values], 2).repeat_interleave(groups, 1)
+    allowed = torch.cat([mask.repeat_interleave(n, 0), torch.ones(prompts * n, steps, dtype=torch.long)], 1)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, full_keys, full_values, attn_mask=allowed.bool()[:, None, None, :], scale=d**-0.5
+    )
+    got = SharedPrefix(torch, [(keys, values)], mask, n).attend(0, query, own_keys, own_values, d**-0.5)
+    assert torch.allclose(got.transpose(1, 2), expected, atol=1e-5)
+    shared = SharedPrefix(torch, [(keys, values)], mask, n)
+    shared.select(torch.tensor([0, 2]))  # the second prompt's samples finished
+    rows = torch.tensor([r for r in range(prompts * n) if r // n != 1])
+    got = shared.attend(0, query[rows], own_keys[rows], own_values[rows], d**-0.5)
+    assert torch.allclose(got.transpose(1, 2), expected[rows], atol=1e-5)
+
+
+def test_sample_many_holds_the_prompts_cache_once_and_generate_is_unchanged(taught_lm):
+    """The samples of a prompt attend its cache held once (SharedPrefix), with the same
+    greedy continuations as `generate`, which gives the same after as before; a model whose
+    attention cannot share it (eager) copies the cache per sample, to the same result."""
+    from searchcore.decoding import SHARED_PREFIX
+
+    generator = Generator(str(taught_lm))
+    prompts = [_prompt(generator, text, []) for text, _ in list(DOCUMENTS.values())[:5]]
+    prompts[2] = "A short one.\n" + prompts[2]
+    greedy = Sampling(max_length=None, max_new_tokens=14, do_sample=False, no_repeat_ngram_size=0)
+    before, _ = generator.generate(prompts, greedy, stop="\n")
+    shared, _ = generator.sample_many(prompts, 2, max_new_tokens=14, temperature=1e-6, seed=0)
+    assert generator.model.config._attn_implementation == SHARED_PREFIX
+    after, _ = generator.generate(prompts, greedy, stop="\n")
+    assert after == before
+    generator.model.config._attn_implementation = "eager"
+    copied, _ = generator.sample_many(prompts, 2, max_new_tokens=14, temperature=1e-6, seed=0)
+    assert generator.model.config._attn_implementation == "eager"  # not shared: copies
+    for expected, one, other in zip(before, shared, copied):
+        assert [s.strip() for s in one] == [s.strip() for s in other] == [expected[0].strip()] * 2
+
+
+def test_top_p_keeps_exactly_the_nucleus_past_the_first_candidates():
+    """A peaked row samples only inside its nucleus; a flat row, whose nucleus reaches past
+    the last of NUCLEUS_STAGES, still samples beyond them (the whole row sorted)."""
+    import torch
+
+    from searchcore.decoding import NUCLEUS_STAGES, sample_top_p
+
+    vocabulary = 4 * NUCLEUS_STAGES[-1]
     peaked = torch.full((vocabulary,), -30.0)
     peaked[[7, 11, 13]] = torch.tensor([2.0, 1.5, 1.0])  # the three hold all but ~1e-9
     flat = torch.linspace(0.0, 1e-3, vocabulary)  # best last; the nucleus is ~95 % of the row
+    middle = torch.full((vocabulary,), -30.0)
+    middle[1000:1300] = 0.0  # 300 equal tokens: past the first stage, within the second
     generator = torch.Generator().manual_seed(0)
-    drawn = [sample_top_p(torch, torch.stack([peaked, flat]), 1.0, 0.95, generator) for _ in range(200)]
+    drawn = [sample_top_p(torch, torch.stack([peaked, flat, middle]), 1.0, 0.95, generator) for _ in range(300)]
     assert {int(d[0]) for d in drawn} <= {7, 11, 13} and len({int(d[0]) for d in drawn}) >= 2
+    inside = {int(d[2]) for d in drawn}
+    assert inside <= set(range(1000, 1300)) and len(inside) > NUCLEUS_STAGES[0]
     low = {int(d[1]) for d in drawn}
-    assert min(low) < vocabulary - NUCLEUS_CANDIDATES  # past the candidates
+    assert min(low) < vocabulary - NUCLEUS_STAGES[-1]  # past the candidates
     assert min(low) >= int(0.04 * vocabulary)  # but never the worst tokens, cut by top-p
-    greedy = sample_top_p(torch, torch.stack([peaked, flat]), 1e-9, 0.95, generator)
-    assert greedy.tolist() == [7, vocabulary - 1]
+    greedy = sample_top_p(torch, torch.stack([peaked, flat, middle]), 1e-9, 0.95, generator)
+    assert greedy.tolist()[:2] == [7, vocabulary - 1] and 1000 <= greedy.tolist()[2] < 1300
