@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from searchcore.embedder import embedded_text, short_title
 from searchcore.engine import Records
-from searchcore.generator import Generator, Sampling
+from searchcore.generator import SAMPLE_BATCH, Generator, Sampling
 
 from .pairs import Pair
 
@@ -172,7 +172,7 @@ def write_queries(
     depth: int = DEPTH,
     examples: list[Pair] | None = None,
     seed: int = 42,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     sampling: Sampling | None = None,
     keep_samples: int = 10,
     progress: bool = False,
@@ -191,11 +191,14 @@ def write_queries(
 
         with tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress) as bar:
             outputs, run.tokens = generator.sample_many(
-                prompts, 1, max_new_tokens=48, temperature=0.7, top_p=0.9, batch_size=batch_size, seed=seed,
+                prompts, 1, max_new_tokens=48, temperature=0.7, top_p=0.9, batch_size=batch_size or SAMPLE_BATCH,
+                seed=seed,
                 on_batch=bar.update,
             )  # fmt: skip
     else:
-        outputs, run.tokens = generator.generate(prompts, sampling, batch_size=batch_size, stop="\n", progress=progress)
+        outputs, run.tokens = generator.generate(
+            prompts, sampling, batch_size=batch_size or 16, stop="\n", progress=progress
+        )
     seen: set[str] = set()
     candidates: list[tuple[str, int]] = []
     verdicts: list[tuple[str, int, str | None]] = []

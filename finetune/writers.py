@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 
 from searchcore.engine import Records
+from searchcore.generator import SAMPLE_BATCH
 
 from .grading import Written
 
@@ -76,7 +77,7 @@ def generated_queries(
     seed: int,
     *,
     round_trip: int = 0,
-    batch_size: int = 16,
+    batch_size: int = SAMPLE_BATCH,
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Written], dict]:
     """``per_chunk`` sampled queries for each chunk, cleaned; and what it cost and dropped."""
