@@ -74,24 +74,59 @@ def sample_top_p(torch, logits, temperature: float, top_p: float, generator):
 SHARED_PREFIX = "searchctl_shared_prefix"  # the attention implementation name registered
 
 
-def shared_prefix_for(torch, model, cache, mask, n: int) -> SharedPrefix | None:
-    """The prompts' cache (from a left-padded prefill with ``mask``) held for their ``n``
-    samples each, where this model and cache allow it (attention through transformers'
-    interface, every layer a plain growing cache); else None (copy the cache n times)."""
+# Prompts the forward pass over them reads at a time where their caches are shared (the
+# activations of fewer rows stay in the CPU's caches): 96 SciFact prompts x 2 samples,
+# interleaved in one process, 9.32 queries/s eight at a time against 9.02 at 32.
+PREFILL_ROWS = 8
+
+
+def can_share_prefix(model) -> bool:
+    """Whether ``SharedPrefix`` can attend for this model: attention through transformers'
+    interface (sdpa), on the CPU, no sliding window (every layer's cache a plain one)."""
+    layer_types = getattr(model.config, "layer_types", None) or ["full_attention"]
+    return (
+        model.config._attn_implementation in ("sdpa", SHARED_PREFIX)
+        and model.device.type == "cpu"
+        and getattr(model.config, "sliding_window", None) is None
+        and all(kind == "full_attention" for kind in layer_types)
+    )
+
+
+def prefill(torch, model, input_ids, mask, rows: int):
+    """The forward pass over left-padded prompts, ``rows`` at a time: the logits of each
+    one's last token, and the key/value cache of each pass."""
+    logits, caches = [], []
+    for start in range(0, len(mask), rows):
+        part = mask[start : start + rows]
+        out = model(input_ids=input_ids[start : start + rows], attention_mask=part,
+                    position_ids=(part.cumsum(-1) - 1).clamp(min=0), use_cache=True, logits_to_keep=1)  # fmt: skip
+        logits.append(out.logits[:, -1, :].float())
+        caches.append(cache_of(out))
+    return torch.cat(logits), caches
+
+
+def shared_prefix_for(torch, model, caches, mask, n: int) -> SharedPrefix | None:
+    """The prompts' caches (of ``prefill`` with ``mask``) held as one for their ``n``
+    samples each, where this model and the caches allow it (``can_share_prefix``, every
+    layer a plain growing cache); else None (copy the cache n times)."""
     from transformers import AttentionInterface
     from transformers.cache_utils import DynamicLayer
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    layers = getattr(cache, "layers", None)
-    if not layers or any(type(layer) is not DynamicLayer for layer in layers):
+    parts = [getattr(cache, "layers", None) or [] for cache in caches]
+    if not can_share_prefix(model) or not all(parts):
         return None
-    if model.config._attn_implementation not in ("sdpa", SHARED_PREFIX) or model.device.type != "cpu":
+    if any(type(layer) is not DynamicLayer for layers in parts for layer in layers):
         return None
     if SHARED_PREFIX not in AttentionInterface._global_mapping:
         AttentionInterface.register(SHARED_PREFIX, _attention)
         AttentionMaskInterface.register(SHARED_PREFIX, sdpa_mask)  # every other call: as sdpa
     model.config._attn_implementation = SHARED_PREFIX
-    return SharedPrefix(torch, [(layer.keys, layer.values) for layer in layers], mask, n)
+    layers = [
+        (torch.cat([layers[i].keys for layers in parts]), torch.cat([layers[i].values for layers in parts]))
+        for i in range(len(parts[0]))
+    ]
+    return SharedPrefix(torch, layers, mask, n)
 
 
 class SharedPrefix:

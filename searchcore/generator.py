@@ -28,7 +28,8 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from .decoding import cache_argument, cache_of, every_core, sample_top_p, shared_prefix_for
+from . import decoding
+from .decoding import cache_argument, cache_of, every_core, sample_top_p
 from .errors import SearchctlError, UsageError
 from .model_cache import new_cache_folder, sha256_file
 
@@ -343,24 +344,21 @@ class Generator:
             batch = order[start : start + batch_size]
             encoded = self.tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
             with torch.inference_mode(), every_core(torch):
-                mask = encoded["attention_mask"]
-                # left padding: a row's positions count from its first real token
-                first = self.model(
-                    input_ids=encoded["input_ids"],
-                    attention_mask=mask,
-                    position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
-                cache = cache_of(first)
-                prefix, shared = shared_prefix_for(torch, self.model, cache, mask, n), {}
+                mask, input_ids = encoded["attention_mask"], encoded["input_ids"]
+                share = decoding.can_share_prefix(self.model)
+                rows_a_pass = decoding.PREFILL_ROWS if share else len(mask)
+                logits, caches = decoding.prefill(torch, self.model, input_ids, mask, rows_a_pass)
+                prefix, shared = decoding.shared_prefix_for(torch, self.model, caches, mask, n) if share else None, {}
                 if prefix is None:  # the prompts' cache copied for each sample
+                    if len(caches) > 1:
+                        logits, caches = decoding.prefill(torch, self.model, input_ids, mask, len(mask))
+                    cache = caches[0]
                     cache.batch_repeat_interleave(n)
                     mask = mask.repeat_interleave(n, 0)
                 else:  # held once; the samples' own tokens go to a new cache
                     cache, shared = None, {"shared_prefix": prefix}
                 positions = encoded["attention_mask"].sum(-1).repeat_interleave(n)  # of each sample's next token
-                logits = first.logits[:, -1, :].float().repeat_interleave(n, 0)
+                logits = logits.repeat_interleave(n, 0)
                 written: list[list[int]] = [[] for _ in range(len(positions))]
                 rows = torch.arange(len(positions))  # the sample each row of the batch writes
                 done = torch.zeros(len(positions), dtype=torch.bool)

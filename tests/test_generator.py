@@ -469,14 +469,16 @@ def test_shared_prefix_attention_is_attention_over_the_copied_cache():
 
 
 def test_sample_many_holds_the_prompts_cache_once_and_generate_is_unchanged(taught_lm):
-    """The samples of a prompt attend its cache held once (SharedPrefix), with the same
-    greedy continuations as `generate`, which gives the same after as before; a model whose
-    attention cannot share it (eager) copies the cache per sample, to the same result."""
-    from searchcore.decoding import SHARED_PREFIX
+    """The samples of a prompt attend its cache held once (SharedPrefix; the prompts read
+    PREFILL_ROWS at a time), with the same greedy continuations as `generate`, which gives
+    the same after as before; a model whose attention cannot share it (eager) reads them in
+    one pass and copies the cache per sample, to the same result."""
+    from searchcore.decoding import PREFILL_ROWS, SHARED_PREFIX
 
     generator = Generator(str(taught_lm))
     prompts = [_prompt(generator, text, []) for text, _ in list(DOCUMENTS.values())[:5]]
-    prompts[2] = "A short one.\n" + prompts[2]
+    prompts += ["A short one.\n" + p for p in prompts]  # unequal lengths, read in two passes
+    assert PREFILL_ROWS < len(prompts)
     greedy = Sampling(max_length=None, max_new_tokens=14, do_sample=False, no_repeat_ngram_size=0)
     before, _ = generator.generate(prompts, greedy, stop="\n")
     shared, _ = generator.sample_many(prompts, 2, max_new_tokens=14, temperature=1e-6, seed=0)
