@@ -7,7 +7,17 @@ import contextlib
 import inspect
 import os
 
-__all__ = ["SharedPrefix", "cache_argument", "cache_of", "every_core", "sample_top_p", "shared_prefix_for"]
+__all__ = [
+    "PREFILL_ROWS",
+    "SharedPrefix",
+    "cache_argument",
+    "cache_of",
+    "can_share_prefix",
+    "every_core",
+    "prefill",
+    "sample_top_p",
+    "shared_prefix_for",
+]
 
 
 def cache_argument(model) -> str:
@@ -82,10 +92,14 @@ PREFILL_ROWS = 8
 
 def can_share_prefix(model) -> bool:
     """Whether ``SharedPrefix`` can attend for this model: attention through transformers'
-    interface (sdpa), on the CPU, no sliding window (every layer's cache a plain one)."""
+    interface (sdpa), on the CPU, no sliding window (every layer's cache a plain one), and
+    PyTorch's CPU flash-attention kernel, which gives the log-sum-exp the merge needs."""
+    import torch
+
     layer_types = getattr(model.config, "layer_types", None) or ["full_attention"]
     return (
-        model.config._attn_implementation in ("sdpa", SHARED_PREFIX)
+        hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu")
+        and model.config._attn_implementation in ("sdpa", SHARED_PREFIX)
         and model.device.type == "cpu"
         and getattr(model.config, "sliding_window", None) is None
         and all(kind == "full_attention" for kind in layer_types)
@@ -132,8 +146,9 @@ def shared_prefix_for(torch, model, caches, mask, n: int) -> SharedPrefix | None
 class SharedPrefix:
     """Attention of one decoding step over the prompts' cache, held once per prompt, and the
     samples' own tokens (the step's cache): ``Generator.sample_many``'s ``n`` samples of a
-    prompt read its keys and values once per step, with no copy (copying the cache n times
-    and growing each copy by ``torch.cat`` cost a third of a step). The two parts are
+    prompt read its keys and values once per step, with no copy (copying the cache n times,
+    growing each copy by ``torch.cat`` and attending over the copies took about a third of a
+    decoding step). The two parts are
     attended separately and merged by their log-sum-exp, which is softmax over both."""
 
     def __init__(self, torch, layers, mask, n: int):
