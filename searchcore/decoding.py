@@ -121,14 +121,14 @@ def prefill(torch, model, input_ids, mask, rows: int):
 
 def shared_prefix_for(torch, model, caches, mask, n: int) -> SharedPrefix | None:
     """The prompts' caches (of ``prefill`` with ``mask``) held as one for their ``n``
-    samples each, where this model and the caches allow it (``can_share_prefix``, every
-    layer a plain growing cache); else None (copy the cache n times)."""
+    samples each, for a model ``can_share_prefix`` allows, where every layer of the caches
+    is a plain growing one; else None (copy the cache n times)."""
     from transformers import AttentionInterface
     from transformers.cache_utils import DynamicLayer
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
     parts = [getattr(cache, "layers", None) or [] for cache in caches]
-    if not can_share_prefix(model) or not all(parts):
+    if not all(parts):
         return None
     if any(type(layer) is not DynamicLayer for layers in parts for layer in layers):
         return None

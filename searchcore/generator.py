@@ -362,14 +362,13 @@ class Generator:
                 written: list[list[int]] = [[] for _ in range(len(positions))]
                 rows = torch.arange(len(positions))  # the sample each row of the batch writes
                 done = torch.zeros(len(positions), dtype=torch.bool)
+                unit = 1 if prefix is None else n  # a prompt's samples leave together where they share its cache
                 for _ in range(max_new_tokens):
                     nxt = sample_top_p(torch, logits, temperature, top_p, generator)
                     for row, token, finished in zip(rows.tolist(), nxt.tolist(), done.tolist()):
                         if not finished and token not in stops:
                             written[row].append(token)
                     done |= torch.isin(nxt, stop_ids)
-                    # a prompt's samples leave together where they share its cache
-                    unit = 1 if prefix is None else n
                     live = (~done.reshape(-1, unit).all(1)).nonzero().flatten()
                     if len(live) == 0:
                         break
