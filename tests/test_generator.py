@@ -478,10 +478,19 @@ def test_sample_many_holds_the_prompts_cache_once_and_generate_is_unchanged(taug
     generator = Generator(str(taught_lm))
     prompts = [_prompt(generator, text, []) for text, _ in list(DOCUMENTS.values())[:5]]
     prompts += ["A short one.\n" + p for p in prompts]  # unequal lengths, read in two passes
+    prompts[-1] = "A longer one, so that the first pass has columns of padding alone.\n" * 3 + prompts[-1]
     assert PREFILL_ROWS < len(prompts)
     greedy = Sampling(max_length=None, max_new_tokens=14, do_sample=False, no_repeat_ngram_size=0)
     before, _ = generator.generate(prompts, greedy, stop="\n")
-    shared, _ = generator.sample_many(prompts, 2, max_new_tokens=14, temperature=1e-6, seed=0)
+    widths: list[int] = []
+    hook = generator.model.register_forward_pre_hook(
+        lambda _module, _args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    try:
+        shared, _ = generator.sample_many(prompts, 2, max_new_tokens=14, temperature=1e-6, seed=0)
+    finally:
+        hook.remove()
+    assert widths[0] < widths[1] and widths[2] == 1  # the first pass left its padding out
     assert generator.model.config._attn_implementation == SHARED_PREFIX
     after, _ = generator.generate(prompts, greedy, stop="\n")
     assert after == before
@@ -493,11 +502,16 @@ def test_sample_many_holds_the_prompts_cache_once_and_generate_is_unchanged(taug
 
 
 def test_top_p_keeps_exactly_the_nucleus_past_the_first_candidates():
-    """A peaked row samples only inside its nucleus; a flat row, whose nucleus reaches past
-    the last of NUCLEUS_STAGES, still samples beyond them (the whole row sorted)."""
+    """A peaked row samples only inside its nucleus; a flat row, whose nucleus is most of
+    the row, samples far down it (past the last of NUCLEUS_STAGES, where the sorted path
+    sorts the whole row) but never its least likely tokens; 300 equal tokens sample among
+    themselves. The same for draws checked against the nucleus and for the sorted path."""
     import torch
 
-    from searchcore.decoding import NUCLEUS_STAGES, sample_top_p
+    from searchcore.decoding import NUCLEUS_STAGES, _sorted_nucleus, sample_top_p
+
+    def sorted_path(torch, logits, temperature, top_p, generator):
+        return _sorted_nucleus(torch, torch.softmax(logits / temperature, -1), top_p, generator)
 
     vocabulary = 4 * NUCLEUS_STAGES[-1]
     peaked = torch.full((vocabulary,), -30.0)
@@ -505,13 +519,34 @@ def test_top_p_keeps_exactly_the_nucleus_past_the_first_candidates():
     flat = torch.linspace(0.0, 1e-3, vocabulary)  # best last; the nucleus is ~95 % of the row
     middle = torch.full((vocabulary,), -30.0)
     middle[1000:1300] = 0.0  # 300 equal tokens: past the first stage, within the second
+    for sample in (sample_top_p, sorted_path):
+        generator = torch.Generator().manual_seed(0)
+        drawn = [sample(torch, torch.stack([peaked, flat, middle]), 1.0, 0.95, generator) for _ in range(300)]
+        assert {int(d[0]) for d in drawn} <= {7, 11, 13} and len({int(d[0]) for d in drawn}) >= 2
+        inside = {int(d[2]) for d in drawn}
+        assert inside <= set(range(1000, 1300)) and len(inside) > NUCLEUS_STAGES[0]
+        low = {int(d[1]) for d in drawn}
+        assert min(low) < vocabulary - NUCLEUS_STAGES[-1]  # past the candidates
+        assert min(low) >= int(0.04 * vocabulary)  # but never the worst tokens, cut by top-p
+        greedy = sample(torch, torch.stack([peaked, flat, middle]), 1e-9, 0.95, generator)
+        assert greedy.tolist()[:2] == [7, vocabulary - 1] and 1000 <= greedy.tolist()[2] < 1300
+
+
+def test_top_p_draws_the_nucleus_in_its_own_proportions():
+    """Probabilities 0.5, 0.3, 0.15, 0.05: top-p 0.7 keeps the first two (the second has
+    0.5 before it, the third 0.8), drawn 5 : 3; top-p 0.3 keeps the first alone, which a
+    draw from the whole row hits half the time, so rows refused NUCLEUS_DRAWS times are
+    settled by sorting, and every row still gets it."""
+    import torch
+
+    from searchcore.decoding import NUCLEUS_DRAWS, sample_top_p
+
+    rows = 20_000
+    logits = torch.tensor([0.5, 0.3, 0.15, 0.05]).log().expand(rows, 4)
     generator = torch.Generator().manual_seed(0)
-    drawn = [sample_top_p(torch, torch.stack([peaked, flat, middle]), 1.0, 0.95, generator) for _ in range(300)]
-    assert {int(d[0]) for d in drawn} <= {7, 11, 13} and len({int(d[0]) for d in drawn}) >= 2
-    inside = {int(d[2]) for d in drawn}
-    assert inside <= set(range(1000, 1300)) and len(inside) > NUCLEUS_STAGES[0]
-    low = {int(d[1]) for d in drawn}
-    assert min(low) < vocabulary - NUCLEUS_STAGES[-1]  # past the candidates
-    assert min(low) >= int(0.04 * vocabulary)  # but never the worst tokens, cut by top-p
-    greedy = sample_top_p(torch, torch.stack([peaked, flat, middle]), 1e-9, 0.95, generator)
-    assert greedy.tolist()[:2] == [7, vocabulary - 1] and 1000 <= greedy.tolist()[2] < 1300
+    drawn = sample_top_p(torch, logits, 1.0, 0.7, generator)
+    counts = torch.bincount(drawn, minlength=4).tolist()
+    assert counts[2] == counts[3] == 0
+    assert abs(counts[0] / rows - 0.625) < 0.015  # 4 standard deviations
+    assert 0.5**NUCLEUS_DRAWS * rows > 1000  # many rows reach the sorted path below
+    assert sample_top_p(torch, logits, 1.0, 0.3, generator).eq(0).all()
