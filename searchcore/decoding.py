@@ -1,5 +1,6 @@
-"""Pieces of decoding by hand (``Generator.sample_many``): every core for the duration,
-the model's key/value cache under either of its names, and one top-p sampling step."""
+"""Decoding by hand (``Generator.sample_many``): every core for the duration, the model's
+key/value cache under either of its names, one top-p sampling step, and a batch of prompts
+sampled n times each with their cache held once (``sample_batch``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ __all__ = [
     "can_share_prefix",
     "every_core",
     "prefill",
+    "sample_batch",
     "sample_top_p",
     "shared_prefix_for",
 ]
@@ -113,6 +115,62 @@ def _sorted_nucleus(torch, probs, top_p: float, generator):
         ordered, where = torch.sort(probs[pending], descending=True)
         out[pending] = _nucleus(torch, ordered, where, top_p, generator)
     return out
+
+
+def sample_batch(torch, model, input_ids, attention_mask, n: int, *, max_new_tokens: int, temperature: float,
+                 top_p: float, generator, stops: set[int]) -> list[list[int]]:  # fmt: skip
+    """``n`` sampled continuations (token ids, without the stop) of each of a batch of
+    left-padded prompts, the prompt's samples in turn: ``Generator.sample_many``'s batch.
+    The prompts are read once (``prefill``) and their cache held once for their samples
+    (``SharedPrefix``) or, for a model that cannot share it, copied ``n`` times. A sample
+    ends at a token of ``stops`` or after ``max_new_tokens``; finished rows leave the batch
+    whenever a quarter of it has finished (a prompt's samples together where they share)."""
+    cache_name = cache_argument(model)
+    stop_ids = torch.tensor(sorted(stops))
+    mask = attention_mask
+    share = can_share_prefix(model)
+    logits, caches = prefill(torch, model, input_ids, mask, PREFILL_ROWS if share else len(mask))
+    prefix, shared = shared_prefix_for(torch, model, caches, mask, n) if share else None, {}
+    if prefix is None:  # the prompts' cache copied for each sample
+        if len(caches) > 1:
+            logits, caches = prefill(torch, model, input_ids, mask, len(mask))
+        cache = caches[0]
+        cache.batch_repeat_interleave(n)
+        mask = mask[:, mask.shape[1] - cache.get_seq_length() :].repeat_interleave(n, 0)
+    else:  # held once; the samples' own tokens go to a new cache
+        cache, shared = None, {"shared_prefix": prefix}
+    positions = attention_mask.sum(-1).repeat_interleave(n)  # of each sample's next token
+    logits = logits.repeat_interleave(n, 0)
+    written: list[list[int]] = [[] for _ in range(len(positions))]
+    rows = torch.arange(len(positions))  # the sample each row of the batch writes
+    done = torch.zeros(len(positions), dtype=torch.bool)
+    unit = 1 if prefix is None else n  # a prompt's samples leave together where they share its cache
+    for _ in range(max_new_tokens):
+        nxt = sample_top_p(torch, logits, temperature, top_p, generator)
+        for row, token, finished in zip(rows.tolist(), nxt.tolist(), done.tolist()):
+            if not finished and token not in stops:
+                written[row].append(token)
+        done |= torch.isin(nxt, stop_ids)
+        live = (~done.reshape(-1, unit).all(1)).nonzero().flatten()
+        if len(live) == 0:
+            break
+        if len(live) <= 0.75 * (len(rows) // unit):  # drop the finished, cache and all
+            keep = (live[:, None] * unit + torch.arange(unit)).flatten()
+            rows, nxt, done, positions = rows[keep], nxt[keep], done[keep], positions[keep]
+            if prefix is None:
+                mask = mask[keep]
+            else:
+                prefix.select(live)
+            if cache is not None:
+                cache.batch_select_indices(keep)
+        step_args = {cache_name: cache} if cache is not None else {}
+        if prefix is None:
+            mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype)], 1)
+            step_args["attention_mask"] = mask
+        step = model(input_ids=nxt[:, None], position_ids=positions[:, None], use_cache=True, **step_args, **shared)
+        positions = positions + 1
+        cache, logits = cache_of(step), step.logits[:, -1, :].float()
+    return written
 
 
 # -- the prompts' key/value cache held once while their samples decode --------------------

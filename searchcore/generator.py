@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import decoding
-from .decoding import cache_argument, cache_of, every_core, sample_top_p
+from .decoding import every_core
 from .errors import SearchctlError, UsageError
 from .model_cache import new_cache_folder, sha256_file
 
@@ -326,17 +326,16 @@ class Generator:
         their own tokens (``generate(num_return_sequences=n)`` runs the prompt n times).
         Each continuation ends at ``stop`` or after ``max_new_tokens``; finished prompts
         leave the batch (whenever a quarter of it has finished), so the last long sample
-        does not carry the others' cost. Returns the continuations in prompt order and the
-        tokens generated; ``on_batch(done)`` hears how many prompts are finished."""
+        does not carry the others' cost (each batch: ``decoding.sample_batch``). Returns the
+        continuations in prompt order and the tokens generated; ``on_batch(done)`` hears how
+        many prompts are finished."""
         torch = self._torch
         if n < 1 or not 0 < top_p <= 1 or not temperature > 0:
             raise UsageError("sample_many needs n >= 1, a temperature above 0 and top-p in (0, 1]")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         stops = set(self.tokenizer.encode(stop, add_special_tokens=False)) if stop else set()
         stops.add(self.tokenizer.eos_token_id)
-        stop_ids = torch.tensor(sorted(stops))
         lengths = [self.count_tokens(p) for p in prompts]
-        cache_name = cache_argument(self.model)
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         out: list[list[str]] = [[] for _ in prompts]
         generated = 0
@@ -344,51 +343,9 @@ class Generator:
             batch = order[start : start + batch_size]
             encoded = self.tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
             with torch.inference_mode(), every_core(torch):
-                mask, input_ids = encoded["attention_mask"], encoded["input_ids"]
-                share = decoding.can_share_prefix(self.model)
-                rows_a_pass = decoding.PREFILL_ROWS if share else len(mask)
-                logits, caches = decoding.prefill(torch, self.model, input_ids, mask, rows_a_pass)
-                prefix, shared = decoding.shared_prefix_for(torch, self.model, caches, mask, n) if share else None, {}
-                if prefix is None:  # the prompts' cache copied for each sample
-                    if len(caches) > 1:
-                        logits, caches = decoding.prefill(torch, self.model, input_ids, mask, len(mask))
-                    cache = caches[0]
-                    cache.batch_repeat_interleave(n)
-                    mask = mask[:, mask.shape[1] - cache.get_seq_length() :].repeat_interleave(n, 0)
-                else:  # held once; the samples' own tokens go to a new cache
-                    cache, shared = None, {"shared_prefix": prefix}
-                positions = encoded["attention_mask"].sum(-1).repeat_interleave(n)  # of each sample's next token
-                logits = logits.repeat_interleave(n, 0)
-                written: list[list[int]] = [[] for _ in range(len(positions))]
-                rows = torch.arange(len(positions))  # the sample each row of the batch writes
-                done = torch.zeros(len(positions), dtype=torch.bool)
-                unit = 1 if prefix is None else n  # a prompt's samples leave together where they share its cache
-                for _ in range(max_new_tokens):
-                    nxt = sample_top_p(torch, logits, temperature, top_p, generator)
-                    for row, token, finished in zip(rows.tolist(), nxt.tolist(), done.tolist()):
-                        if not finished and token not in stops:
-                            written[row].append(token)
-                    done |= torch.isin(nxt, stop_ids)
-                    live = (~done.reshape(-1, unit).all(1)).nonzero().flatten()
-                    if len(live) == 0:
-                        break
-                    if len(live) <= 0.75 * (len(rows) // unit):  # drop the finished, cache and all
-                        keep = (live[:, None] * unit + torch.arange(unit)).flatten()
-                        rows, nxt, done, positions = rows[keep], nxt[keep], done[keep], positions[keep]
-                        if prefix is None:
-                            mask = mask[keep]
-                        else:
-                            prefix.select(live)
-                        if cache is not None:
-                            cache.batch_select_indices(keep)
-                    step_args = {cache_name: cache} if cache is not None else {}
-                    if prefix is None:
-                        mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype)], 1)
-                        step_args["attention_mask"] = mask
-                    step = self.model(input_ids=nxt[:, None], position_ids=positions[:, None], use_cache=True,
-                                      **step_args, **shared)  # fmt: skip
-                    positions = positions + 1
-                    cache, logits = cache_of(step), step.logits[:, -1, :].float()
+                written = decoding.sample_batch(torch, self.model, encoded["input_ids"], encoded["attention_mask"], n,
+                                                max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                                generator=generator, stops=stops)  # fmt: skip
             for row, ids in enumerate(written):
                 generated += len(ids)
                 out[batch[row // n]].append(self.tokenizer.decode(ids, skip_special_tokens=True))
