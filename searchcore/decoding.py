@@ -8,6 +8,8 @@ import contextlib
 import inspect
 import os
 
+from .errors import SearchctlError
+
 __all__ = [
     "PREFILL_ROWS",
     "SharedPrefix",
@@ -55,6 +57,11 @@ def _draw(torch, probs, generator):
     (``torch.multinomial`` draws an exponential variate for every token: 60 ms for 64 rows
     of SmolLM2's 49,152, against 1 ms)."""
     cumulative = probs.cumsum(-1)
+    if not torch.isfinite(cumulative[:, -1]).all():  # torch.multinomial refuses these too
+        raise SearchctlError(
+            "the generator's next-token probabilities are not finite (NaN or infinity in its output): "
+            "its weights are damaged or overflow in this precision; give another model"
+        )
     point = torch.rand((probs.shape[0], 1), generator=generator) * cumulative[:, -1:]
     return torch.searchsorted(cumulative, point, right=True).clamp_(max=probs.shape[-1] - 1)
 

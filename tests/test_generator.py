@@ -550,3 +550,7 @@ def test_top_p_draws_the_nucleus_in_its_own_proportions():
     assert abs(counts[0] / rows - 0.625) < 0.015  # 4 standard deviations
     assert 0.5**NUCLEUS_DRAWS * rows > 1000  # many rows reach the sorted path below
     assert sample_top_p(torch, logits, 1.0, 0.3, generator).eq(0).all()
+    broken = logits[:3].clone()
+    broken[1, 2] = float("nan")  # as torch.multinomial would, refuse rather than draw from it
+    with pytest.raises(SearchctlError, match="not finite"):
+        sample_top_p(torch, broken, 1.0, 0.7, generator)
