@@ -257,8 +257,8 @@ class SharedPrefix:
     samples' own tokens (the step's cache): ``Generator.sample_many``'s ``n`` samples of a
     prompt read its keys and values once per step, with no copy (copying the cache n times,
     growing each copy by ``torch.cat`` and attending over the copies took about a third of a
-    decoding step). The two parts are
-    attended separately and merged by their log-sum-exp, which is softmax over both."""
+    decoding step). The two parts are attended separately and merged by their log-sum-exp,
+    which is softmax over both."""
 
     def __init__(self, torch, layers, mask, n: int):
         self.torch = torch
