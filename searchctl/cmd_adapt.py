@@ -55,7 +55,7 @@ __all__ = ["adapt_cmd"]
     default=None,
     help="Stop training after this long (checkpointed; run again to go on).",
 )
-@click.option("--quick", is_flag=True, help="One query per chunk, 300 steps, at most 2 passes (minutes, not an hour).")
+@click.option("--quick", is_flag=True, help="The defaults with 600 steps at most (minutes, not half an hour).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True, help="Queries per step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-5, show_default=True, help="Peak rate.")
 @generator_option
@@ -107,11 +107,8 @@ def adapt_cmd(ctx, index_dir, out, writer, per_chunk, chunks, teacher, steps, ma
         generation = use_query_model(Config(index_dir=Path(index_dir)), None)
         click.echo(f"queries use the index's own model again; generation {generation}")
         return
-    given = {name: ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE for name in QUICK}
-    if quick:
-        per_chunk = per_chunk if given["per_chunk"] else QUICK["per_chunk"]
-        steps = steps if given["steps"] else QUICK["steps"]
-        max_epochs = max_epochs if given["max_epochs"] else QUICK["max_epochs"]
+    if quick and ctx.get_parameter_source("steps") != click.core.ParameterSource.COMMANDLINE:
+        steps = QUICK["steps"]  # an option given beside --quick wins
     settings = AdaptSettings(
         queries=writer, per_chunk=per_chunk, chunks=chunks, teacher=teacher, steps=steps, max_epochs=max_epochs,
         batch_size=batch_size,

@@ -147,25 +147,26 @@ def test_adapt_trains_judges_and_swaps_the_query_encoder(collection, index, tmp_
     assert "holds a run with other settings" in other.output
 
 
-def test_quick_is_one_query_a_chunk_and_at_most_two_passes(index, tmp_path, monkeypatch):
-    """--quick keeps its own settings whatever the full run's defaults; an option given
-    beside it wins."""
+def test_quick_is_the_defaults_with_fewer_steps(index, tmp_path, monkeypatch):
+    """--quick caps the steps and keeps every other default (a small corpus that reaches
+    the passes' cap first trains as the defaults do); --steps given beside it wins."""
     import math
 
-    from finetune.adapt import AdaptSettings
+    from finetune.adapt import QUICK, AdaptSettings
 
     monkeypatch.setattr("finetune.adapt.MIN_GRADED", 5)  # the test index has 12 chunks
 
     quick = cli_run("adapt", "--index", index, "--quick", "--out", tmp_path / "quick", "--batch-size", 8,
                     "--dry-run", "--json", "--no-progress", code=None)  # fmt: skip
     report = json.loads(quick.stdout)
-    chosen = report["settings"]
-    assert (chosen["per_chunk"], chosen["steps"], chosen["max_epochs"]) == (1, 300, 2.0)
-    assert report["training"]["steps_done"] == math.ceil(2.0 * report["graded"] / 8) < 300
-    given = cli_run("adapt", "--index", index, "--quick", "--max-epochs", 1, "--out", tmp_path / "given",
+    chosen, defaults = report["settings"], AdaptSettings()
+    assert (chosen["per_chunk"], chosen["max_epochs"]) == (defaults.per_chunk, defaults.max_epochs)
+    assert chosen["steps"] == 600
+    assert QUICK == {"steps": 600} and defaults.steps == 3000
+    assert report["training"]["steps_done"] == math.ceil(defaults.max_epochs * report["graded"] / 8) < 600
+    given = cli_run("adapt", "--index", index, "--quick", "--steps", 3, "--out", tmp_path / "given",
                     "--batch-size", 8, "--dry-run", "--json", "--no-progress", code=None)  # fmt: skip
-    assert json.loads(given.stdout)["settings"]["max_epochs"] == 1.0
-    assert (AdaptSettings().steps, AdaptSettings().max_epochs) == (3000, 5.0)
+    assert json.loads(given.stdout)["settings"]["steps"] == 3
 
 
 def test_a_killed_adapt_resumes_from_its_checkpoint(index, tmp_path):
