@@ -108,7 +108,7 @@ def adapt_cmd(ctx, index_dir, out, writer, per_chunk, chunks, teacher, steps, ma
         click.echo(f"queries use the index's own model again; generation {generation}")
         return
     if quick and ctx.get_parameter_source("steps") != click.core.ParameterSource.COMMANDLINE:
-        steps = QUICK["steps"]  # an option given beside --quick wins
+        steps = QUICK["steps"]  # --steps given beside --quick wins
     settings = AdaptSettings(
         queries=writer, per_chunk=per_chunk, chunks=chunks, teacher=teacher, steps=steps, max_epochs=max_epochs,
         batch_size=batch_size,

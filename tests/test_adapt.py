@@ -164,6 +164,9 @@ def test_quick_is_the_defaults_with_fewer_steps(index, tmp_path, monkeypatch):
     assert chosen["steps"] == 600
     assert QUICK == {"steps": 600} and defaults.steps == 3000
     assert report["training"]["steps_done"] == math.ceil(defaults.max_epochs * report["graded"] / 8) < 600
+    graded, quick_settings = report["graded"], AdaptSettings(steps=600, batch_size=8)
+    # the passes' cap binds first: the defaults' own schedule
+    assert quick_settings.planned_steps(graded) == AdaptSettings(batch_size=8).planned_steps(graded)
     given = cli_run("adapt", "--index", index, "--quick", "--steps", 3, "--out", tmp_path / "given",
                     "--batch-size", 8, "--dry-run", "--json", "--no-progress", code=None)  # fmt: skip
     assert json.loads(given.stdout)["settings"]["steps"] == 3
