@@ -13,7 +13,7 @@ work away (ONNX Runtime's fused attention computes every pair and masks after), 
 ratio below 1 means packing loses at that length, and one near 1 that it cannot win.
 A packed run longer than the model's positions (512 for the default model) is left out.
 With --index, it also prints how long each index's chunks are as the encoder reads them
-(title and chunk, in the model's tokens): the lengths packing would work with.
+(title and chunk, in the default model's tokens): the lengths packing would work with.
 """
 
 from __future__ import annotations
