@@ -56,13 +56,12 @@ def run_time(session, inputs: list[str], length: int, seconds: float) -> float:
     return float(np.median(times))
 
 
-def chunk_lengths(index_dir: Path) -> None:
+def chunk_lengths(index_dir: Path, embedder) -> None:
     """Median tokens of an index's chunks as embedded, and the share of short ones."""
     from searchcore.config import Config
-    from searchcore.embedder import Embedder, embedded_text, short_title
+    from searchcore.embedder import embedded_text, short_title
     from searchcore.search import Searcher
 
-    embedder = Embedder(backend="onnx-int8")
     with Searcher(Config(index_dir=index_dir)) as searcher:
         documents = searcher.records.document_list()
         titles = {d.doc_id: short_title(embedder, d.title) for d in documents}
@@ -91,8 +90,9 @@ def main() -> None:
     print(f"CPU {cpu_kind()}; one-thread session; packing {args.pack} sequences into one run")
     packed_head = f"x{args.pack} tok/s"
     print(f"{'backend':10s} {'L':>5s} {'alone tok/s':>12s} {packed_head:>12s} {'packed/alone':>13s}")
-    for backend in args.backends:
-        encoder = Embedder(backend=backend).encoder  # exported and cached on first use
+    embedders = {backend: Embedder(backend=backend) for backend in args.backends}
+    for backend, embedder in embedders.items():
+        encoder = embedder.encoder  # exported and cached on first use
         session = new_session(encoder.model_file, 1)
         inputs = [i.name for i in session.get_inputs()]
         for length in args.lengths:
@@ -103,8 +103,9 @@ def main() -> None:
             alone = length / run_time(session, inputs, length, args.seconds)
             packed = args.pack * length / run_time(session, inputs, args.pack * length, args.seconds)
             print(f"{backend:10s} {length:5d} {alone * 1000:12.0f} {packed * 1000:12.0f} {packed / alone:13.2f}")
+    counting = embedders.get("onnx-int8") or Embedder(backend="onnx-int8")  # one tokenizer for every index
     for index_dir in args.index:
-        chunk_lengths(index_dir)
+        chunk_lengths(index_dir, counting)
 
 
 if __name__ == "__main__":
