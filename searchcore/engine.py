@@ -190,7 +190,7 @@ class LocalEngine:
         if self.index is None:
             return []
         scores, ids = self.index.search(vector, k, allowed.ids if allowed is not None else None)
-        return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        return [(i, s) for s, i in zip(scores[0].tolist(), ids[0].tolist()) if i >= 0]  # Python numbers
 
     def keyword(self, text: str, k: int, allowed: AllowList | None) -> list[tuple[int, float]]:
         if self.keywords is not None:

@@ -414,3 +414,34 @@ def test_query_stems_stay_fts5s_when_the_scratch_tables_are_reused_and_remade(mo
     for batch in batches:
         assert reused.of(batch) == stemming.Stems().of(batch)
     assert reused.of(["technology", "studies"]) == ["technolog", "studi"]
+
+
+def test_bench_query_times_two_checkouts_in_one_run(tmp_path):
+    # bench/query.py --against: both checkouts in worker processes, the answers compared.
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from searchctl.cli import cli
+
+    root = Path(__file__).resolve().parents[1]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, topic in enumerate(["cells divide", "stars burn hydrogen", "rivers reach the sea"]):
+        (docs / f"{i}.md").write_text(f"# Note {i}\n\nWhere {topic}, notes follow.\n")
+    index = tmp_path / "idx"
+    done = CliRunner().invoke(cli, ["index", str(docs), "--index", str(index), "--model", "hash:64", "--no-progress"])
+    assert done.exit_code == 0, done.output
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("".join(json.dumps({"_id": str(i), "text": t}) + "\n" for i, t in enumerate(["cells", "sea"])))
+    bench = root / "bench" / "query.py"
+    run = [sys.executable, str(bench), str(index), str(queries), "--rounds", "2", "--against", str(root), "--json"]
+    out = subprocess.run(run, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = json.loads(out.stdout)
+    assert found["same"] == found["of"] == 4
+    assert set(found["figures"]) == {"this checkout", "against"}
+    assert all(f["ms"]["hybrid"]["p50"] > 0 for f in found["figures"].values())

@@ -62,7 +62,7 @@ def _faiss_one_pass(index, queries, k):
 
 
 @pytest.mark.parametrize("mapped", [False, True])
-def test_the_bfloat16_shortlist_gives_faiss_exact_answer_bitwise(tmp_path, mapped):
+def test_the_int8_shortlist_gives_faiss_exact_answer_bitwise(tmp_path, mapped):
     rng = np.random.default_rng(7)
     centres = l2_normalise(rng.standard_normal((40, 64)))
     matrix = l2_normalise(centres[rng.integers(0, 40, 6000)] + 0.3 * rng.standard_normal((6000, 64)))
@@ -94,8 +94,8 @@ def test_the_shortlist_orders_equal_scores_as_faiss_does():
         assert np.array_equal(scores, want_scores) and np.array_equal(found, want_ids)
 
 
-def test_the_shortlist_falls_back_where_bfloat16_cannot_tell_the_best_apart():
-    # Every vector within 1e-4 of one another: bfloat16's rounding (~0.004) says nothing of
+def test_the_shortlist_falls_back_where_int8_cannot_tell_the_best_apart():
+    # Every vector within 1e-4 of one another: the int8 pass's bound (~0.02) says nothing of
     # their order, so the shortlist cannot prove itself and the exact scan answers.
     rng = np.random.default_rng(3)
     base = l2_normalise(rng.standard_normal((1, 32)))
@@ -123,11 +123,28 @@ def test_the_shortlist_follows_what_is_added_and_removed():
 
 
 def test_a_query_of_nan_finds_nothing_as_the_plain_scan():
-    # NaN leaves every slot of the bfloat16 pass empty (id -1); the shortlist hands such a
-    # query to the plain scan, which finds nothing either.
+    # The shortlist hands a query of NaN to the plain scan, which finds nothing (id -1).
     rng = np.random.default_rng(9)
     index = VectorIndex.build(np.arange(5000), l2_normalise(rng.standard_normal((5000, 16))))
     query = np.full((1, 16), np.nan, np.float32)
     scores, found = index.search(query, 5)
     want_scores, want_ids = _faiss_one_pass(index, query, 5)
     assert np.array_equal(found, want_ids) and (found == -1).all()
+
+
+def test_the_shortlist_of_two_7_bit_query_rows_is_exact_too():
+    # The codes a CPU without VNNI gets (searchcore.int8_scan): the same answer, bitwise.
+    from searchcore.int8_scan import Int8Scan
+
+    rng = np.random.default_rng(13)
+    centres = l2_normalise(rng.standard_normal((30, 48)))
+    matrix = l2_normalise(centres[rng.integers(0, 30, 5000)] + 0.3 * rng.standard_normal((5000, 48)))
+    index = VectorIndex.build(np.arange(5000), matrix)
+    shortlist = index._exact_shortlist()
+    shortlist.scan = Int8Scan(shortlist.matrix, wide=False)
+    queries = l2_normalise(centres[:10] + 0.2 * rng.standard_normal((10, 48)))
+    plain = []
+    scores, found = shortlist.search(queries, 50, lambda q: plain.append(q) or _faiss_one_pass(index, q, 50))
+    want_scores, want_ids = _faiss_one_pass(index, queries, 50)
+    assert np.array_equal(scores, want_scores) and np.array_equal(found, want_ids)
+    assert not plain  # proved without the plain scan
