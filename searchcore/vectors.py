@@ -245,8 +245,12 @@ class VectorIndex:
             faiss = _faiss()
             inner = faiss.downcast_index(self.index.index) if hasattr(self.index, "id_map") else None
             exact = self.kind == "flat" and type(inner) in (faiss.IndexFlatIP, faiss.IndexFlat)
-            exact = exact and inner.metric_type == faiss.METRIC_INNER_PRODUCT
-            if inner is not None and exact and int8_scan_available():
+            if (
+                inner is not None
+                and exact
+                and inner.metric_type == faiss.METRIC_INNER_PRODUCT
+                and int8_scan_available()
+            ):
                 n, d = int(inner.ntotal), int(inner.d)
                 if SHORTLIST_FROM <= n and 2 * n * d <= SHORTLIST_MAX_BYTES:
                     matrix = faiss.rev_swig_ptr(inner.get_xb(), n * d).reshape(n, d)
