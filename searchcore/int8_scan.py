@@ -16,14 +16,14 @@ pairs in 16 bits, which codes above 127 would saturate; there the query is two r
 7-bit codes around 64: c1 = q' / t1 rounded (t1 = max |q'| / 63) and c2 the remainder
 q' - t1 c1 over t2 = its largest / 63, and a(x) = t1 (c1 . xhat) + t2 (c2 . xhat).
 
-a(x) differs from q . x by at most sum_j |q'_j| / 2 (each xhat_j is rounded by at most a
-half) plus t / 2 * max_x sum_j |xhat_j| (t the last row's step: what its rounding leaves
-of q'), which ``Int8Scan.top`` returns with each query's scores. For a normalised SciFact query
-that is 0.0235 with one row of 8-bit codes and 0.0120 with two rows of 7-bit ones (a
-single 7-bit row: 0.035). A shortlist of ``2k + 64`` (k = 108, hybrid's depth) was proved
-enough by one 8-bit row for 99.6 % of SciFact's 1,109 queries and every query of NPL,
-Cranfield and MED, by two 7-bit rows for every query of the four (a single 7-bit row:
-84 % of SciFact's).
+a(x) differs from q . x by at most sum_j |q'_j| / 2 (each xhat_j is rounded by at most
+a half, plus 2^-12 for float32's rounding in coding it) plus t / 2 * max_x sum_j |xhat_j|
+(t the last row's step: what its rounding leaves of q'), which ``Int8Scan.top`` returns
+with each query's scores. For a normalised SciFact query that is 0.0235 with one row of
+8-bit codes and 0.0120 with two rows of 7-bit ones (a single 7-bit row: 0.035). A
+shortlist of ``2k + 64`` (k = 108, hybrid's depth) was proved enough by one 8-bit row for
+99.6 % of SciFact's 1,109 queries and every query of NPL, Cranfield and MED, by two 7-bit
+rows for every query of the four (a single 7-bit row: 84 % of SciFact's).
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ GRAPHS = {
         "12016d0a0312016b42040a00100d"
     ),
 }
+
+# How far a vector's code can be from x_j / s_j, in steps: half of one, and a margin for
+# float32's rounding in coding it (at most 127 * 2^-23).
+_CODE_ERROR = 0.5 + 2.0**-12
+# Vectors coded at a time.
+_BLOCK = 8192
 
 
 @functools.cache
@@ -114,15 +120,22 @@ class Int8Scan:
         self.n, self.d = matrix.shape
         largest = np.abs(matrix).max(axis=0).astype(np.float64)
         self.scales = np.where(largest > 0, largest / 127.0, 1.0)
-        codes = np.rint(matrix / self.scales).clip(-127, 127).astype(np.int8)
-        # The largest sum of |code| over one vector: how far a query's rounding can move a score.
-        self.longest = int(np.abs(codes, dtype=np.int32).sum(axis=1).max())
+        # Coded in float32 a block at a time (float64 over a whole large index took seconds
+        # and gigabytes); float32's rounding can move x_j / s_j by at most 127 * 2^-23, within
+        # the margin ``_CODE_ERROR`` gives each code's half step.
+        inverse = (1.0 / self.scales).astype(np.float32)
+        self._codes = np.empty((self.d, self.n), np.int8)  # d x n: B of the graph
+        self.longest = 0  # the largest sum of |code| over one vector (see ``top``'s bound)
+        for start in range(0, self.n, _BLOCK):
+            block = np.rint(matrix[start : start + _BLOCK] * inverse).clip(-127, 127).astype(np.int8)
+            sums = np.abs(block.astype(np.int16)).sum(axis=1, dtype=np.int32)
+            self.longest = max(self.longest, int(sums.max()))
+            self._codes[:, start : start + len(block)] = block.T
         # A query's codes: one row of 8-bit steps where the kernel multiplies them exactly,
         # else two rows of 7-bit ones (the second codes the first's rounding).
         wide = _wide_codes_exact() if wide is None else wide
         self.rows, self.zero = (1, 128) if wide else (2, 64)
         self.levels = self.zero - 1
-        self._codes = np.ascontiguousarray(codes.T)  # d x n
         self._value = onnxruntime.OrtValue.ortvalue_from_numpy(self._codes)
         self._session = _session(self.rows, self._value)
 
@@ -146,7 +159,7 @@ class Int8Scan:
             feed["a"] = (np.stack(codes, axis=1) + self.zero).astype(np.uint8)
             feed["steps"] = np.stack(steps, axis=1)[:, :, None].astype(np.float32)
             values, rows = self._session.run(None, feed)
-        bound = 0.5 * np.abs(scaled).sum(axis=1) + 0.5 * steps[-1] * self.longest
+        bound = _CODE_ERROR * np.abs(scaled).sum(axis=1) + 0.5 * steps[-1] * self.longest
         # ONNX Runtime's int64 comes as C long long; the platform's int64 is what FAISS takes.
         return values.astype(np.float64), rows.view(np.int64), bound
 
