@@ -245,14 +245,10 @@ class VectorIndex:
             faiss = _faiss()
             inner = faiss.downcast_index(self.index.index) if hasattr(self.index, "id_map") else None
             exact = self.kind == "flat" and type(inner) in (faiss.IndexFlatIP, faiss.IndexFlat)
-            if (
-                inner is not None
-                and exact
-                and inner.metric_type == faiss.METRIC_INNER_PRODUCT
-                and int8_scan_available()
-            ):
+            if inner is not None and exact and inner.metric_type == faiss.METRIC_INNER_PRODUCT:
                 n, d = int(inner.ntotal), int(inner.d)
-                if SHORTLIST_FROM <= n and 2 * n * d <= SHORTLIST_MAX_BYTES:
+                # (ONNX Runtime is imported only for an index this large)
+                if SHORTLIST_FROM <= n and 2 * n * d <= SHORTLIST_MAX_BYTES and int8_scan_available():
                     matrix = faiss.rev_swig_ptr(inner.get_xb(), n * d).reshape(n, d)
                     self._shortlist = _Shortlist(matrix, self.ids())
         return self._shortlist
