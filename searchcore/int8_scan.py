@@ -32,7 +32,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["Int8Scan", "int8_scan_available"]
+__all__ = ["Int8Scan"]
 
 # The graphs, serialised once with onnx.helper (tests/test_int8_scan.py rebuilds them and
 # compares), by rows of query codes. One row: scores = MatMulInteger(a [m, d] uint8, B [d, n]
@@ -98,14 +98,6 @@ def _session(rows: int, codes):
     options.inter_op_num_threads = 1
     options.add_initializer("B", codes)
     return onnxruntime.InferenceSession(GRAPHS[rows], options, providers=["CPUExecutionProvider"])
-
-
-def int8_scan_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class Int8Scan:

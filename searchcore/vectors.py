@@ -28,7 +28,8 @@ import numpy as np
 
 from . import ann
 from .config import DEFAULT_FAISS_FACTORY
-from .int8_scan import Int8Scan, int8_scan_available
+from .int8_scan import Int8Scan
+from .onnx_runtime import onnxruntime_available
 
 __all__ = ["VectorIndex", "vectors_path", "tombstones_path", "fsync_dir"]
 
@@ -248,7 +249,7 @@ class VectorIndex:
             if inner is not None and exact and inner.metric_type == faiss.METRIC_INNER_PRODUCT:
                 n, d = int(inner.ntotal), int(inner.d)
                 # (ONNX Runtime is imported only for an index this large)
-                if SHORTLIST_FROM <= n and 2 * n * d <= SHORTLIST_MAX_BYTES and int8_scan_available():
+                if SHORTLIST_FROM <= n and 2 * n * d <= SHORTLIST_MAX_BYTES and onnxruntime_available():
                     matrix = faiss.rev_swig_ptr(inner.get_xb(), n * d).reshape(n, d)
                     self._shortlist = _Shortlist(matrix, self.ids())
         return self._shortlist
