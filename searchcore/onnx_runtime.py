@@ -13,7 +13,6 @@ thread per core.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import queue
@@ -35,12 +34,12 @@ __all__ = [
     "pooling_config",
 ]
 
-# Sequences per ONNX Runtime call. One: a vector is then a function of its text alone
-# (int8 scales its activations per run), and nothing is padded. Measured on 1,000 SciFact
-# abstracts (AVX-512 VNNI, 2 cores): int8 72 docs/s alone against 67 in runs of 4, whose
-# vectors differed from the lone ones down to a cosine of 0.992; fp32 the same speed.
-_RUN_BATCH = 1
-# Sessions that run the slices of a large batch side by side (at most one per core).
+# One sequence per ONNX Runtime call: a vector is then a function of its text alone (int8
+# scales its activations per run), nothing is padded, and the fused graph needs no mask
+# (the export drops it). Measured on 1,000 SciFact abstracts (AVX-512 VNNI, 2 cores): int8
+# 72 docs/s alone against 67 in runs of 4, whose vectors differed from the lone ones down
+# to a cosine of 0.992; fp32 the same speed.
+# Sessions that run the sequences of a large batch side by side (at most one per core).
 _MAX_BULK_WORKERS = 4
 # ONNX Runtime graph rewrites left out of every session. SkipLayerNormFusion merges each
 # residual Add into the following LayerNormalization; in onnxruntime 1.32 the merged
@@ -139,19 +138,12 @@ class FastTokenizer:
         from tokenizers import Tokenizer
 
         path = Path(folder) / "tokenizer.json"
-        pad_token = "[PAD]"
-        config = Path(folder) / "tokenizer_config.json"
-        if config.exists():
-            pad = json.loads(config.read_text()).get("pad_token")
-            pad_token = pad.get("content", pad_token) if isinstance(pad, dict) else pad or pad_token
         self._plain = Tokenizer.from_file(str(path))
         self._plain.no_truncation()
         self._plain.no_padding()
         self._truncating = Tokenizer.from_file(str(path))
         self._truncating.no_padding()
         self._limit: int | None = None
-        pad_id = self._plain.token_to_id(pad_token)
-        self.pad_token_id = pad_id if pad_id is not None else 0
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         processor = self._plain.post_processor
@@ -226,52 +218,44 @@ class OnnxEncoder:
         return [list(ids) for ids in encoded["input_ids"]]
 
     def encode(
-        self, texts: list[str], batch_size: int = _RUN_BATCH, progress: Callable[[int], None] | None = None
+        self, texts: list[str], batch_size: int = 1, progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """(n, dim) pooled vectors, not normalised; at most ``batch_size`` sequences per run."""
+        """(n, dim) pooled vectors, not normalised. Each sequence runs alone, whatever
+        ``batch_size`` (kept for the embedders' common signature)."""
         ids = self._token_ids(texts)
-        size = max(1, min(batch_size, _RUN_BATCH))
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
-        slices = [order[start : start + size] for start in range(0, len(order), size)]
-        if len(slices) > 1 and _bulk_workers(self.cores) > 1:
-            runs = self._bulk_pool().map(self._run_on_worker, [[ids[i] for i in part] for part in slices])
+        if len(order) > 1 and _bulk_workers(self.cores) > 1:
+            runs = self._bulk_pool().map(self._run_on_worker, [ids[i] for i in order])
         else:
-            runs = (self._run(self.session, [ids[i] for i in part]) for part in slices)
+            runs = (self._run(self.session, ids[i]) for i in order)
         out: np.ndarray | None = None
-        for part, vectors in zip(slices, runs):
+        for i, vector in zip(order, runs):
             if out is None:
-                out = np.empty((len(ids), vectors.shape[1]), dtype=np.float32)
-            out[part] = vectors
+                out = np.empty((len(ids), vector.shape[0]), dtype=np.float32)
+            out[i] = vector
             if progress is not None:
-                progress(len(part))
+                progress(1)
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
-    def _run_on_worker(self, sequences: list[list[int]]) -> np.ndarray:
+    def _run_on_worker(self, ids: list[int]) -> np.ndarray:
         session = self._idle.get()
         try:
-            return self._run(session, sequences)
+            return self._run(session, ids)
         finally:
             self._idle.put(session)
 
-    def _run(self, session, sequences: list[list[int]]) -> np.ndarray:
-        longest = max(len(ids) for ids in sequences)
-        input_ids = np.full((len(sequences), longest), self._pad_id, dtype=np.int64)
-        attention = np.zeros((len(sequences), longest), dtype=np.int64)
-        for row, ids in enumerate(sequences):
-            input_ids[row, : len(ids)] = ids
-            attention[row, : len(ids)] = 1
-        arrays = {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": np.zeros_like(input_ids)}
-        hidden = session.run(None, {name: arrays[name] for name in self.inputs})[0]
-        mask = attention[..., None].astype(np.float32)
+    def _run(self, session, ids: list[int]) -> np.ndarray:
+        """The pooled vector of one sequence, run alone and unpadded (the fused graph has
+        no padding mask)."""
+        input_ids = np.array([ids], dtype=np.int64)
+        arrays = {
+            "input_ids": input_ids,
+            "attention_mask": np.ones_like(input_ids),
+            "token_type_ids": np.zeros_like(input_ids),
+        }
+        hidden = session.run(None, {name: arrays[name] for name in self.inputs})[0][0]
         if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        elif self.pooling == "max":
-            pooled = np.where(mask > 0, hidden, -1e9).max(axis=1)
-        else:
-            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-        return pooled.astype(np.float32)
-
-    @functools.cached_property
-    def _pad_id(self) -> int:
-        pad = getattr(self.tokenizer, "pad_token_id", None)
-        return int(pad) if pad is not None else 0
+            return hidden[0].astype(np.float32)
+        if self.pooling == "max":
+            return hidden.max(axis=0).astype(np.float32)
+        return (hidden.sum(axis=0) / np.float32(len(ids))).astype(np.float32)

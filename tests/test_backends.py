@@ -241,14 +241,28 @@ def _op_types(model_file: Path) -> set[str]:
     return {node.op_type for node in onnx.load(str(model_file), load_external_data=False).graph.node}
 
 
+def _attention_masks(model_file: Path) -> list[str]:
+    """The mask input of each fused attention node ("" for none)."""
+    import onnx
+
+    nodes = onnx.load(str(model_file), load_external_data=False).graph.node
+    where = {"Attention": 3, "QAttention": 5}
+    return [(list(n.input) + [""] * 9)[where[n.op_type]] for n in nodes if n.op_type in where]
+
+
 def test_the_export_fuses_each_layers_attention_and_keeps_the_vectors(tmp_path):
     from conftest import make_tiny_model
 
     # MiniLM (six layers) and a one-layer random BERT: fused attention in both backends.
     fp32_ops = _op_types(Embedder(backend="onnx", cache_dir=CACHE).encoder.model_file)
     int8_ops = _op_types(Embedder(backend="onnx-int8", cache_dir=CACHE).encoder.model_file)
-    assert {"Attention", "EmbedLayerNormalization", "BiasGelu"} <= fp32_ops and "Softmax" not in fp32_ops
+    assert {"Attention", "EmbedLayerNormalization", "Gelu"} <= fp32_ops and "Softmax" not in fp32_ops
     assert "QAttention" in int8_ops and "Softmax" not in int8_ops
+    # Bias + GELU stay apart (the bias goes into the product before), and no attention
+    # takes a padding mask: a run holds one sequence.
+    assert "BiasGelu" not in fp32_ops | int8_ops
+    assert _attention_masks(Embedder(backend="onnx", cache_dir=CACHE).encoder.model_file) == [""] * 6
+    assert _attention_masks(Embedder(backend="onnx-int8", cache_dir=CACHE).encoder.model_file) == [""] * 6
     assert "Gather" not in fp32_ops | int8_ops, "the embedding lookups are part of EmbedLayerNormalization"
     tiny = make_tiny_model(tmp_path)
     texts = ["short", "a somewhat longer sentence about sailing boats and wind", "x " * 200]
