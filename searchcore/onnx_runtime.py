@@ -115,12 +115,17 @@ def _max_tokens(location: Path) -> int:
     return min(limits) if limits else 512
 
 
-def new_session(model_file: Path, threads: int):
+def new_session(model_file: Path, threads: int, profile_prefix: str | None = None):
+    """An ONNX Runtime session on the CPU as every encoder runs (with ``profile_prefix``,
+    recording each operator's time: ``bench/encoder_ops.py``)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     return onnxruntime.InferenceSession(
         str(model_file), options, providers=["CPUExecutionProvider"], disabled_optimizers=_DISABLED_OPTIMIZERS
