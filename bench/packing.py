@@ -9,8 +9,10 @@ attention mask) so that a run carries more tokens. For each backend and each len
 times one run of L tokens and one run of `--pack` x L tokens on a one-thread session (the
 same kind of session `index` uses), and prints tokens/s of each and their ratio. The long
 run is what a packed run costs at least: a mask hides tokens from each other but takes no
-work away (ONNX Runtime's fused attention computes every pair and masks after), so a
-ratio below 1 means packing loses at that length, and one near 1 that it cannot win.
+work away (ONNX Runtime's fused attention computes every pair and masks after; the
+export's graph has no mask input at all, since a run holds one sequence, so packing would
+need it back), so a ratio below 1 means packing loses at that length, and one near 1 that
+it cannot win.
 A packed run longer than the model's positions (512 for the default model) is left out.
 With --index, it also prints how long each index's chunks are as the encoder reads them
 (title and chunk, in the default model's tokens): the lengths packing would work with.

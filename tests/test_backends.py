@@ -297,3 +297,24 @@ def test_a_fusion_that_does_not_fit_the_graph_leaves_the_plain_export(tmp_path):
         assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
     assert _fuse(target, right, check)
     assert "Attention" in _op_types(target)
+
+
+def test_bench_encoder_ops_profiles_the_export_by_operator():
+    bench = Path(__file__).resolve().parent.parent / "bench" / "encoder_ops.py"
+    env = {**os.environ, "SEARCHCTL_CACHE": str(CACHE)}
+    run = subprocess.run(
+        [sys.executable, str(bench), "--backends", "onnx-int8", "--lengths", "8", "--runs", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "onnx-int8: 8 tokens," in run.stdout and "tokens/s" in run.stdout
+    shares = [float(line.split()[1].rstrip("%")) for line in run.stdout.splitlines() if line.startswith("  ")]
+    assert {"QAttention", "Gelu"} <= {line.split()[0] for line in run.stdout.splitlines() if line.startswith("  ")}
+    assert abs(sum(shares) - 100) < 1
+    missing = subprocess.run(
+        [sys.executable, str(bench), "--model-file", "/nonexistent.onnx"], capture_output=True, text=True, env=env
+    )
+    assert missing.returncode == 2 and "no such ONNX file: /nonexistent.onnx" in missing.stderr
