@@ -94,8 +94,8 @@ def _fuse(target: Path, config, check: dict[str, np.ndarray]) -> bool:
     Each layer's attention (a dozen MatMul, Reshape, Transpose, Softmax nodes and the
     mask arithmetic) becomes one Attention node (its padding mask then dropped: a run
     holds one sequence) and the embeddings one EmbedLayerNormalization: about 230 nodes
-    become 75, and the int8 quantiser turns Attention into QAttention (one int8 product for Q, K
-    and V). Measured on two cores, int8, one 24-token query: 1.50 -> 1.33 ms. The fused
+    become 75, and the int8 quantiser turns Attention into QAttention (one int8 product
+    for Q, K and V). Measured on two cores, int8, one 24-token query: 1.50 -> 1.33 ms. The fused
     graph is kept only if every layer's attention fused, its hidden states match the
     plain graph's on a padded batch, and, its masks dropped, on each sequence alone;
     otherwise (another architecture, another onnxruntime) the plain export stays.
@@ -113,8 +113,8 @@ def _fuse(target: Path, config, check: dict[str, np.ndarray]) -> bool:
         options = FusionOptions("bert")
         options.enable_skip_layer_norm = False  # see _DISABLED_OPTIMIZERS
         # Bias + GELU stay apart: ONNX Runtime then adds the bias inside the int8 product
-        # before it and runs GELU alone, where its BiasGelu kernel took 300 us per layer
-        # for 200 tokens against 195 (int8, one thread; the same bits).
+        # before it and runs GELU alone, where its BiasGelu kernel took 313 us a layer for
+        # 200 tokens against 202 (int8, one thread, bench/encoder_ops.py; the same bits).
         options.enable_bias_gelu = False
         with quiet_tools(), warnings.catch_warnings():  # it logs advice and what it could not fuse
             warnings.simplefilter("ignore")
@@ -151,8 +151,8 @@ def _drop_attention_masks(model_file: Path) -> None:
 
     Every run holds one sequence, unpadded (see ``onnx_runtime``), so its mask is all
     ones; given one anyway, ONNX Runtime builds a mask of zeros and adds it to every
-    attention map of every head (per layer for 200 tokens, int8, one thread: 1,030 ->
-    920 us, the same bits). The graph then suits one unpadded sequence a run only."""
+    attention map of every head (QAttention for 200 tokens, int8, one thread,
+    bench/encoder_ops.py: 1,077 -> 946 us a layer, the same bits). The graph then suits one unpadded sequence a run only."""
     import onnx
 
     model = onnx.load(str(model_file))
