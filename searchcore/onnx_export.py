@@ -152,7 +152,8 @@ def _drop_attention_masks(model_file: Path) -> None:
     Every run holds one sequence, unpadded (see ``onnx_runtime``), so its mask is all
     ones; given one anyway, ONNX Runtime builds a mask of zeros and adds it to every
     attention map of every head (QAttention for 200 tokens, int8, one thread,
-    bench/encoder_ops.py: 1,077 -> 946 us a layer, the same bits). The graph then suits one unpadded sequence a run only."""
+    bench/encoder_ops.py: 1,077 -> 946 us a layer, the same bits). The graph then suits
+    one unpadded sequence a run only."""
     import onnx
 
     model = onnx.load(str(model_file))
