@@ -36,6 +36,8 @@ sys.path.append(str(ROOT / "bench"))
 
 from quality import cpu_kind  # noqa: E402
 
+POSITIONS = 512  # the default model's position embeddings
+
 
 def feed(inputs: list[str], length: int) -> dict[str, np.ndarray]:
     ids = np.random.default_rng(length).integers(1000, 20000, (1, length)).astype(np.int64)
@@ -63,8 +65,8 @@ def main() -> None:
     parser.add_argument("--model-file", type=Path, nargs="+", default=[], help="ONNX files to profile instead")
     parser.add_argument("--runs", type=int, default=40, help="timed runs of each length (after 5 warm-up runs)")
     args = parser.parse_args()
-    if args.runs < 1 or min(args.lengths) < 2:
-        parser.error("--runs must be 1 or more and every length 2 or more")
+    if args.runs < 1 or min(args.lengths) < 2 or max(args.lengths) > POSITIONS:
+        parser.error(f"--runs must be 1 or more and every length from 2 to {POSITIONS} (the model's positions)")
 
     from searchcore.onnx_runtime import new_session
 
@@ -73,6 +75,11 @@ def main() -> None:
         if missing:
             parser.error(f"no such ONNX file: {', '.join(missing)}")
         files = {str(f): f for f in args.model_file}
+        for name, f in files.items():
+            try:
+                new_session(f, 1)
+            except Exception as exc:  # noqa: BLE001 - any file ONNX Runtime cannot load: one line
+                parser.exit(1, f"error: ONNX Runtime cannot load {name}: {str(exc).splitlines()[0][:200]}\n")
     else:
         from searchcore.embedder import Embedder
 

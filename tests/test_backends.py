@@ -318,3 +318,9 @@ def test_bench_encoder_ops_profiles_the_export_by_operator():
         [sys.executable, str(bench), "--model-file", "/nonexistent.onnx"], capture_output=True, text=True, env=env
     )
     assert missing.returncode == 2 and "no such ONNX file: /nonexistent.onnx" in missing.stderr
+    not_onnx = Path(__file__)  # a file, but no ONNX graph
+    broken = subprocess.run(
+        [sys.executable, str(bench), "--model-file", str(not_onnx)], capture_output=True, text=True, env=env
+    )
+    assert broken.returncode == 1 and broken.stderr.startswith(f"error: ONNX Runtime cannot load {not_onnx}")
+    assert "Traceback" not in broken.stderr
