@@ -223,16 +223,16 @@ def run_searchctl(data: Path, queries: dict[str, str], work: Path) -> list[dict]
 def encoder_alone(index: Path, backend: str) -> float:
     """Seconds the encoder alone takes over the index's chunks as they were embedded (title
     and text), the model already loaded: the most docs/s an index run could reach here."""
-    import sqlite3
-
     from searchcore.embedder import Embedder, embedded_text, short_title
+    from searchcore.store import Store
 
-    with sqlite3.connect(index / "index.db") as db:
-        rows = db.execute(
-            "SELECT documents.title, chunks.text FROM chunks JOIN documents ON documents.id = chunks.doc_id"
-        ).fetchall()
+    store = Store.open(index, reader=True)
+    try:
+        records = store.chunk_records(store.chunk_ids())
+    finally:
+        store.close()
     embedder = Embedder(backend=backend)
-    texts = [embedded_text(short_title(embedder, title), text) for title, text in rows]
+    texts = [embedded_text(short_title(embedder, r.title), r.text) for r in records.values()]
     embedder.embed(texts[:4])  # the sessions made
     started = time.perf_counter()
     embedder.embed(texts)
