@@ -34,16 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "bench"))
 
+from packing import POSITIONS, random_run  # noqa: E402
 from quality import cpu_kind  # noqa: E402
-
-POSITIONS = 512  # the default model's position embeddings
-
-
-def feed(inputs: list[str], length: int) -> dict[str, np.ndarray]:
-    ids = np.random.default_rng(length).integers(1000, 20000, (1, length)).astype(np.int64)
-    ids[0, 0], ids[0, -1] = 101, 102
-    arrays = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-    return {name: arrays[name] for name in inputs}
 
 
 def operator_times(profile: Path) -> tuple[Counter, Counter]:
@@ -91,7 +83,7 @@ def main() -> None:
                 name: new_session(f, 1, profile_prefix=f"{work}/{i}-{length}")
                 for i, (name, f) in enumerate(files.items())
             }
-            feeds = {name: feed([i.name for i in s.get_inputs()], length) for name, s in sessions.items()}
+            feeds = {name: random_run([i.name for i in s.get_inputs()], length) for name, s in sessions.items()}
             for name, session in sessions.items():
                 for _ in range(5):
                     session.run(None, feeds[name])

@@ -42,12 +42,18 @@ from quality import cpu_kind  # noqa: E402
 POSITIONS = 512  # the default model's position embeddings
 
 
-def run_time(session, inputs: list[str], length: int, seconds: float) -> float:
-    """Median milliseconds of one run of ``length`` tokens (random word pieces)."""
+def random_run(inputs: list[str], length: int) -> dict[str, np.ndarray]:
+    """The arrays of one run of ``length`` random word pieces (between [CLS] and [SEP]),
+    for a session whose inputs are named ``inputs``."""
     ids = np.random.default_rng(length).integers(1000, 20000, (1, length)).astype(np.int64)
     ids[0, 0], ids[0, -1] = 101, 102
-    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-    feed = {name: feed[name] for name in inputs}
+    arrays = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    return {name: arrays[name] for name in inputs}
+
+
+def run_time(session, inputs: list[str], length: int, seconds: float) -> float:
+    """Median milliseconds of one run of ``length`` tokens (random word pieces)."""
+    feed = random_run(inputs, length)
     for _ in range(3):
         session.run(None, feed)
     times, deadline = [], time.perf_counter() + seconds
