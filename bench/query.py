@@ -81,8 +81,9 @@ class Timer:
 def worker(index: Path) -> int:
     """Answer queries read from stdin, one JSON string a line, with ``Timer.time``'s figures."""
     timer = Timer(index)
-    for line in sys.stdin:
-        print(json.dumps(timer.time(json.loads(line))), flush=True)
+    with timer.searcher:
+        for line in sys.stdin:
+            print(json.dumps(timer.time(json.loads(line))), flush=True)
     return 0
 
 
@@ -111,12 +112,13 @@ def in_process(index: Path, texts: list[str], rounds: int) -> tuple[dict, int]:
     timings: dict[str, list[float]] = {name: [] for name in ("encode", *MODES)}
     for text in texts[:20]:  # warm every path
         timer.time(text)
-    for _ in range(rounds):
-        for text in texts:
-            for name, value in timer.time(text).items():
-                if name != "answers":
-                    timings[name].append(value)
-    return figures(timings), timer.searcher.counts["chunks"]
+    with timer.searcher:
+        for _ in range(rounds):
+            for text in texts:
+                for name, value in timer.time(text).items():
+                    if name != "answers":
+                        timings[name].append(value)
+        return figures(timings), timer.searcher.counts["chunks"]
 
 
 def against(index: Path, texts: list[str], rounds: int, other: Path) -> dict:
